@@ -1,0 +1,7 @@
+"""Every table's metadata, for Alembic's autogenerate and the migration drift test."""
+
+from core.db import Base
+from core import idempotency  # noqa: F401
+from accounts import models as accounts_models  # noqa: F401
+
+target_metadata = Base.metadata

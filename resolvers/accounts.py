@@ -1,0 +1,344 @@
+"""Accounts, roles, sessions, API keys and entrustments."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import service
+from accounts.models import Role as R
+from accounts.service import RefreshRefused, SignedIn
+from core.errors import DomainError
+from resolvers.common import idempotent, mutation, parse_id
+from schema import accounts as t
+from schema.context import Context
+from schema.errors import payload_error
+from schema.pagination import Connection
+from schema.permissions import Allow
+from accounts import revocation
+
+
+async def _account(session: AsyncSession, account_id) -> t.Account:
+    row = await service.get_account(session=session, account_id=account_id)
+    return t.Account.from_row(row, await service.roles_of(session=session, account_id=row.id))
+
+
+async def _session_type(session: AsyncSession, signed_in: SignedIn) -> t.Session:
+    return t.Session(
+        access_token=signed_in.access_token, access_token_expires_at=signed_in.access_token_expires_at,
+        refresh_token=signed_in.refresh_token, refresh_token_expires_at=signed_in.refresh_token_expires_at,
+        account=await _account(session, signed_in.account.id),
+    )
+
+
+def _ctx(info: strawberry.Info) -> Context:
+    return info.context
+
+
+@strawberry.type
+class AccountsQuery:
+    @strawberry.field(extensions=[Allow(signed_in=True)], description="The caller's own account and roles.")
+    async def me(self, info: strawberry.Info) -> t.Account | None:
+        ctx = _ctx(info)
+        async with ctx.reading() as session:
+            return await _account(session, ctx.principal.account_id)
+
+    @strawberry.field(extensions=[Allow(signed_in=True)],
+                      description="An account by id: the regulator sees any; anyone else only their own (else null).")
+    async def account(self, info: strawberry.Info, id: strawberry.ID) -> t.Account | None:
+        ctx = _ctx(info)
+        try:
+            account_id = parse_id(id)
+        except DomainError:
+            return None
+        if account_id != ctx.principal.account_id and not ctx.principal.has(R.REGULATOR.value):
+            return None
+        async with ctx.reading() as session:
+            try:
+                return await _account(session, account_id)
+            except DomainError:
+                return None
+
+    @strawberry.field(extensions=[Allow(R.REGULATOR)], description="Applications for the operator, merchant and project-owner roles.")
+    async def role_applications(
+        self, info: strawberry.Info, status: t.RoleStatus | None = None, role: t.Role | None = None,
+        first: int | None = None, after: str | None = None,
+    ) -> Connection[t.RoleApplication]:
+        ctx = _ctx(info)
+        async with ctx.reading() as session:
+            page = await service.list_role_applications(
+                session=session, status=status.value if status else None, role=role.value if role else None,
+                first=first, after=after)
+            names = await service.account_names(session=session, ids=[i.node.account_id for i in page.items])
+        return Connection.from_page(page, lambda row: t.RoleApplication.from_row(row, names))
+
+    @strawberry.field(extensions=[Allow(anyone=True)], description="Approved app operators a person can entrust.")
+    async def app_operators(self, info: strawberry.Info, first: int | None = None,
+                            after: str | None = None) -> Connection[t.AppOperator]:
+        async with _ctx(info).reading() as session:
+            page = await service.list_operators(session=session, first=first, after=after)
+        return Connection.from_page(page, lambda row: t.AppOperator(id=strawberry.ID(str(row.id)),
+                                                                     display_name=row.display_name))
+
+    @strawberry.field(extensions=[Allow(R.APP_OPERATOR, R.MERCHANT, R.PROJECT_OWNER)],
+                      description="The caller organisation's API keys (never their secrets).")
+    async def my_api_keys(self, info: strawberry.Info) -> list[t.ApiKey]:
+        ctx = _ctx(info)
+        async with ctx.reading() as session:
+            keys = await service.list_api_keys(session=session, account_id=ctx.principal.account_id)
+        return [t.ApiKey.from_row(k) for k in keys]
+
+    @strawberry.field(extensions=[Allow(R.INDIVIDUAL)], description="The app operators this person has entrusted.")
+    async def my_entrustments(
+        self, info: strawberry.Info, status: t.EntrustmentStatus | None = None, first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[t.Entrustment]:
+        ctx = _ctx(info)
+        async with ctx.reading() as session:
+            page = await service.list_entrustments(
+                session=session, individual_id=ctx.principal.account_id, status=status.value if status else None,
+                first=first, after=after)
+            names = await service.account_names(session=session,
+                                                ids=[i.node.operator_account_id for i in page.items])
+        return Connection.from_page(page, lambda row: t.Entrustment.from_row(row, names))
+
+    @strawberry.field(extensions=[Allow(R.APP_OPERATOR)], description="This operator's entrustments, by its own user ids.")
+    async def operator_entrustments(
+        self, info: strawberry.Info, status: t.EntrustmentStatus | None = None, first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[t.OperatorEntrustment]:
+        ctx = _ctx(info)
+        async with ctx.reading() as session:
+            page = await service.list_entrustments(
+                session=session, operator_id=ctx.principal.account_id, status=status.value if status else None,
+                first=first, after=after)
+        return Connection.from_page(page, t.OperatorEntrustment.from_row)
+
+    @strawberry.field(extensions=[Allow(R.APP_OPERATOR)],
+                      description="The active entrustment for one of this operator's users, or null: the operator may act for the person only while it exists.")
+    async def entrusted_user(self, info: strawberry.Info, external_user_id: str) -> t.OperatorEntrustment | None:
+        ctx = _ctx(info)
+        async with ctx.reading() as session:
+            row = await service.entrusted_individual(session=session, operator_id=ctx.principal.account_id,
+                                                     external_user_id=external_user_id)
+        return t.OperatorEntrustment.from_row(row) if row else None
+
+
+@strawberry.type
+class AccountsMutation:
+    @strawberry.mutation(extensions=[Allow(anyone=True)],
+                         description="Individuals and organisations sign up themselves; operator and merchant roles wait for the regulator.")
+    async def sign_up(self, info: strawberry.Info, input: t.SignUpInput) -> t.SignUpPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.SignUpPayload:
+            async with ctx.transaction() as session:
+                async def create() -> dict:
+                    account = await service.sign_up(
+                        session=session, clock=ctx.clock, hashing=ctx.services.hashing,
+                        personal_data_key=ctx.settings.personal_data_key, kind=input.kind.value,
+                        display_name=input.display_name, password=input.password, email=input.email,
+                        phone=input.phone, national_id=input.national_id,
+                        apply_for=[r.value for r in input.apply_for or []],
+                        application_note=input.application_note)
+                    return {"account_id": str(account.id)}
+
+                if input.idempotency_key is None:
+                    result = await create()
+                else:
+                    # the password stays out of the stored fingerprint
+                    request = {"kind": input.kind.value, "displayName": input.display_name,
+                               "email": input.email, "phone": input.phone,
+                               "applyFor": [r.value for r in input.apply_for or []],
+                               "applicationNote": input.application_note,
+                               "nationalId": bool(input.national_id)}
+                    result, _ = await idempotent(ctx, session, operation="signUp", key=input.idempotency_key,
+                                                 request=request, action=create)
+                return t.SignUpPayload(account=await _account(session, parse_id(result["account_id"])))
+
+        return await mutation(t.SignUpPayload, t.SignUpError, body)
+
+    @strawberry.mutation(extensions=[Allow(anyone=True)],
+                         description="Sign in with email or phone and password.")
+    async def login(self, info: strawberry.Info, input: t.LoginInput) -> t.LoginPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.LoginPayload:
+            async with ctx.transaction() as session:
+                signed_in = await service.login(
+                    session=session, clock=ctx.clock, hashing=ctx.services.hashing,
+                    secret=ctx.settings.secret_key, login=input.login, password=input.password,
+                    access_ttl=ctx.settings.access_token_ttl_seconds,
+                    refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
+                return t.LoginPayload(session=await _session_type(session, signed_in))
+
+        return await mutation(t.LoginPayload, t.LoginError, body)
+
+    @strawberry.mutation(extensions=[Allow(anyone=True)],
+                         description="Trade a refresh token for a new session; each refresh token works once.")
+    async def refresh_session(self, info: strawberry.Info, input: t.RefreshSessionInput) -> t.RefreshSessionPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.RefreshSessionPayload:
+            async with ctx.transaction() as session:
+                outcome = await service.refresh(
+                    session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
+                    refresh_token=input.refresh_token, access_ttl=ctx.settings.access_token_ttl_seconds,
+                    refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
+                if isinstance(outcome, SignedIn):
+                    return t.RefreshSessionPayload(session=await _session_type(session, outcome))
+            # refused: any revocation it made is committed above, and its access tokens die now
+            assert isinstance(outcome, RefreshRefused)
+            if outcome.revoked_family_id is not None:
+                await revocation.mark_families_revoked(ctx.redis, [outcome.revoked_family_id],
+                                                       ctx.settings.access_token_ttl_seconds)
+            return t.RefreshSessionPayload(errors=[payload_error(t.RefreshSessionError, outcome.code, outcome.message,
+                                                                 "refreshToken")])
+
+        return await mutation(t.RefreshSessionPayload, t.RefreshSessionError, body)
+
+    @strawberry.mutation(extensions=[Allow(signed_in=True, password_session=True)],
+                         description="Sign out: the refresh token and the access tokens of this session stop working.")
+    async def logout(self, info: strawberry.Info, input: t.LogoutInput | None = None) -> t.LogoutPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.LogoutPayload:
+            async with ctx.transaction() as session:
+                families = await service.logout(session=session, clock=ctx.clock,
+                                                account_id=ctx.principal.account_id,
+                                                family_id=ctx.principal.family_id,
+                                                everywhere=bool(input and input.everywhere))
+            await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
+            return t.LogoutPayload(revoked_sessions=len(families))
+
+        return await mutation(t.LogoutPayload, t.LogoutError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.ORGANISATION, password_session=True)],
+                         description="An organisation applies to be an app operator, merchant or project owner.")
+    async def apply_for_role(self, info: strawberry.Info, input: t.ApplyForRoleInput) -> t.ApplyForRolePayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.ApplyForRolePayload:
+            async with ctx.transaction() as session:
+                row = await service.apply_for_role(session=session, clock=ctx.clock,
+                                                   account_id=ctx.principal.account_id, role=input.role.value,
+                                                   note=input.note)
+                return t.ApplyForRolePayload(application=t.RoleGrant.from_row(row))
+
+        return await mutation(t.ApplyForRolePayload, t.ApplyForRoleError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
+                         description="Approve or reject a role application (art. 6, 24).")
+    async def decide_role_application(
+        self, info: strawberry.Info, input: t.DecideRoleApplicationInput,
+    ) -> t.DecideRoleApplicationPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.DecideRoleApplicationPayload:
+            async with ctx.transaction() as session:
+                row = await service.decide_role_application(
+                    session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                    application_id=parse_id(input.application_id, "applicationId"), approve=input.approve,
+                    reason=input.reason)
+                names = await service.account_names(session=session, ids=[row.account_id])
+            return t.DecideRoleApplicationPayload(application=t.RoleApplication.from_row(row, names))
+
+        return await mutation(t.DecideRoleApplicationPayload, t.DecideRoleApplicationError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
+                         description="Withdraw an active role, e.g. an operator's registration; its tokens and keys stop at once.")
+    async def revoke_role(self, info: strawberry.Info, input: t.RevokeRoleInput) -> t.RevokeRolePayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.RevokeRolePayload:
+            async with ctx.transaction() as session:
+                row = await service.revoke_role(session=session, clock=ctx.clock,
+                                                regulator_id=ctx.principal.account_id,
+                                                application_id=parse_id(input.application_id, "applicationId"),
+                                                reason=input.reason)
+                names = await service.account_names(session=session, ids=[row.account_id])
+                # its sessions end: signing in again yields a token without the role
+                families = await service.logout(session=session, clock=ctx.clock, account_id=row.account_id,
+                                                family_id=None, everywhere=True)
+            await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
+            await revocation.forget_cached_api_keys(ctx.redis)
+            return t.RevokeRolePayload(application=t.RoleApplication.from_row(row, names))
+
+        return await mutation(t.RevokeRolePayload, t.RevokeRoleError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, R.MERCHANT, R.PROJECT_OWNER, password_session=True)],
+                         description="Create an API key for the caller's organisation. The secret is returned only now.")
+    async def create_api_key(self, info: strawberry.Info, input: t.CreateApiKeyInput) -> t.CreateApiKeyPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.CreateApiKeyPayload:
+            async with ctx.transaction() as session:
+                key, secret = await service.create_api_key(session=session, clock=ctx.clock,
+                                                           secret=ctx.settings.secret_key,
+                                                           principal=ctx.principal, name=input.name)
+            return t.CreateApiKeyPayload(api_key=t.ApiKey.from_row(key), secret=secret)
+
+        return await mutation(t.CreateApiKeyPayload, t.CreateApiKeyError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, R.MERCHANT, R.PROJECT_OWNER, password_session=True)],
+                         description="Revoke one of the organisation's API keys; it stops working at once.")
+    async def revoke_api_key(self, info: strawberry.Info, input: t.RevokeApiKeyInput) -> t.RevokeApiKeyPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.RevokeApiKeyPayload:
+            async with ctx.transaction() as session:
+                key = await service.revoke_api_key(session=session, clock=ctx.clock,
+                                                   account_id=ctx.principal.account_id,
+                                                   api_key_id=parse_id(input.id))
+            await revocation.forget_cached_api_keys(ctx.redis)
+            return t.RevokeApiKeyPayload(api_key=t.ApiKey.from_row(key))
+
+        return await mutation(t.RevokeApiKeyPayload, t.RevokeApiKeyError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR)],
+                         description="Get a one-time code (valid 15 minutes) for one of the operator's users to entrust it.")
+    async def create_entrustment_invitation(
+        self, info: strawberry.Info, input: t.CreateEntrustmentInvitationInput,
+    ) -> t.CreateEntrustmentInvitationPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.CreateEntrustmentInvitationPayload:
+            async with ctx.transaction() as session:
+                invitation, code = await service.create_entrustment_invitation(
+                    session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
+                    operator_id=ctx.principal.account_id, external_user_id=input.external_user_id)
+            return t.CreateEntrustmentInvitationPayload(invitation=t.EntrustmentInvitation(
+                code=code, external_user_id=invitation.external_user_id, expires_at=invitation.expires_at))
+
+        return await mutation(t.CreateEntrustmentInvitationPayload, t.CreateEntrustmentInvitationError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.INDIVIDUAL, password_session=True)],
+                         description="Entrust an app operator (委托协议) with the code its app shows.")
+    async def accept_entrustment(self, info: strawberry.Info, input: t.AcceptEntrustmentInput) -> t.AcceptEntrustmentPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.AcceptEntrustmentPayload:
+            async with ctx.transaction() as session:
+                row = await service.accept_entrustment(session=session, clock=ctx.clock,
+                                                       secret=ctx.settings.secret_key,
+                                                       individual_id=ctx.principal.account_id, code=input.code,
+                                                       agreement_version=input.agreement_version)
+                names = await service.account_names(session=session, ids=[row.operator_account_id])
+            return t.AcceptEntrustmentPayload(entrustment=t.Entrustment.from_row(row, names))
+
+        return await mutation(t.AcceptEntrustmentPayload, t.AcceptEntrustmentError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.INDIVIDUAL, password_session=True)],
+                         description="Withdraw an entrustment; the operator can no longer act for this person.")
+    async def revoke_entrustment(self, info: strawberry.Info, input: t.RevokeEntrustmentInput) -> t.RevokeEntrustmentPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.RevokeEntrustmentPayload:
+            async with ctx.transaction() as session:
+                row = await service.revoke_entrustment(session=session, clock=ctx.clock,
+                                                       individual_id=ctx.principal.account_id,
+                                                       entrustment_id=parse_id(input.id))
+                names = await service.account_names(session=session, ids=[row.operator_account_id])
+            return t.RevokeEntrustmentPayload(entrustment=t.Entrustment.from_row(row, names))
+
+        return await mutation(t.RevokeEntrustmentPayload, t.RevokeEntrustmentError, body)

@@ -1,0 +1,68 @@
+"""Who may use a field or mutation, declared next to it:
+
+    @strawberry.mutation(extensions=[Allow(Role.REGULATOR)])
+
+`Allow` checks the caller's roles before the resolver runs. A refused mutation answers with its
+own payload carrying an UNAUTHENTICATED or FORBIDDEN error; a refused query field raises a
+top-level error with the same code. Ownership (a person sees only their own wallet...) is the
+resolver's job: it scopes every query to the caller, so another's data is simply not found."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from strawberry.extensions import FieldExtension
+from strawberry.types.field import StrawberryField
+
+from accounts.models import Role
+from accounts.principal import Principal
+from schema.errors import PublicError, payload_error
+
+ANYONE = "anyone"
+
+
+class Allow(FieldExtension):
+    def __init__(self, *roles: Role | str, anyone: bool = False, signed_in: bool = False,
+                 password_session: bool = False) -> None:
+        """roles: any of these active roles may call. anyone: no sign-in needed.
+        signed_in: any authenticated caller. password_session: refuse API keys (credential
+        management needs a person's sign-in)."""
+        self.roles = frozenset(r.value if isinstance(r, Role) else r for r in roles)
+        self.anyone = anyone
+        self.signed_in = signed_in or not roles
+        self.password_session = password_session
+        self._payload: type | None = None
+        self._error: type | None = None
+
+    def apply(self, field: StrawberryField) -> None:
+        who = "anyone" if self.anyone else (
+            "any signed-in caller" if not self.roles else "roles: " + ", ".join(sorted(self.roles)))
+        if self.password_session:
+            who += " (signed in with a password, not an API key)"
+        field.description = ((field.description or "").rstrip() + f"\n\nAllowed: {who}.").strip()
+        payload = field.type
+        definition = getattr(payload, "__strawberry_definition__", None)
+        errors = definition.get_field("errors") if definition is not None else None
+        if errors is not None:
+            self._payload = payload
+            self._error = errors.type.of_type
+
+    def refusal(self, principal: Principal | None) -> tuple[str, str] | None:
+        if self.anyone:
+            return None
+        if principal is None:
+            return "UNAUTHENTICATED", "Sign in to do this."
+        if self.password_session and principal.via != "password":
+            return "FORBIDDEN", "API keys cannot do this; sign in with a password."
+        if self.roles and not (principal.roles & self.roles):
+            return "FORBIDDEN", "Your account has no role that may do this."
+        return None
+
+    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any) -> Any:
+        refused = self.refusal(info.context.principal)
+        if refused is None:
+            return await next_(source, info, **kwargs)
+        code, message = refused
+        if self._payload is not None:
+            return self._payload(errors=[payload_error(self._error, code, message)])
+        raise PublicError(message, code)

@@ -1,0 +1,1 @@
+"""Composition root: settings, embedded servers, database and Redis handles, ASGI app, CLI."""

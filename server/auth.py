@@ -1,0 +1,108 @@
+"""Who is calling, from the request's credentials, and the per-caller rate limit.
+
+One Redis round trip per request for a bearer token: the rate-limit counter and the two
+revocation mark of its session go in one pipeline."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import orjson
+import redis.asyncio as aioredis
+
+from accounts import service as accounts
+from accounts.revocation import api_key_cache_key, family_key
+from accounts.principal import Principal
+from accounts.security import InvalidAccessToken, verify_access_token
+from schema.context import Services
+
+API_KEY_CACHE_SECONDS = 30
+
+
+class AuthFailure(Exception):
+    def __init__(self, code: str, message: str, status: int = 401):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass(frozen=True)
+class Gate:
+    principal: Principal | None
+    allowed: bool
+    retry_after: int
+    limit: int
+
+
+def _credential(headers) -> str | None:
+    header = headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthFailure("INVALID_TOKEN", "Use 'Authorization: Bearer <token>'.")
+        return value.strip()
+    api_key = headers.get("x-api-key")
+    return api_key.strip() if api_key else None
+
+
+async def _api_key_principal(services: Services, plaintext: str) -> Principal:
+    cache_key = api_key_cache_key(plaintext)
+    cached = await services.redis.get(cache_key)
+    if cached is not None:
+        data = orjson.loads(cached)
+        return Principal(account_id=uuid.UUID(data["a"]), kind=data["k"], roles=frozenset(data["r"]),
+                         via="api_key", api_key_id=uuid.UUID(data["i"]))
+    async with services.session_factory() as session:
+        async with session.begin():
+            principal = await accounts.authenticate_api_key(
+                session=session, clock=services.clock, secret=services.settings.secret_key, plaintext=plaintext)
+    if principal is None:
+        raise AuthFailure("INVALID_API_KEY", "This API key is not valid or was revoked.")
+    await services.redis.set(cache_key, orjson.dumps({
+        "a": str(principal.account_id), "k": principal.kind, "r": sorted(principal.roles),
+        "i": str(principal.api_key_id)}), ex=API_KEY_CACHE_SECONDS)
+    return principal
+
+
+async def authenticate_and_limit(services: Services, headers, client_ip: str) -> Gate:
+    """Resolve the caller and count the request against its rate limit."""
+    settings = services.settings
+    credential = _credential(headers)
+    principal: Principal | None = None
+    if credential is not None:
+        if credential.startswith(accounts.API_KEY_PREFIX + "_"):
+            principal = await _api_key_principal(services, credential)
+        else:
+            try:
+                claims = verify_access_token(credential, secret=settings.secret_key, now=services.clock.now())
+            except InvalidAccessToken as exc:
+                code = "TOKEN_EXPIRED" if str(exc) == "expired" else "INVALID_TOKEN"
+                raise AuthFailure(code, "The access token has expired; refresh it." if code == "TOKEN_EXPIRED"
+                                  else "The access token is not valid.") from None
+            principal = Principal(account_id=claims.account_id, kind=claims.kind, roles=claims.roles,
+                                  via="password", family_id=claims.family_id)
+
+    if principal is not None:
+        subject, limit = principal.key, settings.rate_limit_per_minute
+    else:
+        subject, limit = f"ip:{client_ip}", settings.anonymous_rate_limit_per_minute
+    now = services.clock.now().timestamp()
+    window = int(now // 60)
+    counter = f"ratelimit:{subject}:{window}"
+    async with services.redis.pipeline(transaction=False) as pipe:
+        pipe.incr(counter)
+        pipe.expire(counter, 120)
+        if principal is not None and principal.family_id is not None:
+            pipe.exists(family_key(principal.family_id))
+        results = await pipe.execute()
+    if principal is not None and principal.family_id is not None:
+        if results[2]:
+            raise AuthFailure("TOKEN_REVOKED", "This session was signed out.")
+    count = int(results[0])
+    retry_after = max(1, int(60 - (now % 60)) + 1)
+    return Gate(principal=principal, allowed=count <= limit, retry_after=retry_after, limit=limit)
+
+
+def monotonic_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)

@@ -1,0 +1,174 @@
+"""The `tanpuhui` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from server.settings import Settings, load_settings
+
+log = logging.getLogger("tanpuhui.cli")
+
+DESCRIPTION = """\
+Tanpuhui (碳普惠): the carbon-inclusion points and carbon-neutrality platform, as a GraphQL API.
+
+With no DATABASE_URL / REDIS_URL set, every command starts its own PostgreSQL and Redis
+under the data dir (TANPUHUI_DATA_DIR, default ./.tanpuhui) and keeps the data there.
+
+Start here:
+  tanpuhui serve                 serve GraphiQL at http://127.0.0.1:8000/graphql
+  tanpuhui demo                  load demo accounts (prints their logins and an API key)
+  tanpuhui create-regulator --email you@example.org
+"""
+
+
+@contextmanager
+def servers(settings: Settings) -> Iterator[tuple[str, str]]:
+    """Database and Redis URLs: the configured ones, or embedded servers started for the duration."""
+    from server.embedded import start_embedded
+
+    embedded = start_embedded(settings.data_dir, settings.database_url, settings.redis_url)
+    try:
+        yield embedded.database_url, embedded.redis_url  # type: ignore[misc]
+    finally:
+        embedded.stop()
+
+
+def _migrate(database_url: str) -> None:
+    from server.migrate import upgrade
+
+    upgrade(database_url)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import build_services, create_app
+
+    with servers(settings) as (database_url, redis_url):
+        _migrate(database_url)
+        app = create_app(build_services(settings, database_url, redis_url))
+        log.info("serving", extra={"url": f"http://{args.host}:{args.port}/graphql",
+                                   "embedded": settings.embedded})
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                                workers=1, lifespan="on", server_header=False)
+        uvicorn.Server(config).run()  # returns on Ctrl-C / SIGTERM after a graceful shutdown
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with servers(settings) as (database_url, _):
+        _migrate(database_url)
+    print("database is at the latest migration")
+    return 0
+
+
+async def _with_session(database_url: str, work) -> object:
+    from core.clock import SystemClock
+    from server.db import create_engine, create_session_factory
+
+    engine = create_engine(database_url, 2)
+    try:
+        async with create_session_factory(engine)() as session:
+            async with session.begin():
+                return await work(session, SystemClock())
+    finally:
+        await engine.dispose()
+
+
+def cmd_create_regulator(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts import service
+    from accounts.security import PasswordHashing
+    from core.errors import DomainError
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        generated = False
+    else:
+        password = secrets.token_urlsafe(15)
+        generated = True
+    with servers(settings) as (database_url, _):
+        _migrate(database_url)
+
+        async def work(session, clock):
+            return await service.create_regulator(session=session, clock=clock, hashing=PasswordHashing(),
+                                                  email=args.email, password=password,
+                                                  display_name=args.name)
+
+        try:
+            account = asyncio.run(_with_session(database_url, work))
+        except DomainError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+    print(f"regulator account {account.id} created for {args.email}")
+    if generated:
+        print(f"one-time password (shown once, change it after signing in): {password}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from server.demo import load_demo
+
+    with servers(settings) as (database_url, _):
+        _migrate(database_url)
+        lines = asyncio.run(load_demo(database_url, settings))
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from frontend_contracts.snapshot import write_snapshot
+
+    path = write_snapshot()
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tanpuhui", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the GraphQL API (applies migrations first)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database to the latest migration")
+    migrate.set_defaults(run=cmd_migrate)
+
+    regulator = commands.add_parser("create-regulator", help="bootstrap a regulator account")
+    regulator.add_argument("--email", required=True, help="the regulator's sign-in email")
+    regulator.add_argument("--name", default="深圳市生态环境局", help="display name")
+    regulator.add_argument("--password-stdin", action="store_true",
+                           help="read the password from standard input instead of generating one")
+    regulator.set_defaults(run=cmd_create_regulator)
+
+    demo = commands.add_parser("demo", help="load a small demo data set and print its logins")
+    demo.set_defaults(run=cmd_demo)
+
+    schema = commands.add_parser("schema", help="rewrite frontend_contracts/schema.graphql from the code")
+    schema.set_defaults(run=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from server.logs import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return args.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""The GraphQL HTTP endpoint: one place for the request-level conventions.
+
+body size limit -> credentials and rate limit -> persisted operations -> cached parse and
+validation (with depth and alias limits) -> cost limit -> execution -> error masking.
+Internal errors are logged with the request id and reach the client only as
+`INTERNAL_SERVER_ERROR` with that id: never a stack trace, never SQL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    validate,
+)
+from graphql.pyutils import is_awaitable
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+
+from core.errors import DomainError
+from schema.context import Context, Services
+from schema.limits import measure
+from server.auth import AuthFailure, authenticate_and_limit
+from server.logs import request_id_var
+
+log = logging.getLogger("tanpuhui.graphql")
+
+MAX_QUERY_CHARS = 100_000
+
+
+def json_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def request_error(message: str, code: str, status: int, request_id: str, headers: dict | None = None,
+                  **extensions: Any) -> Response:
+    return json_response(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}],
+         "extensions": {"requestId": request_id}},
+        status=status, headers=headers,
+    )
+
+
+class PreparedDocument:
+    """A parsed and validated document with its static measures (cached per query text)."""
+
+    def __init__(self, document: DocumentNode | None, errors: list[GraphQLError]):
+        self.document = document
+        self.errors = errors
+        self.operations: dict[str | None, OperationDefinitionNode] = {}
+        self.fragments: dict[str, FragmentDefinitionNode] = {}
+        if document is not None:
+            for definition in document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    self.operations[definition.name.value if definition.name else None] = definition
+                elif isinstance(definition, FragmentDefinitionNode):
+                    self.fragments[definition.name.value] = definition
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        if name is None:
+            return next(iter(self.operations.values())) if len(self.operations) == 1 else None
+        return self.operations.get(name)
+
+
+class GraphQLEndpoint:
+    def __init__(self, schema, services: Services, persisted: dict[str, str]):
+        self.strawberry_schema = schema
+        self.schema: GraphQLSchema = schema._schema
+        self.services = services
+        self.persisted = persisted
+        settings = services.settings
+        self.max_depth = settings.max_query_depth
+        self.max_aliases = settings.max_aliases
+        self.max_cost = settings.max_query_cost
+        self.max_body = settings.max_body_bytes
+        self.persisted_only = settings.persisted_queries_only
+        self._prepare = lru_cache(maxsize=1024)(self._prepare_uncached)
+        self._ide = get_graphql_ide_html("graphiql")
+
+    # -- parse and validate, cached by query text --------------------------------------------
+
+    def _prepare_uncached(self, query: str) -> PreparedDocument:
+        try:
+            document = parse(query, max_tokens=5000)
+        except GraphQLError as error:
+            return PreparedDocument(None, [error])
+        errors = validate(self.schema, document, max_errors=20)
+        prepared = PreparedDocument(document, errors)
+        if not errors:
+            for operation in prepared.operations.values():
+                static = measure(operation, prepared.fragments, {})
+                if static.depth > self.max_depth:
+                    prepared.errors = [GraphQLError(
+                        f"The query is {static.depth} levels deep; the limit is {self.max_depth}.",
+                        extensions={"code": "QUERY_TOO_DEEP"})]
+                elif static.aliases > self.max_aliases:
+                    prepared.errors = [GraphQLError(
+                        f"The query uses {static.aliases} aliases; the limit is {self.max_aliases}.",
+                        extensions={"code": "TOO_MANY_ALIASES"})]
+        return prepared
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = request_id_var.get() or "-"
+        if request.method == "GET":
+            if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
+                return HTMLResponse(self._ide)
+            params = dict(request.query_params)
+            try:
+                body = {
+                    "query": params.get("query"),
+                    "operationName": params.get("operationName"),
+                    "variables": orjson.loads(params["variables"]) if params.get("variables") else None,
+                    "extensions": orjson.loads(params["extensions"]) if params.get("extensions") else None,
+                }
+            except orjson.JSONDecodeError:
+                return request_error("variables and extensions must be JSON.", "BAD_REQUEST", 400, request_id)
+        elif request.method == "POST":
+            body_or_error = await self._read_body(request, request_id)
+            if isinstance(body_or_error, Response):
+                return body_or_error
+            body = body_or_error
+        else:
+            return request_error("Use GET or POST.", "METHOD_NOT_ALLOWED", 405, request_id)
+
+        client_ip = request.client.host if request.client else "unknown"
+        try:
+            gate = await authenticate_and_limit(self.services, request.headers, client_ip)
+        except AuthFailure as failure:
+            return request_error(failure.message, failure.code, failure.status, request_id)
+        except (OSError, ConnectionError, TimeoutError) as exc:  # Redis is down: answer, don't hang
+            log.error("redis unavailable", extra={"error": type(exc).__name__})
+            return request_error("The service is temporarily unavailable.", "SERVICE_UNAVAILABLE", 503,
+                                 request_id, headers={"Retry-After": "5"})
+        except Exception as exc:
+            if exc.__class__.__module__.startswith("redis"):
+                log.error("redis unavailable", extra={"error": type(exc).__name__})
+                return request_error("The service is temporarily unavailable.", "SERVICE_UNAVAILABLE", 503,
+                                     request_id, headers={"Retry-After": "5"})
+            raise
+        if not gate.allowed:
+            return request_error(
+                f"Rate limit of {gate.limit} requests a minute exceeded; retry in {gate.retry_after} s.",
+                "RATE_LIMITED", 429, request_id, headers={"Retry-After": str(gate.retry_after)},
+                retryAfter=gate.retry_after,
+            )
+
+        context = Context(services=self.services, principal=gate.principal, request_id=request_id,
+                          client_ip=client_ip)
+        status, payload = await self.run(body, context, is_get=request.method == "GET")
+        return json_response(payload, status=status)
+
+    async def _read_body(self, request: Request, request_id: str) -> dict | Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return request_error(f"The request body is over {self.max_body} bytes.", "PAYLOAD_TOO_LARGE",
+                                 413, request_id)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                return request_error(f"The request body is over {self.max_body} bytes.",
+                                     "PAYLOAD_TOO_LARGE", 413, request_id)
+            chunks.append(chunk)
+        content_type = request.headers.get("content-type", "")
+        if "json" not in content_type:
+            return request_error("Send application/json.", "UNSUPPORTED_MEDIA_TYPE", 415, request_id)
+        try:
+            body = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError:
+            return request_error("The body is not valid JSON.", "BAD_REQUEST", 400, request_id)
+        if not isinstance(body, dict):
+            return request_error("The body must be a JSON object (batches are not supported).",
+                                 "BAD_REQUEST", 400, request_id)
+        return body
+
+    # -- one operation ------------------------------------------------------------------------
+
+    async def run(self, body: dict, context: Context, is_get: bool = False) -> tuple[int, dict]:
+        request_id = context.request_id
+        query = body.get("query")
+        variables = body.get("variables") or {}
+        operation_name = body.get("operationName")
+        extensions = body.get("extensions") or {}
+
+        def fail(message: str, code: str, status: int = 400) -> tuple[int, dict]:
+            return status, {"errors": [{"message": message, "extensions": {"code": code}}],
+                            "extensions": {"requestId": request_id}}
+
+        if not isinstance(variables, dict):
+            return fail("variables must be a JSON object.", "BAD_REQUEST")
+        if not isinstance(extensions, dict):
+            return fail("extensions must be a JSON object.", "BAD_REQUEST")
+        if operation_name is not None and not isinstance(operation_name, str):
+            return fail("operationName must be a string.", "BAD_REQUEST")
+
+        document_id = body.get("documentId")
+        persisted = extensions.get("persistedQuery")
+        wanted_hash = None
+        if isinstance(document_id, str):
+            wanted_hash = document_id.removeprefix("sha256:")
+        elif isinstance(persisted, dict) and isinstance(persisted.get("sha256Hash"), str):
+            wanted_hash = persisted["sha256Hash"]
+        if wanted_hash is not None:
+            stored = self.persisted.get(wanted_hash.lower())
+            if stored is None:
+                return fail("No persisted operation has this hash.", "PERSISTED_QUERY_NOT_FOUND")
+            if query is not None and query != stored:
+                return fail("The query does not match its hash.", "PERSISTED_QUERY_MISMATCH")
+            query = stored
+        elif self.persisted_only:
+            return fail("Only persisted operations are accepted here; send the document's sha256.",
+                        "PERSISTED_QUERY_REQUIRED")
+        if not isinstance(query, str) or not query.strip():
+            return fail("Send a GraphQL query.", "BAD_REQUEST")
+        if len(query) > MAX_QUERY_CHARS:
+            return fail(f"The query is over {MAX_QUERY_CHARS} characters.", "QUERY_TOO_LARGE")
+
+        prepared = self._prepare(query)
+        if prepared.errors:
+            return 400, {"errors": [self._format_known(error) for error in prepared.errors],
+                         "extensions": {"requestId": request_id}}
+        operation = prepared.operation(operation_name)
+        if operation is None:
+            return fail("Name the operation to run (operationName).", "BAD_REQUEST")
+        if is_get and operation.operation != OperationType.QUERY:
+            return fail("Mutations must be sent with POST.", "METHOD_NOT_ALLOWED", 405)
+
+        cost = measure(operation, prepared.fragments, variables).cost
+        cost_report = {"requested": cost, "limit": self.max_cost}
+        if cost > self.max_cost:
+            status, payload = fail(f"The query costs {cost}; the limit is {self.max_cost}.", "QUERY_TOO_COSTLY")
+            payload["extensions"]["cost"] = cost_report
+            return status, payload
+
+        started = time.perf_counter()
+        result = execute(
+            self.schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            executor_class=self.strawberry_schema.execution_context_class,
+            operation_extensions=extensions,
+        )
+        if is_awaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        payload: dict[str, Any] = {"data": result.data}
+        status = 200
+        if result.errors:
+            payload["errors"] = [self._format(error, request_id) for error in result.errors]
+            if result.data is None and all(not error.path for error in result.errors):
+                status = 400  # the request itself was wrong (e.g. a variable of the wrong type)
+        payload["extensions"] = {"cost": cost_report, "requestId": request_id}
+        log.debug("operation", extra={"operation": operation_name, "ms": round((time.perf_counter() - started) * 1000, 2)})
+        return status, payload
+
+    @staticmethod
+    def _format_known(error: GraphQLError) -> dict:
+        formatted = error.formatted
+        formatted.setdefault("extensions", {}).setdefault("code", "GRAPHQL_VALIDATION_FAILED")
+        return formatted
+
+    def _format(self, error: GraphQLError, request_id: str) -> dict:
+        original = error.original_error
+        if original is None:
+            return self._format_known(error)
+        if isinstance(original, GraphQLError):
+            return original.formatted | {"path": error.path}
+        if isinstance(original, DomainError):
+            # written for clients: e.g. a bad cursor or page size on a query field
+            return {"message": original.message, "path": error.path,
+                    "extensions": {"code": original.code, "field": original.field}}
+        log.error("internal error", exc_info=original,
+                  extra={"path": ".".join(str(p) for p in error.path or ())})
+        return {"message": "Internal server error.", "path": error.path,
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}
