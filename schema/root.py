@@ -6,10 +6,12 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.system import SystemQuery
+from resolvers.wallets import WalletsQuery
 
-Query = merge_types("Query", (SystemQuery, AccountsQuery))
-Mutation = merge_types("Mutation", (AccountsMutation,))
+Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation))
 
 
 def build_schema() -> strawberry.Schema:

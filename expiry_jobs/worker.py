@@ -1,0 +1,50 @@
+"""`tanpuhui worker`: the arq worker running the scheduled sweeps.
+
+Several workers may run at once: arq's cron jobs are unique per run time, and even if two
+sweeps overlap, the sweep itself skips wallets another one holds and never expires a lot twice."""
+
+from __future__ import annotations
+
+import os
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from core.clock import SystemClock
+from expiry_jobs.sweeps import expiry_sweep
+from server.db import create_engine, create_session_factory
+
+
+def sweep_minutes() -> set[int]:
+    """Minutes of the hour the expiry sweep runs at (TANPUHUI_EXPIRY_SWEEP_MINUTES, default 60 = hourly)."""
+    every = int(os.environ.get("TANPUHUI_EXPIRY_SWEEP_MINUTES", "60"))
+    if not 1 <= every <= 60 or 60 % every:
+        raise ValueError("TANPUHUI_EXPIRY_SWEEP_MINUTES must divide 60 (1, 2, 5, 10, 15, 30 or 60)")
+    return set(range(0, 60, every))
+
+
+async def run_expiry_sweep(ctx: dict) -> dict:
+    report = await expiry_sweep(session_factory=ctx["session_factory"], clock=ctx["clock"])
+    return {"run_id": report.run_id, "lots": report.lots_expired, "points": report.points_expired,
+            "notices": report.notices_issued}
+
+
+def worker_settings(database_url: str, redis_url: str) -> type:
+    async def startup(ctx: dict) -> None:
+        ctx["engine"] = create_engine(database_url, 5)
+        ctx["session_factory"] = create_session_factory(ctx["engine"])
+        ctx["clock"] = SystemClock()
+
+    async def shutdown(ctx: dict) -> None:
+        await ctx["engine"].dispose()
+
+    class WorkerSettings:
+        functions = [run_expiry_sweep]
+        cron_jobs = [cron(run_expiry_sweep, minute=sweep_minutes(), run_at_startup=True, unique=True)]
+        redis_settings = RedisSettings.from_dsn(redis_url)
+        on_startup = startup
+        on_shutdown = shutdown
+        job_timeout = 3600
+        max_jobs = 4
+
+    return WorkerSettings

@@ -1,0 +1,124 @@
+"""Methodologies (碳普惠方法学), exchange rules (碳积分兑换规则) and operators' behaviour reports."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, new_id
+
+
+class PublicationStatus(str, enum.Enum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+
+
+class ReportOutcome(str, enum.Enum):
+    CREDITED = "credited"
+    REJECTED = "rejected"
+
+
+class Methodology(Base):
+    """A published way to quantify one low-carbon behaviour's reduction (art. 8, 20).
+
+    The reduction factor is exact: integer milligrams CO2e per activity unit. Activity
+    quantities are reported with up to three decimals and kept as integer thousandths."""
+
+    __tablename__ = "methodologies"
+    __table_args__ = (
+        UniqueConstraint("code", "version", name="uq_methodologies_code_version"),
+        CheckConstraint("factor_mg_per_unit > 0", name="factor_positive"),
+        CheckConstraint("max_quantity_milli > 0", name="max_quantity_positive"),
+        CheckConstraint("status IN ('draft', 'published', 'retired')", name="status_valid"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(40), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    behaviour_domain: Mapped[str] = mapped_column(String(40), nullable=False)
+    activity_unit: Mapped[str] = mapped_column(String(20), nullable=False)
+    factor_mg_per_unit: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # a single report above this is absurd (e.g. 500 person-km of metro in one ride)
+    max_quantity_milli: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    effective_from: Mapped[date] = mapped_column(Date, nullable=False)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    source_reference: Mapped[str] = mapped_column(Text, nullable=False)
+    # seed figures that are illustrations, not published Shenzhen values
+    is_example: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    published_at: Mapped[datetime | None] = mapped_column()
+
+
+class ExchangeRule(Base):
+    """How reductions become points, versioned and dated by the regulator (art. 20).
+
+    `points` per `reduction_mg` is an exact ratio (1 point per 10 g = 1 / 10,000 mg). The rule
+    in force at the behaviour's time applies: the published rule with the latest
+    effective_from at or before it. A rule for one methodology overrides the general one."""
+
+    __tablename__ = "exchange_rules"
+    __table_args__ = (
+        UniqueConstraint("version", name="uq_exchange_rules_version"),
+        CheckConstraint("points > 0 AND reduction_mg > 0", name="ratio_positive"),
+        CheckConstraint("validity_years BETWEEN 1 AND 10", name="validity_at_most_10_years"),
+        CheckConstraint("daily_cap_points > 0", name="cap_positive"),
+        CheckConstraint("acceptance_window_days BETWEEN 0 AND 366", name="window_range"),
+        CheckConstraint("status IN ('draft', 'published', 'retired')", name="status_valid"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    methodology_code: Mapped[str | None] = mapped_column(String(40))
+    points: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    reduction_mg: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    daily_cap_points: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    acceptance_window_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    validity_years: Mapped[int] = mapped_column(Integer, nullable=False)
+    effective_from: Mapped[datetime] = mapped_column(nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    published_at: Mapped[datetime | None] = mapped_column()
+
+
+class BehaviourReport(Base):
+    """One item an operator reported, with what became of it. Idempotent per (operator, report id):
+    a retried report returns this row's outcome and credits nothing again."""
+
+    __tablename__ = "behaviour_reports"
+    __table_args__ = (
+        UniqueConstraint("operator_account_id", "report_id", name="uq_behaviour_reports_operator_report"),
+        CheckConstraint("outcome IN ('credited', 'rejected')", name="outcome_valid"),
+        Index("ix_behaviour_reports_operator_received", "operator_account_id", "received_at", "id"),
+        # daily caps: what a wallet was credited per methodology and behaviour day
+        Index("ix_behaviour_reports_wallet_day", "wallet_id", "behaviour_day", "methodology_code"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    operator_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    report_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    external_user_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    wallet_id: Mapped[uuid.UUID | None] = mapped_column()
+    methodology_code: Mapped[str] = mapped_column(String(40), nullable=False)
+    methodology_id: Mapped[uuid.UUID | None] = mapped_column()
+    quantity_milli: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(nullable=False)
+    received_at: Mapped[datetime] = mapped_column(nullable=False)
+    outcome: Mapped[str] = mapped_column(String(10), nullable=False)
+    reject_code: Mapped[str | None] = mapped_column(String(40))
+    rule_id: Mapped[uuid.UUID | None] = mapped_column()
+    reduction_mg: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    points_credited: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # reduction above the daily cap: recorded, never credited
+    uncredited_reduction_mg: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    uncredited_reason: Mapped[str | None] = mapped_column(String(40))
+    lot_id: Mapped[uuid.UUID | None] = mapped_column()
+    # the business day (Asia/Shanghai) of the behaviour, for daily caps and aggregates
+    behaviour_day: Mapped[date] = mapped_column(Date, nullable=False)

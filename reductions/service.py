@@ -1,0 +1,502 @@
+"""Methodologies, exchange rules, and operators' behaviour reports turned into point credits.
+
+Operators never send points (art. 21): they send behaviour (activity and quantity); the platform
+computes the reduction with the methodology published for that day and the points with the
+exchange rule in force at the behaviour's time."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import ledger
+from accounts import service as accounts
+from accounts.ledger import Credit, Fraction
+from core.bulk import driver
+from core.clock import Clock, business_date
+from core.errors import DomainError, NotFound
+from core.keyset import Page, keyset_page
+from reductions.models import BehaviourReport, ExchangeRule, Methodology, PublicationStatus, ReportOutcome
+
+MAX_BATCH = 1000
+# clocks of phones and operators' servers drift; behaviour "in the future" beyond this is refused
+CLOCK_SKEW = timedelta(minutes=5)
+QUANTITY_DECIMALS = 3
+
+
+class Reject(str, enum.Enum):
+    NO_ACTIVE_ENTRUSTMENT = "NO_ACTIVE_ENTRUSTMENT"
+    BEFORE_ENTRUSTMENT = "BEFORE_ENTRUSTMENT"
+    UNKNOWN_METHODOLOGY = "UNKNOWN_METHODOLOGY"
+    METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
+    NO_EXCHANGE_RULE = "NO_EXCHANGE_RULE"
+    OCCURRED_IN_FUTURE = "OCCURRED_IN_FUTURE"
+    OUTSIDE_ACCEPTANCE_WINDOW = "OUTSIDE_ACCEPTANCE_WINDOW"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    QUANTITY_TOO_LARGE = "QUANTITY_TOO_LARGE"
+    DUPLICATE_IN_BATCH = "DUPLICATE_IN_BATCH"
+
+
+DAILY_CAP_REACHED = "DAILY_CAP_REACHED"
+
+
+# --- methodologies -----------------------------------------------------------------------------
+
+
+def parse_quantity(value: str | Decimal | int, field: str = "quantity") -> int:
+    """An activity quantity in thousandths of its unit (12.4 km -> 12400). Exact, no floats."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DomainError("INVALID_QUANTITY", "The quantity is not a number.", field) from None
+    if not number.is_finite():
+        raise DomainError("INVALID_QUANTITY", "The quantity is not a number.", field)
+    milli = number * 1000
+    if milli != milli.to_integral_value():
+        raise DomainError("INVALID_QUANTITY", f"At most {QUANTITY_DECIMALS} decimals.", field)
+    return int(milli)
+
+
+async def create_methodology(
+    *, session: AsyncSession, clock: Clock, code: str, name: str, behaviour_domain: str, activity_unit: str,
+    factor_mg_per_unit: int, max_quantity: str | Decimal, effective_from: date, source_reference: str,
+    effective_to: date | None = None, is_example: bool = False,
+) -> Methodology:
+    code = code.strip().upper()
+    if not code or len(code) > 40:
+        raise DomainError("INVALID", "A methodology code has 1 to 40 characters.", "code")
+    if factor_mg_per_unit <= 0:
+        raise DomainError("INVALID", "The reduction factor is a positive number of mg CO2e per unit.",
+                          "factorMgPerUnit")
+    max_milli = parse_quantity(max_quantity, "maxQuantity")
+    if max_milli <= 0:
+        raise DomainError("INVALID", "The largest credible quantity is positive.", "maxQuantity")
+    if effective_to is not None and effective_to < effective_from:
+        raise DomainError("INVALID", "effectiveTo is before effectiveFrom.", "effectiveTo")
+    if not source_reference.strip():
+        raise DomainError("INVALID", "Name the public source of the methodology.", "sourceReference")
+    latest = (await session.execute(
+        select(func.max(Methodology.version)).where(Methodology.code == code))).scalar_one()
+    methodology = Methodology(
+        code=code, version=(latest or 0) + 1, name=name.strip(), behaviour_domain=behaviour_domain.strip(),
+        activity_unit=activity_unit.strip(), factor_mg_per_unit=factor_mg_per_unit, max_quantity_milli=max_milli,
+        effective_from=effective_from, effective_to=effective_to, status=PublicationStatus.DRAFT.value,
+        source_reference=source_reference.strip(), is_example=is_example, created_at=clock.now(),
+    )
+    session.add(methodology)
+    await session.flush()
+    return methodology
+
+
+async def set_methodology_status(
+    *, session: AsyncSession, clock: Clock, methodology_id: uuid.UUID, status: PublicationStatus,
+) -> Methodology:
+    """draft -> published -> retired. Published figures never change; a new version replaces them."""
+    methodology = (await session.execute(
+        select(Methodology).where(Methodology.id == methodology_id).with_for_update())).scalar_one_or_none()
+    if methodology is None:
+        raise NotFound(message="No such methodology.", field="id")
+    allowed = {PublicationStatus.PUBLISHED: PublicationStatus.DRAFT.value,
+               PublicationStatus.RETIRED: PublicationStatus.PUBLISHED.value}
+    if methodology.status != allowed.get(status):
+        raise DomainError("INVALID_TRANSITION", f"A {methodology.status} methodology cannot become {status.value}.", "id")
+    methodology.status = status.value
+    if status == PublicationStatus.PUBLISHED:
+        methodology.published_at = clock.now()
+    await session.flush()
+    return methodology
+
+
+async def list_methodologies(*, session: AsyncSession, include_drafts: bool) -> list[Methodology]:
+    stmt = select(Methodology).order_by(Methodology.code, Methodology.version)
+    if not include_drafts:
+        stmt = stmt.where(Methodology.status != PublicationStatus.DRAFT.value)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- exchange rules ----------------------------------------------------------------------------
+
+
+async def create_exchange_rule(
+    *, session: AsyncSession, clock: Clock, points: int, reduction_mg: int, daily_cap_points: int,
+    acceptance_window_days: int, effective_from: datetime, validity_years: int = ledger.MAX_VALIDITY_YEARS,
+    methodology_code: str | None = None, note: str | None = None,
+) -> ExchangeRule:
+    if points <= 0 or reduction_mg <= 0:
+        raise DomainError("INVALID", "The ratio is a positive number of points per positive mg.", "points")
+    if validity_years > ledger.MAX_VALIDITY_YEARS:
+        raise DomainError("VALIDITY_TOO_LONG", "Points are valid for at most 10 years (art. 22).", "validityYears")
+    if validity_years < 1:
+        raise DomainError("INVALID", "Points are valid for at least a year.", "validityYears")
+    if daily_cap_points <= 0:
+        raise DomainError("INVALID", "The daily cap is a positive number of points.", "dailyCapPoints")
+    if not 0 <= acceptance_window_days <= 366:
+        raise DomainError("INVALID", "The acceptance window is 0 to 366 days.", "acceptanceWindowDays")
+    if effective_from.tzinfo is None:
+        raise DomainError("INVALID", "effectiveFrom needs a time zone.", "effectiveFrom")
+    code = methodology_code.strip().upper() if methodology_code else None
+    if code is not None:
+        known = (await session.execute(select(Methodology.id).where(Methodology.code == code).limit(1))).first()
+        if known is None:
+            raise DomainError("UNKNOWN_METHODOLOGY", "No methodology has this code.", "methodologyCode")
+    latest = (await session.execute(select(func.max(ExchangeRule.version)))).scalar_one()
+    rule = ExchangeRule(version=(latest or 0) + 1, methodology_code=code, points=points, reduction_mg=reduction_mg,
+                        daily_cap_points=daily_cap_points, acceptance_window_days=acceptance_window_days,
+                        validity_years=validity_years, effective_from=effective_from,
+                        status=PublicationStatus.DRAFT.value, note=note, created_at=clock.now())
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def publish_exchange_rule(*, session: AsyncSession, clock: Clock, rule_id: uuid.UUID) -> ExchangeRule:
+    """A rule takes effect only forward: publishing one effective in the past would change
+    points already issued for that time, so it is refused."""
+    rule = (await session.execute(
+        select(ExchangeRule).where(ExchangeRule.id == rule_id).with_for_update())).scalar_one_or_none()
+    if rule is None:
+        raise NotFound(message="No such exchange rule.", field="id")
+    if rule.status != PublicationStatus.DRAFT.value:
+        raise DomainError("INVALID_TRANSITION", f"This rule is already {rule.status}.", "id")
+    if rule.effective_from < clock.now() - CLOCK_SKEW:
+        raise DomainError("EFFECTIVE_IN_PAST", "A rule cannot take effect before it is published.", "effectiveFrom")
+    rule.status, rule.published_at = PublicationStatus.PUBLISHED.value, clock.now()
+    await session.flush()
+    return rule
+
+
+async def list_exchange_rules(*, session: AsyncSession, include_drafts: bool) -> list[ExchangeRule]:
+    stmt = select(ExchangeRule).order_by(ExchangeRule.version)
+    if not include_drafts:
+        stmt = stmt.where(ExchangeRule.status != PublicationStatus.DRAFT.value)
+    return list((await session.execute(stmt)).scalars())
+
+
+def rule_in_force(rules: list[ExchangeRule], code: str, at: datetime) -> ExchangeRule | None:
+    """The published rule for this methodology (else the general one) with the latest
+    effective_from at or before `at`."""
+    best: ExchangeRule | None = None
+    for rule in rules:
+        if rule.status != PublicationStatus.PUBLISHED.value or rule.effective_from > at:
+            continue
+        if rule.methodology_code not in (None, code):
+            continue
+        if best is None:
+            best = rule
+            continue
+        specific, best_specific = rule.methodology_code is not None, best.methodology_code is not None
+        if (specific, rule.effective_from, rule.version) > (best_specific, best.effective_from, best.version):
+            best = rule
+    return best
+
+
+def methodology_for(methodologies: list[Methodology], code: str, day: date) -> Methodology | None:
+    candidates = [m for m in methodologies if m.code == code and m.status == PublicationStatus.PUBLISHED.value
+                  and m.effective_from <= day and (m.effective_to is None or day <= m.effective_to)]
+    return max(candidates, key=lambda m: m.version) if candidates else None
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportItem:
+    report_id: str
+    external_user_id: str
+    methodology_code: str
+    quantity: str
+    occurred_at: datetime
+
+
+class ItemStatus(str, enum.Enum):
+    CREDITED = "credited"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    report_id: str
+    status: ItemStatus
+    outcome: str  # of the stored report: credited | rejected
+    reject_code: str | None = None
+    points: int = 0
+    reduction_mg: int = 0
+    lot_id: uuid.UUID | None = None
+    uncredited_reduction_mg: int = 0
+    uncredited_reason: str | None = None
+    expires_at: datetime | None = None
+
+
+class ConcurrentDuplicate(Exception):
+    """Another batch stored one of these report ids meanwhile; retrying sees it as a duplicate."""
+
+
+def _result_from_row(row, status: ItemStatus, expires: dict | None = None) -> ItemResult:
+    return ItemResult(report_id=row["report_id"], status=status, outcome=row["outcome"],
+                      reject_code=row["reject_code"], points=row["points_credited"],
+                      reduction_mg=row["reduction_mg"], lot_id=row["lot_id"],
+                      uncredited_reduction_mg=row["uncredited_reduction_mg"],
+                      uncredited_reason=row["uncredited_reason"],
+                      expires_at=(expires or {}).get(row["lot_id"]))
+
+
+async def report_behaviour(
+    *, session: AsyncSession, clock: Clock, operator_id: uuid.UUID, items: list[ReportItem],
+) -> list[ItemResult]:
+    """Credit a batch of an operator's behaviour reports, each item on its own merits.
+
+    Idempotent per (operator, report id): an item seen before returns its original result as a
+    duplicate. Runs in the caller's transaction; raises ConcurrentDuplicate if a parallel batch
+    stored one of the same report ids first (the caller retries the whole batch once)."""
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise DomainError("INVALID_BATCH", f"A batch has 1 to {MAX_BATCH} items.", "items")
+    now = clock.now()
+    today = business_date(now)
+    conn = await driver(session)
+    for index, item in enumerate(items):
+        if not item.report_id.strip() or len(item.report_id) > 128:
+            raise DomainError("INVALID", "A report id has 1 to 128 characters.", f"items.{index}.reportId")
+        if not item.external_user_id.strip() or len(item.external_user_id) > 128:
+            raise DomainError("INVALID", "An external user id has 1 to 128 characters.", f"items.{index}.externalUserId")
+        if item.occurred_at.tzinfo is None:
+            raise DomainError("INVALID", "occurredAt needs a time zone.", f"items.{index}.occurredAt")
+
+    report_ids = list(dict.fromkeys(i.report_id for i in items))
+    seen_rows = await conn.fetch(
+        "SELECT b.report_id, b.outcome, b.reject_code, b.points_credited, b.reduction_mg, b.lot_id,"
+        " b.uncredited_reduction_mg, b.uncredited_reason, l.expires_at"
+        " FROM behaviour_reports b LEFT JOIN point_lots l ON l.id = b.lot_id"
+        " WHERE b.operator_account_id = $1 AND b.report_id = ANY($2::text[])", operator_id, report_ids)
+    seen = {r["report_id"]: r for r in seen_rows}
+
+    methodologies = (await session.execute(select(Methodology))).scalars().all()
+    rules = (await session.execute(
+        select(ExchangeRule).where(ExchangeRule.status == PublicationStatus.PUBLISHED.value))).scalars().all()
+    entrustments = {
+        r["external_user_id"]: r for r in await conn.fetch(
+            "SELECT e.external_user_id, e.individual_account_id, e.created_at FROM entrustments e"
+            " JOIN account_roles ar ON ar.account_id = e.operator_account_id AND ar.role = 'app_operator'"
+            " AND ar.status = 'active'"
+            " WHERE e.operator_account_id = $1 AND e.status = 'active' AND e.external_user_id = ANY($2::text[])",
+            operator_id, list({i.external_user_id for i in items}))
+    }
+
+    # first pass: decide each new item's fate without touching wallets
+    @dataclass
+    class Pending:
+        item: ReportItem
+        row_id: uuid.UUID
+        day: date
+        wallet_id: uuid.UUID | None = None
+        methodology: Methodology | None = None
+        rule: ExchangeRule | None = None
+        quantity_milli: int = 0
+        reject: str | None = None
+
+    results: dict[int, ItemResult] = {}
+    pending: list[tuple[int, Pending]] = []
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.report_id in seen:
+            results[index] = _result_from_row(seen[item.report_id], ItemStatus.DUPLICATE,
+                                              {seen[item.report_id]["lot_id"]: seen[item.report_id]["expires_at"]})
+            continue
+        if item.report_id in first_index:
+            continue  # answered with the first occurrence's result below
+        first_index[item.report_id] = index
+        p = Pending(item=item, row_id=uuid.uuid4(), day=business_date(item.occurred_at))
+        pending.append((index, p))
+        code = item.methodology_code.strip().upper()
+        try:
+            p.quantity_milli = parse_quantity(item.quantity)
+        except DomainError:
+            p.reject = Reject.INVALID_QUANTITY
+            continue
+        if p.quantity_milli <= 0:
+            p.reject = Reject.INVALID_QUANTITY
+            continue
+        if item.occurred_at > now + CLOCK_SKEW:
+            p.reject = Reject.OCCURRED_IN_FUTURE
+            continue
+        known = [m for m in methodologies if m.code == code]
+        if not known:
+            p.reject = Reject.UNKNOWN_METHODOLOGY
+            continue
+        p.methodology = methodology_for(known, code, p.day)
+        if p.methodology is None:
+            p.reject = Reject.METHODOLOGY_NOT_PUBLISHED
+            continue
+        if p.quantity_milli > p.methodology.max_quantity_milli:
+            p.reject = Reject.QUANTITY_TOO_LARGE
+            continue
+        p.rule = rule_in_force(rules, code, item.occurred_at)
+        if p.rule is None:
+            p.reject = Reject.NO_EXCHANGE_RULE
+            continue
+        if item.occurred_at < now - timedelta(days=p.rule.acceptance_window_days):
+            p.reject = Reject.OUTSIDE_ACCEPTANCE_WINDOW
+            continue
+        entrustment = entrustments.get(item.external_user_id)
+        if entrustment is None:
+            p.reject = Reject.NO_ACTIVE_ENTRUSTMENT
+            continue
+        if item.occurred_at < entrustment["created_at"] - CLOCK_SKEW:
+            p.reject = Reject.BEFORE_ENTRUSTMENT
+            continue
+        p.wallet_id = entrustment["individual_account_id"]
+
+    accepted = [p for _, p in pending if p.reject is None]
+    wallet_ids = sorted({p.wallet_id for p in accepted})
+    await ledger.ensure_wallets(session=session, clock=clock, account_ids=wallet_ids)
+    wallets = await ledger.lock_wallets(session=session, account_ids=wallet_ids)
+
+    # points already credited per (wallet, methodology, behaviour day), for the daily caps
+    used: dict[tuple, int] = {}
+    if accepted:
+        for r in await conn.fetch(
+            "SELECT wallet_id, methodology_code, behaviour_day, sum(points_credited)::bigint AS points"
+            " FROM behaviour_reports WHERE wallet_id = ANY($1::uuid[]) AND behaviour_day = ANY($2::date[])"
+            " AND outcome = 'credited' GROUP BY 1, 2, 3",
+            wallet_ids, sorted({p.day for p in accepted}),
+        ):
+            used[(r["wallet_id"], r["methodology_code"], r["behaviour_day"])] = r["points"]
+
+    credits: list[Credit] = []
+    remainders: dict[uuid.UUID, Fraction] = {w: s.remainder for w, s in wallets.items()}
+    zero_point_reduction: dict[uuid.UUID, int] = {}
+    computed: dict[uuid.UUID, dict] = {}
+    for p in accepted:
+        m, rule = p.methodology, p.rule
+        reduction_mg = p.quantity_milli * m.factor_mg_per_unit // 1000
+        # exact points: quantity (milli) x factor (mg) x points / (1000 x reduction_mg)
+        exact = remainders[p.wallet_id].plus(p.quantity_milli * m.factor_mg_per_unit * rule.points,
+                                             1000 * rule.reduction_mg)
+        whole, rest = exact.split()
+        key = (p.wallet_id, m.code, p.day)
+        cap_left = max(0, rule.daily_cap_points - used.get(key, 0))
+        points = min(whole, cap_left)
+        uncredited_mg = 0
+        reason = None
+        if points < whole:
+            reason = DAILY_CAP_REACHED
+            uncredited_mg = reduction_mg * (whole - points) // whole
+        remainders[p.wallet_id] = rest
+        used[key] = used.get(key, 0) + points
+        issue_date = today
+        expires_at = ledger.lot_expiry(issue_date, rule.validity_years)
+        credited_mg = reduction_mg - uncredited_mg
+        if points > 0:
+            credits.append(Credit(wallet_id=p.wallet_id, points=points, reduction_mg=credited_mg,
+                                  issue_date=issue_date, expires_at=expires_at, report_row_id=p.row_id,
+                                  rule_id=rule.id, operator_id=operator_id))
+        else:
+            zero_point_reduction[p.wallet_id] = zero_point_reduction.get(p.wallet_id, 0) + credited_mg
+        computed[p.row_id] = {"points": points, "reduction_mg": reduction_mg, "uncredited_mg": uncredited_mg,
+                              "reason": reason, "expires_at": expires_at if points > 0 else None}
+
+    lots = await ledger.apply_credits(session=session, clock=clock, credits=credits, remainders=remainders,
+                                      reduction_without_points=zero_point_reduction) if wallets else {}
+
+    rows = []
+    for index, p in pending:
+        c = computed.get(p.row_id)
+        rows.append((
+            p.row_id, p.item.report_id, p.item.external_user_id, p.wallet_id,
+            p.item.methodology_code.strip().upper()[:40], p.methodology.id if p.methodology else None,
+            p.quantity_milli, p.item.occurred_at, ReportOutcome.REJECTED.value if p.reject else ReportOutcome.CREDITED.value,
+            p.reject.value if p.reject else None, p.rule.id if (p.rule and not p.reject) else None,
+            c["reduction_mg"] if c else 0, c["points"] if c else 0, c["uncredited_mg"] if c else 0,
+            c["reason"] if c else None, lots.get(p.row_id), p.day,
+        ))
+        results[index] = ItemResult(
+            report_id=p.item.report_id, status=ItemStatus.REJECTED if p.reject else ItemStatus.CREDITED,
+            outcome=rows[-1][8], reject_code=rows[-1][9], points=rows[-1][12], reduction_mg=rows[-1][11],
+            lot_id=rows[-1][15], uncredited_reduction_mg=rows[-1][13], uncredited_reason=rows[-1][14],
+            expires_at=c["expires_at"] if c else None)
+    if rows:
+        cols = list(zip(*rows))
+        inserted = await conn.fetch(
+            "INSERT INTO behaviour_reports (id, report_id, external_user_id, wallet_id, methodology_code,"
+            " methodology_id, quantity_milli, occurred_at, outcome, reject_code, rule_id, reduction_mg,"
+            " points_credited, uncredited_reduction_mg, uncredited_reason, lot_id, behaviour_day,"
+            " operator_account_id, received_at)"
+            " SELECT *, $18::uuid, $19::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[],"
+            " $5::text[], $6::uuid[], $7::bigint[], $8::timestamptz[], $9::text[], $10::text[], $11::uuid[],"
+            " $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::uuid[], $17::date[])"
+            " ON CONFLICT (operator_account_id, report_id) DO NOTHING RETURNING id",
+            *[list(c) for c in cols], operator_id, now,
+        )
+        if len(inserted) != len(rows):
+            raise ConcurrentDuplicate()
+
+    for index, item in enumerate(items):
+        if index not in results:  # a repeat of a report id earlier in the same batch
+            first = results[first_index[item.report_id]]
+            results[index] = ItemResult(report_id=item.report_id, status=ItemStatus.DUPLICATE, outcome=first.outcome,
+                                        reject_code=first.reject_code, points=first.points,
+                                        reduction_mg=first.reduction_mg, lot_id=first.lot_id,
+                                        uncredited_reduction_mg=first.uncredited_reduction_mg,
+                                        uncredited_reason=first.uncredited_reason, expires_at=first.expires_at)
+    return [results[i] for i in range(len(items))]
+
+
+# --- operator and regulator views --------------------------------------------------------------
+
+
+async def list_reports(*, session: AsyncSession, operator_id: uuid.UUID, first: int | None, after: str | None,
+                       outcome: str | None = None) -> Page:
+    stmt = select(BehaviourReport).where(BehaviourReport.operator_account_id == operator_id)
+    if outcome:
+        stmt = stmt.where(BehaviourReport.outcome == outcome)
+    return await keyset_page(session, stmt, keys=[BehaviourReport.received_at, BehaviourReport.id],
+                             first=first, after=after, descending=True)
+
+
+@dataclass(frozen=True)
+class DailyAggregate:
+    day: date
+    methodology_code: str
+    reports: int
+    credited: int
+    rejected: int
+    points: int
+    reduction_mg: int
+    uncredited_reduction_mg: int
+
+
+async def operator_aggregates(*, session: AsyncSession, operator_id: uuid.UUID, since: date, until: date) -> list[DailyAggregate]:
+    if until < since or (until - since).days > 366:
+        raise DomainError("INVALID", "Ask for 1 to 366 days.", "until")
+    conn = await driver(session)
+    rows = await conn.fetch(
+        "SELECT behaviour_day, methodology_code, count(*) AS reports,"
+        " count(*) FILTER (WHERE outcome = 'credited') AS credited,"
+        " count(*) FILTER (WHERE outcome = 'rejected') AS rejected,"
+        " coalesce(sum(points_credited), 0)::bigint AS points, coalesce(sum(reduction_mg), 0)::bigint AS reduction,"
+        " coalesce(sum(uncredited_reduction_mg), 0)::bigint AS uncredited"
+        " FROM behaviour_reports WHERE operator_account_id = $1 AND behaviour_day BETWEEN $2 AND $3"
+        " GROUP BY 1, 2 ORDER BY 1, 2", operator_id, since, until)
+    return [DailyAggregate(r["behaviour_day"], r["methodology_code"], r["reports"], r["credited"], r["rejected"],
+                           r["points"], r["reduction"], r["uncredited"]) for r in rows]
+
+
+async def totals_by_operator(*, session: AsyncSession) -> list[tuple[uuid.UUID, str, ledger.Totals]]:
+    """issued = outstanding + held + cancelled + expired, per reporting operator, from the journal."""
+    conn = await driver(session)
+    rows = await conn.fetch(
+        "SELECT l.operator_account_id AS operator,"
+        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'credit'), 0)::bigint AS credit,"
+        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'hold'), 0)::bigint AS hold,"
+        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'release'), 0)::bigint AS release,"
+        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'cancel'), 0)::bigint AS cancel,"
+        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expire"
+        " FROM wallet_entries e JOIN point_lots l ON l.id = e.lot_id GROUP BY 1 ORDER BY 1")
+    names = await accounts.account_names(session=session, ids=[r["operator"] for r in rows])
+    return [(r["operator"], names.get(r["operator"], ""), ledger.totals_from_journal(r)) for r in rows]
