@@ -12,4 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 async def driver(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
+    apg: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    if not apg.is_in_transaction():
+        # SQLAlchemy sends BEGIN lazily with its first statement; without this, statements sent
+        # straight to asyncpg would autocommit one by one and row locks would not hold.
+        await connection.exec_driver_sql("SELECT 1")
+    return apg
