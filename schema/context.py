@@ -56,6 +56,7 @@ class Context:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads. Closing it returns the connection (the pool rolls back) and
+        detaches the loaded rows without expiring them, so they can be mapped afterwards."""
         async with self.services.session_factory() as session:
             yield session
-            await session.rollback()
