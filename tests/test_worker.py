@@ -1,0 +1,50 @@
+"""The arq worker on the real embedded Redis: the scheduled sweep runs through the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from arq import create_pool
+from arq.worker import Worker
+
+from accounts import ledger
+from expiry_jobs import worker as worker_module
+from reductions.service import ReportItem
+from tests.ledger_fixtures import make_world, publish_rule, report
+
+
+def test_sweep_schedule_is_configurable(monkeypatch):
+    assert worker_module.sweep_minutes() == {0}
+    monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "15")
+    assert worker_module.sweep_minutes() == {0, 15, 30, 45}
+    monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "7")
+    with pytest.raises(ValueError):
+        worker_module.sweep_minutes()
+
+
+async def test_queued_sweep_expires_due_lots(services, clock, embedded, monkeypatch):
+    world = await make_world(services, people=2)
+    await publish_rule(services, validity_years=1)
+    await report(services, world.operator_id,
+                 [ReportItem(f"r-{u}", u, "SZ-METRO", "25", clock.now()) for u in world.people])
+    clock.advance(days=366)
+
+    settings_cls = worker_module.worker_settings(services.settings.database_url, embedded.redis_url)
+    # the worker's own clock is the system clock; for the test it reads the moved one
+    monkeypatch.setattr(worker_module, "SystemClock", lambda: clock)
+    pool = await create_pool(settings_cls.redis_settings)
+    try:
+        job = await pool.enqueue_job("run_expiry_sweep")
+        worker = Worker(functions=settings_cls.functions, redis_settings=settings_cls.redis_settings,
+                        on_startup=settings_cls.on_startup, on_shutdown=settings_cls.on_shutdown, burst=True,
+                        poll_delay=0.05, handle_signals=False)
+        await worker.main()
+        await worker.close()
+        result = await job.result(timeout=10)
+    finally:
+        await pool.aclose()
+    assert result["lots"] == 2 and result["points"] == 2 * 117
+    async with services.session_factory() as session:
+        audit = await ledger.ledger_audit(session=session)
+    assert audit.ok and audit.totals.expired == 2 * 117
