@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import ledger
+from mall import service as mall
 from core.clock import Clock
 
 log = logging.getLogger("tanpuhui.sweeps")
@@ -36,3 +37,11 @@ async def expiry_sweep(*, session_factory: async_sessionmaker[AsyncSession], clo
                                     "notices": notices})
     return SweepReport(run_id=str(run.id), as_of=moment, lots_expired=run.lots_expired,
                        points_expired=run.points_expired, notices_issued=notices)
+
+
+async def redemption_timeout_sweep(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock) -> int:
+    """Release the points and stock of redemptions not fulfilled within their reservation."""
+    expired = await mall.expire_held_redemptions(session_factory=session_factory, clock=clock)
+    if expired:
+        log.info("redemptions timed out", extra={"count": expired})
+    return expired

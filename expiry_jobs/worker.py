@@ -11,7 +11,7 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from core.clock import SystemClock
-from expiry_jobs.sweeps import expiry_sweep
+from expiry_jobs.sweeps import expiry_sweep, redemption_timeout_sweep
 from server.db import create_engine, create_session_factory
 
 
@@ -29,6 +29,10 @@ async def run_expiry_sweep(ctx: dict) -> dict:
             "notices": report.notices_issued}
 
 
+async def run_redemption_timeouts(ctx: dict) -> dict:
+    return {"expired": await redemption_timeout_sweep(session_factory=ctx["session_factory"], clock=ctx["clock"])}
+
+
 def worker_settings(database_url: str, redis_url: str) -> type:
     async def startup(ctx: dict) -> None:
         ctx["engine"] = create_engine(database_url, 5)
@@ -39,8 +43,12 @@ def worker_settings(database_url: str, redis_url: str) -> type:
         await ctx["engine"].dispose()
 
     class WorkerSettings:
-        functions = [run_expiry_sweep]
-        cron_jobs = [cron(run_expiry_sweep, minute=sweep_minutes(), run_at_startup=True, unique=True)]
+        functions = [run_expiry_sweep, run_redemption_timeouts]
+        cron_jobs = [
+            cron(run_expiry_sweep, minute=sweep_minutes(), run_at_startup=True, unique=True),
+            # reservations time out within a minute of their deadline
+            cron(run_redemption_timeouts, minute=None, second=0, unique=True),
+        ]
         redis_settings = RedisSettings.from_dsn(redis_url)
         on_startup = startup
         on_shutdown = shutdown

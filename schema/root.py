@@ -6,12 +6,13 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.mall import MallMutation, MallQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
-Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation))
+Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation))
 
 
 def build_schema() -> strawberry.Schema:

@@ -38,6 +38,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     persisted_queries_only: bool = False
     db_pool_size: int = 20
+    redemption_hold_minutes: int = 30
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
@@ -77,6 +78,7 @@ def load_settings(**overrides) -> Settings:
         max_body_bytes=_int("TANPUHUI_MAX_BODY_BYTES", 1_000_000),
         persisted_queries_only=_bool("TANPUHUI_PERSISTED_QUERIES_ONLY", False),
         db_pool_size=_int("TANPUHUI_DB_POOL_SIZE", 20),
+        redemption_hold_minutes=_int("TANPUHUI_REDEMPTION_HOLD_MINUTES", 30),
         log_level=os.environ.get("TANPUHUI_LOG_LEVEL", "INFO"),
     )
     values.update(overrides)
