@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import logging
 import secrets
+import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from server.settings import Settings, load_settings
 
@@ -28,41 +30,100 @@ Start here:
 
 
 @contextmanager
-def servers(settings: Settings) -> Iterator[tuple[str, str]]:
-    """Database and Redis URLs: the configured ones, or embedded servers started for the duration."""
+def servers(settings: Settings, *, redis: bool = True,
+            meanwhile: Callable[[], object] | None = None) -> Iterator[tuple[str, str | None]]:
+    """Database and Redis URLs: the configured ones, or embedded servers started for the duration
+    (Redis only for commands that use it). `meanwhile` runs while they start (the servers start
+    in subprocesses, so importing the application at the same time shortens the start)."""
     from server.embedded import start_embedded
 
-    embedded = start_embedded(settings.data_dir, settings.database_url, settings.redis_url)
+    with ThreadPoolExecutor(1, thread_name_prefix="embedded-start") as pool:
+        starting = pool.submit(start_embedded, settings.data_dir, settings.database_url, settings.redis_url,
+                               need_redis=redis)
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            embedded = starting.result()
+        except BaseException:
+            # e.g. Ctrl-C during the start: let it finish, then stop what it started
+            with _signals_ignored():
+                try:
+                    starting.result().stop()
+                except Exception:
+                    pass
+            raise
     try:
         yield embedded.database_url, embedded.redis_url  # type: ignore[misc]
     finally:
-        embedded.stop()
+        # a second Ctrl-C must not cut the shutdown of the embedded servers short
+        with _signals_ignored():
+            embedded.stop()
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _migrate(database_url: str) -> None:
     from server.migrate import upgrade
 
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     upgrade(database_url)
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def _uvicorn_server(config):
     import uvicorn
 
-    from server.app import build_services, create_app
+    class Server(uvicorn.Server):
+        """uvicorn, except that after its graceful shutdown on Ctrl-C or SIGTERM it returns instead
+        of raising the signal again: re-raised, SIGTERM would end the process before the embedded
+        PostgreSQL and Redis are stopped, and SIGINT would end it with a KeyboardInterrupt."""
 
-    with servers(settings) as (database_url, redis_url):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server(config)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    def load_app_code() -> None:
+        import server.app  # noqa: F401  (the schema, resolvers and models: a second or so of imports)
+        import server.migrate  # noqa: F401
+
+    with servers(settings, meanwhile=load_app_code) as (database_url, redis_url):
+        import uvicorn
+
+        from server.app import build_services, create_app
+
         _migrate(database_url)
         app = create_app(build_services(settings, database_url, redis_url))
         log.info("serving", extra={"url": f"http://{args.host}:{args.port}/graphql",
                                    "embedded": settings.embedded})
         config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
                                 workers=1, lifespan="on", server_header=False)
-        uvicorn.Server(config).run()  # returns on Ctrl-C / SIGTERM after a graceful shutdown
+        server = _uvicorn_server(config)
+        server.run()  # returns on Ctrl-C / SIGTERM after a graceful shutdown
+        if not server.started:
+            return 1  # e.g. the port was taken; uvicorn logged why
+    log.info("stopped")
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    with servers(settings) as (database_url, _):
+    with servers(settings, redis=False) as (database_url, _):
         _migrate(database_url)
     print("database is at the latest migration")
     return 0
@@ -92,7 +153,7 @@ def cmd_create_regulator(args: argparse.Namespace, settings: Settings) -> int:
     else:
         password = secrets.token_urlsafe(15)
         generated = True
-    with servers(settings) as (database_url, _):
+    with servers(settings, redis=False) as (database_url, _):
         _migrate(database_url)
 
         async def work(session, clock):
@@ -112,16 +173,21 @@ def cmd_create_regulator(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from server.demo import load_demo
+    from server.demo import DemoRefused, load_demo, refuse_in_production
 
-    with servers(settings) as (database_url, _):
+    try:
+        refuse_in_production(settings)
+    except DemoRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with servers(settings, redis=False) as (database_url, _):
         _migrate(database_url)
         lines = asyncio.run(load_demo(database_url, settings))
     print("\n".join(lines))
     return 0
 
 
-def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from frontend_contracts.snapshot import write_snapshot
 
     path = write_snapshot()
@@ -153,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     schema = commands.add_parser("schema", help="rewrite frontend_contracts/schema.graphql from the code")
-    schema.set_defaults(run=cmd_schema)
+    schema.set_defaults(run=cmd_schema, needs_settings=False)
     return parser
 
 
@@ -165,9 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    return args.run(args, settings)
+    # SIGTERM (docker stop, systemd, kill) unwinds like Ctrl-C, so the embedded servers are stopped
+    # whatever the command is doing; `serve` handles both itself while it is serving
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        if not getattr(args, "needs_settings", True):
+            configure_logging("INFO")
+            return args.run(args, None)
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        return args.run(args, settings)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

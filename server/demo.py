@@ -1,0 +1,159 @@
+"""`tanpuhui demo`: a small, realistic demo data set for trying the API by hand.
+
+DEMO DATA, NOT REAL PEOPLE OR ORGANISATIONS. Every demo account has an email at
+demo.tanpuhui.example (a reserved domain that cannot receive mail) and the same published
+password, so the loader refuses to run when TANPUHUI_ENV=production.
+
+The set goes through the same domain functions the API uses: a regulator, an app operator the
+regulator approved (with an API key for its reporting system), an approved merchant (a coffee
+chain), an organisation that wants to go carbon neutral, and two individuals, one of whom has
+entrusted the operator (委托协议), which knows her as its user "u-381".
+
+Running it again changes nothing: it finds the demo accounts by email and prints their logins.
+The API key is stored only as a keyed hash, so it can be shown only the first time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from accounts import service
+from accounts.models import Account, AccountRole, Role
+from accounts.principal import Principal
+from accounts.security import PasswordHashing
+from core.clock import SystemClock
+from server.db import create_engine, create_session_factory
+
+DEMO_DOMAIN = "demo.tanpuhui.example"
+DEMO_PASSWORD = "tanpuhui-demo-2026"  # published on purpose: demo data only
+AGREEMENT_VERSION = "demo-2026-01"
+EXTERNAL_USER_ID = "u-381"
+
+
+class DemoRefused(Exception):
+    """The demo set must not be loaded here."""
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    key: str
+    label: str  # what the account is for, as printed
+    email_user: str
+    display_name: str
+
+    @property
+    def email(self) -> str:
+        return f"{self.email_user}@{DEMO_DOMAIN}"
+
+
+REGULATOR = DemoAccount("regulator", "regulator", "regulator", "深圳市生态环境局 (demo)")
+OPERATOR = DemoAccount("operator", "app operator", "operator", "低碳星球运营有限公司 Low Carbon Planet (demo)")
+MERCHANT = DemoAccount("merchant", "merchant", "coffee", "绿意咖啡 Lüyi Coffee (demo)")
+ORGANISATION = DemoAccount("organisation", "organisation", "neutral", "深圳湾零碳科技有限公司 (demo)")
+ENTRUSTING_PERSON = DemoAccount("xiaomei", "individual", "chen.xiaomei", "陈晓梅")
+PERSON = DemoAccount("jianguo", "individual", "li.jianguo", "李建国")
+ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, ENTRUSTING_PERSON, PERSON)
+
+
+def refuse_in_production(settings) -> None:
+    if settings.environment == "production":
+        raise DemoRefused("the demo data set (with its published password) is never loaded when "
+                          "TANPUHUI_ENV=production")
+
+
+def _login_lines() -> list[str]:
+    width = max(len(a.label) for a in ACCOUNTS)
+    lines = [f"  {a.label:<{width}}  {a.email:<36}  {a.display_name}" for a in ACCOUNTS]
+    lines.append(f"  password for every demo login: {DEMO_PASSWORD}")
+    return lines
+
+
+def _banner() -> list[str]:
+    return [
+        "DEMO DATA: made-up accounts for trying the API, not real people or organisations.",
+        "Sign in with the `login` mutation, then send `Authorization: Bearer <accessToken>`.",
+    ]
+
+
+async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | None = None,
+                    clock=None) -> list[str]:
+    """Create the demo set if it is not there yet; return the lines to print."""
+    refuse_in_production(settings)
+    hashing = hashing or PasswordHashing()
+    clock = clock or SystemClock()
+    engine = create_engine(database_url, 2)
+    try:
+        async with create_session_factory(engine)() as session:
+            async with session.begin():
+                existing = set((await session.execute(
+                    select(Account.email).where(Account.email.in_([a.email for a in ACCOUNTS]))
+                )).scalars())
+                if existing:
+                    missing = [a.email for a in ACCOUNTS if a.email not in existing]
+                    lines = _banner() + ["The demo data set is already loaded. Its logins:"] + _login_lines()
+                    if missing:
+                        lines.append(f"  (not found, deleted since? {', '.join(missing)})")
+                    lines += [
+                        f"The operator's API key was shown when the demo was first loaded and cannot be "
+                        f"shown again (only its hash is stored). For a new one, sign in as {OPERATOR.email} "
+                        "and call the createApiKey mutation.",
+                    ]
+                    return lines
+                api_key = await _create(session, clock, hashing, settings)
+    finally:
+        await engine.dispose()
+    return _banner() + ["Loaded the demo data set. Logins:"] + _login_lines() + [
+        f"App operator API key (shown this once; send it as `X-API-Key: <key>`): {api_key}",
+        f"{ENTRUSTING_PERSON.display_name} has entrusted {OPERATOR.display_name}, which knows her as "
+        f"its user \"{EXTERNAL_USER_ID}\".",
+    ]
+
+
+async def _create(session, clock, hashing: PasswordHashing, settings) -> str:
+    """The whole set in the caller's transaction; returns the operator's API key."""
+    regulator = await service.create_regulator(session=session, clock=clock, hashing=hashing,
+                                               email=REGULATOR.email, password=DEMO_PASSWORD,
+                                               display_name=REGULATOR.display_name)
+
+    async def organisation(account: DemoAccount, roles: list[str], note: str | None) -> Account:
+        return await service.sign_up(session=session, clock=clock, hashing=hashing,
+                                     personal_data_key=settings.personal_data_key, kind="organisation",
+                                     display_name=account.display_name, email=account.email,
+                                     password=DEMO_PASSWORD, apply_for=roles, application_note=note)
+
+    async def approve(account: Account, role: str) -> None:
+        application = (await session.execute(
+            select(AccountRole).where(AccountRole.account_id == account.id, AccountRole.role == role)
+        )).scalar_one()
+        await service.decide_role_application(session=session, clock=clock, regulator_id=regulator.id,
+                                              application_id=application.id, approve=True)
+
+    operator = await organisation(OPERATOR, [Role.APP_OPERATOR.value],
+                                  "Runs a carbon-inclusion app: metro, bus and cycling trips, "
+                                  "household electricity savings (demo).")
+    await approve(operator, Role.APP_OPERATOR.value)
+    merchant = await organisation(MERCHANT, [Role.MERCHANT.value],
+                                  "42 coffee shops in Shenzhen; offers drinks for carbon points (demo).")
+    await approve(merchant, Role.MERCHANT.value)
+    await organisation(ORGANISATION, [], None)  # buys CERs to go carbon neutral; no role to apply for
+
+    operator_roles = await service.active_roles(session=session, account_id=operator.id)
+    _, api_key = await service.create_api_key(
+        session=session, clock=clock, secret=settings.secret_key,
+        principal=Principal(account_id=operator.id, kind=operator.kind, roles=operator_roles, via="password"),
+        name="demo reporting system")
+
+    people = {}
+    for account in (ENTRUSTING_PERSON, PERSON):
+        people[account.key] = await service.sign_up(
+            session=session, clock=clock, hashing=hashing, personal_data_key=settings.personal_data_key,
+            kind="person", display_name=account.display_name, email=account.email, password=DEMO_PASSWORD)
+
+    _, code = await service.create_entrustment_invitation(session=session, clock=clock, secret=settings.secret_key,
+                                                          operator_id=operator.id,
+                                                          external_user_id=EXTERNAL_USER_ID)
+    await service.accept_entrustment(session=session, clock=clock, secret=settings.secret_key,
+                                     individual_id=people[ENTRUSTING_PERSON.key].id, code=code,
+                                     agreement_version=AGREEMENT_VERSION)
+    return api_key
