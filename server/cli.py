@@ -187,6 +187,54 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the job queue's worker: the scheduled expiry sweep and redemption time-outs."""
+    from arq.worker import run_worker
+
+    from expiry_jobs.worker import worker_settings
+
+    with servers(settings) as (database_url, redis_url):
+        _migrate(database_url)
+        run_worker(worker_settings(database_url, redis_url))  # returns on Ctrl-C / SIGTERM
+    return 0
+
+
+def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
+    """One expiry sweep by hand, as of a given time (default now)."""
+    from datetime import datetime, timezone
+
+    from core.clock import SystemClock
+    from expiry_jobs.sweeps import expiry_sweep
+    from server.db import create_engine, create_session_factory
+
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            print("error: --as-of takes an ISO 8601 time, e.g. 2036-03-02T00:00:00+08:00", file=sys.stderr)
+            return 2
+        if as_of.tzinfo is None:
+            print("error: --as-of needs a time zone (e.g. +08:00 or Z)", file=sys.stderr)
+            return 2
+        as_of = as_of.astimezone(timezone.utc)
+
+    async def sweep(database_url: str):
+        engine = create_engine(database_url, 2)
+        try:
+            return await expiry_sweep(session_factory=create_session_factory(engine), clock=SystemClock(),
+                                      as_of=as_of)
+        finally:
+            await engine.dispose()
+
+    with servers(settings, redis=False) as (database_url, _):
+        _migrate(database_url)
+        report = asyncio.run(sweep(database_url))
+    print(f"expiry run {report.run_id} as of {report.as_of.isoformat()}: {report.lots_expired} lots, "
+          f"{report.points_expired} points expired; {report.notices_issued} expiry notices issued")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from frontend_contracts.snapshot import write_snapshot
 
@@ -217,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load a small demo data set and print its logins")
     demo.set_defaults(run=cmd_demo)
+
+    worker = commands.add_parser("worker", help="run the job worker (hourly expiry sweep, redemption time-outs)")
+    worker.set_defaults(run=cmd_worker)
+
+    expire = commands.add_parser("expire", help="run one expiry sweep now, or as of --as-of TIME")
+    expire.add_argument("--as-of", help="ISO 8601 time with zone, e.g. 2036-03-02T00:00:00+08:00 (default: now)")
+    expire.set_defaults(run=cmd_expire)
 
     schema = commands.add_parser("schema", help="rewrite frontend_contracts/schema.graphql from the code")
     schema.set_defaults(run=cmd_schema, needs_settings=False)

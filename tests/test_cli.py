@@ -177,7 +177,7 @@ def assert_clean(result: subprocess.CompletedProcess) -> None:
 def test_help_lists_the_commands(tmp_path):
     result = run_cli(tmp_path / "data", "--help")
     assert result.returncode == 0, result.stderr
-    for command in ("serve", "migrate", "create-regulator", "demo", "schema"):
+    for command in ("serve", "migrate", "create-regulator", "demo", "schema", "worker", "expire"):
         assert command in result.stdout
     assert not (tmp_path / "data").exists(), "--help must not create a data dir"
 
@@ -215,6 +215,16 @@ def test_create_regulator(shared_dir):
     weak = run_cli(shared_dir, "create-regulator", "--email", f"x-{other}", "--password-stdin", input="short\n")
     assert weak.returncode == 1 and "characters" in weak.stderr
     assert_clean(weak)
+    assert not postgres_processes(shared_dir / "postgres")
+
+
+def test_expire_runs_one_sweep_as_of_a_time(shared_dir):
+    result = run_cli(shared_dir, "expire", "--as-of", "2036-03-02T00:00:00+08:00")
+    assert result.returncode == 0, result.stderr
+    assert "as of 2036-03-01T16:00:00+00:00" in result.stdout and "points expired" in result.stdout
+    naive = run_cli(shared_dir, "expire", "--as-of", "2036-03-02")
+    assert naive.returncode == 2 and "time zone" in naive.stderr
+    assert_clean(naive)
     assert not postgres_processes(shared_dir / "postgres")
 
 
