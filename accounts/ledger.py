@@ -430,14 +430,17 @@ class WalletSummary:
 
 
 async def wallet_summary(*, session: AsyncSession, clock: Clock, account_id: uuid.UUID) -> WalletSummary:
-    wallet = await session.get(Wallet, account_id)
+    """One statement: the wallet's counters and its past-expiry points read in one snapshot."""
+    stale = select(func.coalesce(func.sum(PointLot.points_remaining), 0)).where(
+        PointLot.wallet_id == Wallet.account_id, PointLot.points_remaining > 0,
+        PointLot.expires_at <= clock.now()).scalar_subquery()
+    wallet = (await session.execute(
+        select(Wallet.available_points, Wallet.held_points, Wallet.lifetime_points, Wallet.lifetime_reduction_mg,
+               Wallet.remainder_num, Wallet.remainder_den, stale.label("stale"))
+        .where(Wallet.account_id == account_id))).first()
     if wallet is None:
         return WalletSummary(account_id, 0, 0, 0, 0, 0, Fraction(0, 1))
-    stale = (await session.execute(
-        select(func.coalesce(func.sum(PointLot.points_remaining), 0)).where(
-            PointLot.wallet_id == account_id, PointLot.points_remaining > 0, PointLot.expires_at <= clock.now())
-    )).scalar_one()
-    return WalletSummary(account_id, wallet.available_points - stale, wallet.held_points, stale,
+    return WalletSummary(account_id, wallet.available_points - wallet.stale, wallet.held_points, wallet.stale,
                          wallet.lifetime_points, wallet.lifetime_reduction_mg,
                          Fraction(wallet.remainder_num, wallet.remainder_den))
 

@@ -358,11 +358,16 @@ async def login(
     refused = DomainError("INVALID_CREDENTIALS", "The login or password is wrong.", "login")
     identifier = login.strip()
     try:
-        lookup = (Account.email == validation.email(identifier)) if "@" in identifier else (
-            Account.phone == validation.phone(identifier))
+        column = Account.email if "@" in identifier else Account.phone
+        normalised = validation.email(identifier) if "@" in identifier else validation.phone(identifier)
     except DomainError:
+        normalised = None
+    if normalised is None:
+        # a blank login normalises to None, and `column == None` would match every account
+        # without a phone (SQL `IS NULL`): refuse it like any unknown login
         await hashing.verify(None, password)
-        raise refused from None
+        raise refused
+    lookup = column == normalised
     account = (await session.execute(select(Account).where(lookup))).scalar_one_or_none()
     if not await hashing.verify(account.password_hash if account else None, password) or account is None:
         raise refused
@@ -504,8 +509,9 @@ async def list_api_keys(*, session: AsyncSession, account_id: uuid.UUID) -> list
 
 def parse_api_key(plaintext: str) -> str | None:
     """The lookup prefix of a well-formed key, else None."""
-    parts = plaintext.split("_")
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 12:
+    # the random part is urlsafe base64 and may itself contain "_"
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or not parts[2] or parts[0] != API_KEY_PREFIX or len(parts[1]) != 12:
         return None
     return parts[1]
 

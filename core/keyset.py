@@ -82,13 +82,38 @@ def encode_cursor(keys: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, width: int) -> list[Any]:
+def _fits(value: Any, column: Any) -> bool:
+    """Whether a decoded cursor value can be compared with the key column: a crafted cursor
+    with the right width but the wrong types must be the client's error, not a database one."""
+    column_type = getattr(column, "type", None)
+    try:
+        expected = column_type.python_type if column_type is not None else None
+    except NotImplementedError:
+        return True
+    if expected is datetime:
+        aware = value.tzinfo is not None if isinstance(value, datetime) else None
+        return isinstance(value, datetime) and aware == bool(getattr(column_type, "timezone", False))
+    if expected is date:
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if expected is uuid.UUID:
+        return isinstance(value, uuid.UUID)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    if expected is str:
+        return isinstance(value, str) and "\x00" not in value
+    return expected is None or isinstance(value, expected)
+
+
+def decode_cursor(cursor: str, width: int, columns: Sequence[Any] | None = None) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != width:
             raise ValueError("width")
-        return [_untag(v) for v in values]
+        decoded = [_untag(v) for v in values]
+        if columns is not None and not all(_fits(v, c) for v, c in zip(decoded, columns)):
+            raise ValueError("types")
+        return decoded
     except Exception as exc:  # any malformed cursor is the client's error
         raise InvalidCursor(message="The cursor is not valid for this list.", field="after") from exc
 
@@ -119,7 +144,7 @@ async def keyset_page(
     by the columns' attribute names (`key.key`)."""
     size = check_page_size(first)
     if after is not None:
-        values = decode_cursor(after, len(keys))
+        values = decode_cursor(after, len(keys), keys)
         row_key = tuple_(*keys)
         stmt = stmt.where(row_key < tuple_(*values) if descending else row_key > tuple_(*values))
     order = [k.desc() for k in keys] if descending else list(keys)

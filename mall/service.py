@@ -143,8 +143,10 @@ async def update_listing(
         value = getattr(terms, name)
         if value is not None:
             setattr(listing, name, value.strip() if isinstance(value, str) else value)
-    if terms.available_from and listing.available_until and listing.available_until <= terms.available_from:
-        raise DomainError("INVALID", "availableUntil is before availableFrom.", "availableFrom")
+    # the window as it ends up, whichever end moved (the caller's transaction rolls back on refusal)
+    if listing.available_from and listing.available_until and listing.available_until <= listing.available_from:
+        raise DomainError("INVALID", "availableUntil is before availableFrom.",
+                          "availableUntil" if terms.available_until is not None else "availableFrom")
     listing.revision += 1
     listing.updated_at = clock.now()
     await session.flush()
@@ -210,6 +212,7 @@ async def browse(*, session: AsyncSession, clock: Clock, filters: BrowseFilter, 
     now = clock.now()
     stmt = select(Listing).where(
         Listing.status == ListingStatus.ACTIVE.value,
+        or_(Listing.available_from.is_(None), Listing.available_from <= now),
         or_(Listing.available_until.is_(None), Listing.available_until > now),
     )
     if filters.channel:
@@ -332,7 +335,10 @@ async def _locked_redemption(session: AsyncSession, redemption_id: uuid.UUID, *,
         raise NotFound(message="No such redemption.", field="id")
     conn = await driver(session)
     await conn.execute("SELECT 1 FROM wallets WHERE account_id = $1 FOR UPDATE", found)
-    return (await session.execute(select(Redemption).where(condition).with_for_update())).scalar_one()
+    # populate_existing: a row this session already loaded (fulfil looks the code up first) must be
+    # read afresh under the lock, or a cancellation committed meanwhile would go unseen
+    return (await session.execute(select(Redemption).where(condition).with_for_update()
+                                  .execution_options(populate_existing=True))).scalar_one()
 
 
 async def _undo(session: AsyncSession, clock: Clock, redemption: Redemption, status: RedemptionStatus,

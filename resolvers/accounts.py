@@ -70,15 +70,15 @@ class AccountsQuery:
                 session=session, status=status.value if status else None, role=role.value if role else None,
                 first=first, after=after)
             names = await service.account_names(session=session, ids=[i.node.account_id for i in page.items])
-        return Connection.from_page(page, lambda row: t.RoleApplication.from_row(row, names))
+            return Connection.from_page(page, lambda row: t.RoleApplication.from_row(row, names))
 
     @strawberry.field(extensions=[Allow(anyone=True)], description="Approved app operators a person can entrust.")
     async def app_operators(self, info: strawberry.Info, first: int | None = None,
                             after: str | None = None) -> Connection[t.AppOperator]:
         async with _ctx(info).reading() as session:
             page = await service.list_operators(session=session, first=first, after=after)
-        return Connection.from_page(page, lambda row: t.AppOperator(id=strawberry.ID(str(row.id)),
-                                                                     display_name=row.display_name))
+            return Connection.from_page(page, lambda row: t.AppOperator(id=strawberry.ID(str(row.id)),
+                                                                         display_name=row.display_name))
 
     @strawberry.field(extensions=[Allow(R.APP_OPERATOR, R.MERCHANT, R.PROJECT_OWNER)],
                       description="The caller organisation's API keys (never their secrets).")
@@ -86,7 +86,7 @@ class AccountsQuery:
         ctx = _ctx(info)
         async with ctx.reading() as session:
             keys = await service.list_api_keys(session=session, account_id=ctx.principal.account_id)
-        return [t.ApiKey.from_row(k) for k in keys]
+            return [t.ApiKey.from_row(k) for k in keys]
 
     @strawberry.field(extensions=[Allow(R.INDIVIDUAL)], description="The app operators this person has entrusted.")
     async def my_entrustments(
@@ -100,7 +100,7 @@ class AccountsQuery:
                 first=first, after=after)
             names = await service.account_names(session=session,
                                                 ids=[i.node.operator_account_id for i in page.items])
-        return Connection.from_page(page, lambda row: t.Entrustment.from_row(row, names))
+            return Connection.from_page(page, lambda row: t.Entrustment.from_row(row, names))
 
     @strawberry.field(extensions=[Allow(R.APP_OPERATOR)], description="This operator's entrustments, by its own user ids.")
     async def operator_entrustments(
@@ -112,7 +112,7 @@ class AccountsQuery:
             page = await service.list_entrustments(
                 session=session, operator_id=ctx.principal.account_id, status=status.value if status else None,
                 first=first, after=after)
-        return Connection.from_page(page, t.OperatorEntrustment.from_row)
+            return Connection.from_page(page, t.OperatorEntrustment.from_row)
 
     @strawberry.field(extensions=[Allow(R.APP_OPERATOR)],
                       description="The active entrustment for one of this operator's users, or null: the operator may act for the person only while it exists.")
@@ -121,7 +121,7 @@ class AccountsQuery:
         async with ctx.reading() as session:
             row = await service.entrusted_individual(session=session, operator_id=ctx.principal.account_id,
                                                      external_user_id=external_user_id)
-        return t.OperatorEntrustment.from_row(row) if row else None
+            return t.OperatorEntrustment.from_row(row) if row else None
 
 
 @strawberry.type

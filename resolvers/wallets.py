@@ -29,7 +29,7 @@ class Wallet:
     async def lots(self, info: strawberry.Info, first: int | None = None, after: str | None = None,
                    order: t.LotOrder = t.LotOrder.EXPIRY_ASC, usable_only: bool = False) -> Connection[t.PointLotType]:
         ctx = info.context
-        async with ctx.reading() as session:
+        async with ctx.reading(autocommit=True) as session:
             page = await ledger.list_lots(session=session, account_id=self._account_id, first=first, after=after,
                                           descending=order == t.LotOrder.EXPIRY_DESC, usable_only=usable_only,
                                           clock=ctx.clock)
@@ -38,7 +38,7 @@ class Wallet:
     @strawberry.field(description="Usable points expiring within the next N days, grouped by day.")
     async def expiring_soon(self, info: strawberry.Info, within_days: int = 30) -> list[t.ExpiringDay]:
         ctx = info.context
-        async with ctx.reading() as session:
+        async with ctx.reading(autocommit=True) as session:
             days = await ledger.expiring_soon(session=session, clock=ctx.clock, account_id=self._account_id,
                                               within_days=within_days)
         return [t.ExpiringDay(expires_on=d.expires_on, points=d.points, lots=d.lots) for d in days]
@@ -46,14 +46,14 @@ class Wallet:
     @strawberry.field(description="Every credit, hold, release, cancellation and expiry, newest first.")
     async def history(self, info: strawberry.Info, first: int | None = None, after: str | None = None,
                       kinds: list[t.EntryKind] | None = None) -> Connection[t.WalletEntryType]:
-        async with info.context.reading() as session:
+        async with info.context.reading(autocommit=True) as session:
             page = await ledger.history(session=session, account_id=self._account_id, first=first, after=after,
                                         kinds=[k.value for k in kinds] if kinds else None)
         return Connection.from_page(page, t.WalletEntryType.from_row)
 
     @strawberry.field(description="Notices of lots expiring within 30 days.")
     async def expiry_notices(self, info: strawberry.Info) -> list[t.ExpiryNoticeType]:
-        async with info.context.reading() as session:
+        async with info.context.reading(autocommit=True) as session:
             notices = await ledger.notices_for(session=session, account_id=self._account_id)
         return [t.ExpiryNoticeType(lot_id=strawberry.ID(str(n.lot_id)), points=n.points, expires_at=n.expires_at,
                                    noticed_at=n.created_at) for n in notices]
@@ -64,7 +64,7 @@ class WalletsQuery:
     @strawberry.field(extensions=[Allow(R.INDIVIDUAL)], description="The caller's own wallet.")
     async def my_wallet(self, info: strawberry.Info) -> Wallet:
         ctx = info.context
-        async with ctx.reading() as session:
+        async with ctx.reading(autocommit=True) as session:
             s = await ledger.wallet_summary(session=session, clock=ctx.clock, account_id=ctx.principal.account_id)
         return Wallet(balance=s.balance, held=s.held, awaiting_expiry=s.awaiting_expiry,
                       lifetime_points=s.lifetime_points, lifetime_reduction_grams=s.lifetime_reduction_mg // 1000,

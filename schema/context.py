@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -24,6 +25,11 @@ class Services:
     redis: aioredis.Redis
     clock: Clock
     hashing: PasswordHashing
+
+    @cached_property
+    def autocommit_engine(self) -> AsyncEngine:
+        """The same engine and pool, without BEGIN/ROLLBACK around what runs on it."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @dataclass
@@ -55,8 +61,15 @@ class Context:
                 yield session
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
+    async def reading(self, *, autocommit: bool = False) -> AsyncIterator[AsyncSession]:
         """A session for reads. Closing it returns the connection (the pool rolls back) and
-        detaches the loaded rows without expiring them, so they can be mapped afterwards."""
-        async with self.services.session_factory() as session:
-            yield session
+        detaches the loaded rows without expiring them, so they can be mapped afterwards.
+
+        `autocommit=True` for reads of one statement each (each sees its own snapshot anyway under
+        READ COMMITTED): no BEGIN and ROLLBACK round trips around them. Never for writes."""
+        if autocommit:
+            async with self.services.session_factory(bind=self.services.autocommit_engine) as session:
+                yield session
+        else:
+            async with self.services.session_factory() as session:
+                yield session

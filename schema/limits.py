@@ -24,6 +24,10 @@ from graphql import (
 from core.keyset import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
+# Counts above this are reported as this (the largest integer JSON clients read exactly).
+MEASURE_CEILING = 2**53 - 1
+
+
 @dataclass(frozen=True)
 class Measure:
     depth: int
@@ -53,35 +57,48 @@ def measure(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any] | None = None,
 ) -> Measure:
+    """One pass over the operation. Each fragment is measured once and reused wherever it is
+    spread: its cost scales linearly with the list multiplier above it, so a document that
+    spreads fragments exponentially many times (a "fragment bomb") is measured in linear time."""
     variables = variables or {}
-    aliases = 0
-    max_depth = 0
+    # per fragment: (cost at multiplier 1, depth of its deepest field below the spread, aliases)
+    summaries: dict[str, tuple[int, int, int]] = {}
+    in_progress: set[str] = set()
 
-    def walk(selection_set: SelectionSetNode | None, depth: int, multiplier: int, seen: frozenset[str]) -> int:
-        nonlocal aliases, max_depth
+    def summarize(selection_set: SelectionSetNode | None) -> tuple[int, int, int]:
+        cost = depth = aliases = 0
         if selection_set is None:
-            return 0
-        cost = 0
+            return 0, 0, 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                name = selection.name.value
-                if name.startswith("__"):
+                if selection.name.value.startswith("__"):
                     continue
                 if selection.alias is not None:
                     aliases += 1
-                max_depth = max(max_depth, depth)
                 size = _page_size(selection, variables)
-                cost += multiplier
-                inner = multiplier * size if size is not None else multiplier
-                cost += walk(selection.selection_set, depth + 1, inner, seen)
+                inner_cost, inner_depth, inner_aliases = summarize(selection.selection_set)
+                cost += 1 + inner_cost * (size if size is not None else 1)
+                depth = max(depth, 1 + inner_depth)
+                aliases += inner_aliases
             elif isinstance(selection, InlineFragmentNode):
-                cost += walk(selection.selection_set, depth, multiplier, seen)
+                inner_cost, inner_depth, inner_aliases = summarize(selection.selection_set)
+                cost += inner_cost
+                depth = max(depth, inner_depth)
+                aliases += inner_aliases
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = fragments.get(name)
-                if fragment is not None and name not in seen:  # cycles are a validation error
-                    cost += walk(fragment.selection_set, depth, multiplier, seen | {name})
-        return cost
+                if fragment is None or name in in_progress:  # unknown or cyclic: validation errors
+                    continue
+                if name not in summaries:
+                    in_progress.add(name)
+                    summaries[name] = summarize(fragment.selection_set)
+                    in_progress.discard(name)
+                inner_cost, inner_depth, inner_aliases = summaries[name]
+                cost += inner_cost
+                depth = max(depth, inner_depth)
+                aliases += inner_aliases
+        return cost, depth, aliases
 
-    cost = walk(operation.selection_set, 1, 1, frozenset())
-    return Measure(depth=max_depth, aliases=aliases, cost=cost)
+    cost, depth, aliases = summarize(operation.selection_set)
+    return Measure(depth=depth, aliases=min(aliases, MEASURE_CEILING), cost=min(cost, MEASURE_CEILING))

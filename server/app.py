@@ -41,7 +41,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent if 8 <= len(sent) <= 64 and sent.replace("-", "").isalnum() else uuid.uuid4().hex
+        sane = 8 <= len(sent) <= 64 and sent.isascii() and sent.replace("-", "").isalnum()
+        request_id = sent if sane else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500

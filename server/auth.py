@@ -5,6 +5,7 @@ revocation mark of its session go in one pipeline."""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,13 +47,34 @@ def _credential(headers) -> str | None:
     return api_key.strip() if api_key else None
 
 
-async def _api_key_principal(services: Services, plaintext: str) -> Principal:
+class _TooManyFailures(Exception):
+    def __init__(self, gate: Gate):
+        self.gate = gate
+
+
+def _window(services: Services) -> tuple[int, int]:
+    """The current one-minute window and the whole seconds until the next one begins."""
+    now = services.clock.now().timestamp()
+    return int(now // 60), max(1, math.ceil(60 - now % 60))
+
+
+def _failure_counter(client_ip: str, window: int) -> str:
+    return f"ratelimit:authfail:ip:{client_ip}:{window}"
+
+
+async def _api_key_principal(services: Services, plaintext: str, client_ip: str) -> Principal:
     cache_key = api_key_cache_key(plaintext)
     cached = await services.redis.get(cache_key)
     if cached is not None:
         data = orjson.loads(cached)
         return Principal(account_id=uuid.UUID(data["a"]), kind=data["k"], roles=frozenset(data["r"]),
                          via="api_key", api_key_id=uuid.UUID(data["i"]))
+    # an IP that has used up its failed attempts gets no more database look-ups this minute
+    window, retry_after = _window(services)
+    limit = services.settings.anonymous_rate_limit_per_minute
+    failures = await services.redis.get(_failure_counter(client_ip, window))
+    if failures is not None and int(failures) >= limit:
+        raise _TooManyFailures(Gate(principal=None, allowed=False, retry_after=retry_after, limit=limit))
     async with services.session_factory() as session:
         async with session.begin():
             principal = await accounts.authenticate_api_key(
@@ -66,13 +88,34 @@ async def _api_key_principal(services: Services, plaintext: str) -> Principal:
 
 
 async def authenticate_and_limit(services: Services, headers, client_ip: str) -> Gate:
-    """Resolve the caller and count the request against its rate limit."""
+    """Resolve the caller and count the request against its rate limit.
+
+    Failed credentials count against the calling IP (with the anonymous limit), so tokens and
+    API keys cannot be guessed at speed: over the limit the answer is 429, not 401."""
+    try:
+        return await _authenticate_and_limit(services, headers, client_ip)
+    except _TooManyFailures as over:
+        return over.gate
+    except AuthFailure:
+        window, retry_after = _window(services)
+        counter = _failure_counter(client_ip, window)
+        async with services.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(counter)
+            pipe.expire(counter, 120)
+            count = int((await pipe.execute())[0])
+        limit = services.settings.anonymous_rate_limit_per_minute
+        if count > limit:
+            return Gate(principal=None, allowed=False, retry_after=retry_after, limit=limit)
+        raise
+
+
+async def _authenticate_and_limit(services: Services, headers, client_ip: str) -> Gate:
     settings = services.settings
     credential = _credential(headers)
     principal: Principal | None = None
     if credential is not None:
         if credential.startswith(accounts.API_KEY_PREFIX + "_"):
-            principal = await _api_key_principal(services, credential)
+            principal = await _api_key_principal(services, credential, client_ip)
         else:
             try:
                 claims = verify_access_token(credential, secret=settings.secret_key, now=services.clock.now())
@@ -87,8 +130,7 @@ async def authenticate_and_limit(services: Services, headers, client_ip: str) ->
         subject, limit = principal.key, settings.rate_limit_per_minute
     else:
         subject, limit = f"ip:{client_ip}", settings.anonymous_rate_limit_per_minute
-    now = services.clock.now().timestamp()
-    window = int(now // 60)
+    window, retry_after = _window(services)
     counter = f"ratelimit:{subject}:{window}"
     async with services.redis.pipeline(transaction=False) as pipe:
         pipe.incr(counter)
@@ -100,7 +142,6 @@ async def authenticate_and_limit(services: Services, headers, client_ip: str) ->
         if results[2]:
             raise AuthFailure("TOKEN_REVOKED", "This session was signed out.")
     count = int(results[0])
-    retry_after = max(1, int(60 - (now % 60)) + 1)
     return Gate(principal=principal, allowed=count <= limit, retry_after=retry_after, limit=limit)
 
 

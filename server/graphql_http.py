@@ -96,7 +96,8 @@ class GraphQLEndpoint:
     def _prepare_uncached(self, query: str) -> PreparedDocument:
         try:
             document = parse(query, max_tokens=5000)
-        except GraphQLError as error:
+        except GraphQLError as error:  # a syntax error, or over the token limit
+            error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_PARSE_FAILED"}
             return PreparedDocument(None, [error])
         errors = validate(self.schema, document, max_errors=20)
         prepared = PreparedDocument(document, errors)
@@ -117,6 +118,14 @@ class GraphQLEndpoint:
 
     async def __call__(self, request: Request) -> Response:
         request_id = request_id_var.get() or "-"
+        try:
+            return await self._handle(request, request_id)
+        except Exception as exc:  # a bug outside the resolvers: masked like one inside them
+            log.error("internal error", exc_info=exc, extra={"path": None, "request_id": request_id})
+            return request_error("Internal server error.", "INTERNAL_SERVER_ERROR", 500, request_id,
+                                 requestId=request_id)
+
+    async def _handle(self, request: Request, request_id: str) -> Response:
         if request.method == "GET":
             if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
                 return HTMLResponse(self._ide)
@@ -279,15 +288,23 @@ class GraphQLEndpoint:
 
     def _format(self, error: GraphQLError, request_id: str) -> dict:
         original = error.original_error
-        if original is None:
+        if original is None and not error.path:  # before execution: the variables do not fit
+            error.extensions = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
             return self._format_known(error)
-        if isinstance(original, GraphQLError):
-            return original.formatted | {"path": error.path}
+        extensions = {**(getattr(original, "extensions", None) or {}), **(error.extensions or {})}
+        if isinstance(original, GraphQLError) and (not error.path or "code" in extensions):
+            # a bad variable (no path) or a PublicError a resolver raised. Keep the located
+            # error's message: for a variable it names it ("Variable '$input' has invalid
+            # value at .kind: ...") where the inner one does not.
+            formatted = error.formatted
+            formatted["extensions"] = {"code": "BAD_USER_INPUT", **extensions}
+            return formatted
         if isinstance(original, DomainError):
             # written for clients: e.g. a bad cursor or page size on a query field
             return {"message": original.message, "path": error.path,
                     "extensions": {"code": original.code, "field": original.field}}
-        log.error("internal error", exc_info=original,
-                  extra={"path": ".".join(str(p) for p in error.path or ())})
+        # an exception in a resolver, or a broken contract such as null for a non-null field
+        log.error("internal error", exc_info=original or error,
+                  extra={"path": ".".join(str(p) for p in error.path or ()), "request_id": request_id})
         return {"message": "Internal server error.", "path": error.path,
                 "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}

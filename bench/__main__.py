@@ -1,0 +1,101 @@
+"""`python -m bench [name ...] [--scale F]`: every benchmark on its own fresh embedded PostgreSQL
+and Redis, each figure next to a raw baseline measured in the same run. One line per benchmark,
+then a Markdown table on stdout and in bench/RESULTS.md (or --results PATH)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import env as E
+from bench.common import Result, markdown
+
+BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry"]
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+async def _run(name: str, env: E.Embedded, scale: float) -> list[Result]:
+    if name == "issuance":
+        from bench.issuance import issuance
+        return await issuance(env, scale)
+    if name == "graphql-issuance":
+        from bench.issuance import graphql_issuance
+        return await graphql_issuance(env, scale)
+    if name == "wallet-read":
+        from bench.wallet_read import wallet_read
+        return await wallet_read(env, scale)
+    if name == "expiry":
+        from bench.expiry import expiry
+        return await expiry(env, scale)
+    raise ValueError(name)
+
+
+def run_one(name: str, scale: float) -> list[Result]:
+    import uvloop
+
+    env = E.Embedded()
+    try:
+        env.start()
+        return uvloop.run(_run(name, env, scale))
+    finally:
+        env.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="name", help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink (or grow) every workload, e.g. 0.05")
+    parser.add_argument("--results", type=Path, default=None, help=f"where to write the table (default {RESULTS})")
+    args = parser.parse_args(argv)
+    aliases = {"graphql": "graphql-issuance", "wallet": "wallet-read", "read": "wallet-read"}
+    names = [aliases.get(n, n).replace("_", "-") for n in args.names] or BENCHMARKS
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.scale <= 0:
+        parser.error("--scale must be positive")
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    logging.basicConfig(level=logging.WARNING)
+    os.chdir(E.ROOT)
+    started = time.perf_counter()
+    results: list[Result] = []
+    timings: list[tuple[str, float]] = []
+    for name in names:
+        print(f"== {name} (scale {args.scale:g})", flush=True)
+        t0 = time.perf_counter()
+        for result in run_one(name, args.scale):
+            print(result.line(), flush=True)
+            results.append(result)
+        timings.append((name, time.perf_counter() - t0))
+    total = time.perf_counter() - started
+    table = markdown(results)
+    print()
+    print(table)
+    print(f"\ntotal {total:.0f} s (" + ", ".join(f"{n} {s:.0f} s" for n, s in timings) + ")")
+
+    target = args.results or RESULTS
+    command = "python -m bench" + (" " + " ".join(args.names) if args.names else "") + (
+        f" --scale {args.scale:g}" if args.scale != 1 else "")
+    notes = "\n".join(f"- {r.name}: {r.note}" for r in results if r.note)
+    target.write_text(
+        f"# Benchmark results\n\n"
+        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {total:.0f} s in all "
+        f"({', '.join(f'{n} {s:.0f} s' for n, s in timings)}).\n"
+        f"Every benchmark ran on its own fresh embedded PostgreSQL + Redis; each baseline was measured in the same run. "
+        f"ratio = figure / baseline.\n\n{table}\n\n{notes}\n")
+    print(f"written to {target}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

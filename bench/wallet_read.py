@@ -1,0 +1,146 @@
+"""Benchmark 3: the consumer's wallet over HTTP.
+
+`people` signed-in individuals, each with a wallet of 25 lots (so `lots(first: 20)` is a full
+page), read by 32 concurrent aiohttp clients for `seconds` per phase, person after person:
+  - graphql: the `myWallet` query with a bearer access token (issued with the app's secret,
+    no password sign-in), to a uvicorn server of the app in a subprocess;
+  - baseline: a plain Starlette JSON route (bench/plain_app.py) returning the same data from the
+    same database with SQLAlchemy on asyncpg, served by uvicorn the same way.
+Figure: requests/s. The two run in alternating rounds (5 of each), after a short warm-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from datetime import timedelta
+
+from bench import env as E
+from bench.common import Result, scaled
+
+CLIENTS = 32
+LOTS_PER_WALLET = 25
+QUERY = """query MyWallet {
+  myWallet {
+    balance held lifetimePoints lifetimeReductionGrams
+    lots(first: 20) { edges { node { expiresAt pointsRemaining } } }
+  }
+}"""
+DB = "wallet_read"
+ROUNDS = 5
+
+
+async def seed(env: E.Embedded, people: int) -> E.World:
+    await env.clone(DB)
+    conn = await env.connect(DB)
+    try:
+        world = await E.make_world(conn, people)
+        async with conn.transaction():
+            # 25 day lots per person, issued over the last 25 days, valid 10 years; one credit entry each
+            await conn.execute(
+                "INSERT INTO point_lots (id, wallet_id, issue_date, expires_at, operator_account_id, points_credited,"
+                " points_remaining, points_held, reduction_mg, created_at)"
+                " SELECT gen_random_uuid(), p, current_date - d, (current_date - d + interval '10 years')::timestamptz,"
+                " $2, 10 + d, 10 + d, 0, (10 + d) * 10000, now() - d * interval '1 day'"
+                " FROM unnest($1::uuid[]) p, generate_series(1, $3) d", world.people, world.operator_id,
+                LOTS_PER_WALLET)
+            await conn.execute(
+                "INSERT INTO wallet_entries (id, wallet_id, lot_id, kind, points, reduction_mg, at)"
+                " SELECT gen_random_uuid(), wallet_id, id, 'credit', points_credited, reduction_mg, created_at"
+                " FROM point_lots")
+            await conn.execute(
+                "INSERT INTO wallets (account_id, available_points, held_points, lifetime_points,"
+                " lifetime_reduction_mg, remainder_num, remainder_den, created_at)"
+                " SELECT wallet_id, sum(points_remaining), 0, sum(points_credited), sum(reduction_mg), 0, 1, min(created_at)"
+                " FROM point_lots GROUP BY wallet_id")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return world
+
+
+async def load(client, requests, seconds: float, check, warmup: float = 0.0) -> tuple[int, float]:
+    """(requests done, seconds) from CLIENTS concurrent clients cycling through `requests`
+    ((path, headers, json body, or None for a GET)) for `seconds` after `warmup` seconds."""
+    if True:
+        cycle = itertools.cycle(requests)
+        done = 0
+        stop_at = 0.0
+
+        async def one() -> None:
+            path, headers, body = next(cycle)
+            if body is None:
+                async with client.get(path, headers=headers) as response:
+                    payload = await response.read()
+            else:
+                async with client.post(path, headers=headers, json=body) as response:
+                    payload = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}: {payload[:300]!r}")
+            check(payload)
+
+        async def client_loop(counting: bool) -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                await one()
+                if counting:
+                    done += 1
+
+        if warmup:
+            stop_at = time.perf_counter() + warmup
+            await asyncio.gather(*(client_loop(False) for _ in range(CLIENTS)))
+        started = time.perf_counter()
+        stop_at = started + seconds
+        await asyncio.gather(*(client_loop(True) for _ in range(CLIENTS)))
+        return done, time.perf_counter() - started
+
+
+async def wallet_read(env: E.Embedded, scale: float) -> list[Result]:
+    import orjson
+
+    from accounts.security import issue_access_token
+
+    people = scaled(2_000, scale, 64)
+    seconds = max(2.0, 10.0 * scale) if scale < 1 else 10.0
+    world = await seed(env, people)
+    url = env.url(DB)
+    note = f"{people:,} people with {LOTS_PER_WALLET} lots each, {CLIENTS} clients, {seconds:g} s per phase"
+    print(f"  wallet-read: {note}", flush=True)
+
+    issued = E.now()
+    tokens = [issue_access_token(secret=E.SECRET_KEY, account_id=p, kind="person", roles=frozenset({"individual"}),
+                                 family_id=uuid.uuid4(), now=issued, ttl_seconds=3600)[0] for p in world.people]
+    body = {"query": QUERY, "operationName": "MyWallet"}
+    gql_requests = [("/graphql", {"Authorization": f"Bearer {t}"}, body) for t in tokens]
+    plain_requests = [(f"/wallet?account={p}", {}, None) for p in world.people]
+
+    def check_gql(payload: bytes) -> None:
+        data = orjson.loads(payload)
+        if "errors" in data or len(data["data"]["myWallet"]["lots"]["edges"]) != 20:
+            raise RuntimeError(f"myWallet failed: {payload[:300]!r}")
+
+    def check_plain(payload: bytes) -> None:
+        if len(orjson.loads(payload)["data"]["myWallet"]["lots"]) != 20:
+            raise RuntimeError(f"the plain route failed: {payload[:300]!r}")
+
+    import aiohttp
+
+    totals = {"plain": [0, 0.0], "graphql": [0, 0.0]}
+    async with E.http_server(env, "plain", url) as plain_base, \
+            E.http_server(env, "tanpuhui", url, rate_limit_per_minute=1_000_000_000) as gql_base:
+        async with aiohttp.ClientSession(base_url=plain_base, connector=aiohttp.TCPConnector(limit=CLIENTS)) as plain, \
+                aiohttp.ClientSession(base_url=gql_base, connector=aiohttp.TCPConnector(limit=CLIENTS)) as gql:
+            warmup = min(2.0, seconds / 3)
+            for round_ in range(ROUNDS):  # alternately, so a change in the machine's load hits both alike
+                for name, client, requests, check in (("plain", plain, plain_requests, check_plain),
+                                                      ("graphql", gql, gql_requests, check_gql)):
+                    done, spent = await load(client, requests, seconds / ROUNDS, check, warmup if round_ == 0 else 0)
+                    totals[name][0] += done
+                    totals[name][1] += spent
+    plain_rps, graphql_rps = (totals[n][0] / totals[n][1] for n in ("plain", "graphql"))
+    print(f"  plain Starlette route {plain_rps:,.0f} requests/s, myWallet over GraphQL {graphql_rps:,.0f} requests/s",
+          flush=True)
+    return [Result("wallet-read", graphql_rps, "requests/s", plain_rps, "plain Starlette route", 0.5,
+                   note + f", in {ROUNDS} alternating rounds")]

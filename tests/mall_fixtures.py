@@ -1,0 +1,77 @@
+"""Domain-level set-up for mall tests: a merchant written straight into the database, listings
+created and activated through mall.service, and the checks every mall test shares."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from accounts import ledger
+from accounts.models import AccountKind, Role, RoleStatus
+from core.bulk import driver
+from mall import service as mall
+
+
+async def make_merchant(services) -> uuid.UUID:
+    merchant_id = uuid.uuid4()
+    now = services.clock.now()
+    async with services.session_factory() as session:
+        async with session.begin():
+            conn = await driver(session)
+            await conn.execute(
+                "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
+                " VALUES ($1, $2, 'Merchant', $3, 'x', $4)",
+                merchant_id, AccountKind.ORGANISATION.value, f"m-{merchant_id.hex[:8]}@example.org", now)
+            await conn.execute(
+                "INSERT INTO account_roles (id, account_id, role, status, created_at) VALUES ($1, $2, $3, $4, $5)",
+                uuid.uuid4(), merchant_id, Role.MERCHANT.value, RoleStatus.ACTIVE.value, now)
+    return merchant_id
+
+
+async def make_listing(services, merchant_id: uuid.UUID, *, price: int, stock: int | None,
+                       per_person_limit: int | None = None, title: str = "竹制牙刷", channel: str = "platform",
+                       app_operator_id: uuid.UUID | None = None) -> uuid.UUID:
+    async with services.session_factory() as session:
+        async with session.begin():
+            listing = await mall.create_listing(
+                session=session, clock=services.clock, merchant_id=merchant_id,
+                kind="goods" if stock is not None else "service",
+                terms=mall.ListingTerms(title=title, category="daily", price_points=price,
+                                        per_person_limit=per_person_limit),
+                stock=stock, channel=channel, app_operator_id=app_operator_id)
+            await mall.set_listing_status(session=session, clock=services.clock, merchant_id=merchant_id,
+                                          listing_id=listing.id, status="active")
+            return listing.id
+
+
+async def redeem(services, wallet_id, listing_id, quantity: int = 1, **kwargs):
+    async with services.session_factory() as session:
+        async with session.begin():
+            return await mall.redeem(session=session, clock=services.clock, wallet_id=wallet_id,
+                                     listing_id=listing_id, quantity=quantity, **kwargs)
+
+
+async def scalar(services, sql: str, **params):
+    async with services.session_factory() as session:
+        return (await session.execute(text(sql), params)).scalar_one()
+
+
+async def assert_ledger_exact(services) -> ledger.Audit:
+    async with services.session_factory() as session:
+        audit = await ledger.ledger_audit(session=session)
+    assert audit.ok, audit
+    return audit
+
+
+async def assert_stock_is_its_movements(services) -> None:
+    """Every listing's stock is the sum of its movements, and never negative."""
+    async with services.session_factory() as session:
+        rows = (await session.execute(text(
+            "SELECT l.id, l.stock_available, coalesce(sum(m.delta), 0) FROM listings l"
+            " LEFT JOIN stock_movements m ON m.listing_id = l.id GROUP BY l.id, l.stock_available"))).all()
+    for listing_id, stock, moved in rows:
+        if stock is None:
+            assert moved == 0, listing_id
+        else:
+            assert stock >= 0 and stock == moved, (listing_id, stock, moved)

@@ -1,0 +1,196 @@
+"""Idempotency keys (core/idempotency.py, resolvers/common.py) on real PostgreSQL connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select, text
+
+from accounts.models import Account
+from core.idempotency import IdempotencyKeyReused, IdempotencyRecord, run_idempotent
+from tests._conventions import assert_no_leak, table_counts
+from tests.conftest import PASSWORD, SIGN_UP, unique_email
+
+
+@pytest.fixture
+async def scratch(services):
+    async with services.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE scratch (id serial PRIMARY KEY, note text NOT NULL)"))
+    return services
+
+
+async def scratch_rows(services) -> list[tuple[int, str]]:
+    async with services.session_factory() as session:
+        return [tuple(row) for row in (await session.execute(text("SELECT id, note FROM scratch ORDER BY id"))).all()]
+
+
+async def record_count(services) -> int:
+    async with services.session_factory() as session:
+        return (await session.execute(select(func.count()).select_from(IdempotencyRecord))).scalar_one()
+
+
+def make_action(session, note: str, calls: list, delay: float = 0.0, fail: bool = False):
+    async def action() -> dict:
+        calls.append(note)
+        new_id = (await session.execute(text("INSERT INTO scratch (note) VALUES (:n) RETURNING id"),
+                                        {"n": note})).scalar_one()
+        if delay:
+            await asyncio.sleep(delay)  # hold the transaction open so others pile up on the key
+        if fail:
+            raise RuntimeError("the effect failed")
+        return {"scratch_id": new_id, "note": note}
+    return action
+
+
+async def call(services, *, key: str, request, note: str, calls: list, principal: str = "acct:1",
+               delay: float = 0.0, fail: bool = False) -> tuple[dict, bool]:
+    async with services.session_factory() as session:
+        async with session.begin():
+            return await run_idempotent(session=session, clock=services.clock, principal=principal,
+                                        operation="test.op", key=key, request=request,
+                                        action=make_action(session, note, calls, delay, fail))
+
+
+async def test_same_key_same_input_replays_without_running_again(scratch):
+    services, calls = scratch, []
+    first, replayed = await call(services, key="k-1", request={"amount": 5, "to": "x"}, note="first", calls=calls)
+    assert replayed is False and first["note"] == "first"
+    # same input in another key order: the fingerprint is canonical
+    again, replayed = await call(services, key="k-1", request={"to": "x", "amount": 5}, note="second", calls=calls)
+    assert replayed is True
+    assert again == first
+    assert calls == ["first"]
+    assert await scratch_rows(services) == [(first["scratch_id"], "first")]
+    assert await record_count(services) == 1
+
+
+async def test_keys_are_scoped_by_principal_and_operation(scratch):
+    services, calls = scratch, []
+    a, _ = await call(services, key="shared", request={"n": 1}, note="a", calls=calls, principal="acct:1")
+    b, replayed = await call(services, key="shared", request={"n": 1}, note="b", calls=calls, principal="acct:2")
+    assert replayed is False and a != b
+    assert calls == ["a", "b"]
+
+
+async def test_same_key_different_input_is_refused_and_changes_nothing(scratch):
+    services, calls = scratch, []
+    first, _ = await call(services, key="k-2", request={"amount": 5}, note="first", calls=calls)
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        await call(services, key="k-2", request={"amount": 6}, note="second", calls=calls)
+    assert refused.value.code == "IDEMPOTENCY_KEY_REUSED"
+    assert refused.value.field == "idempotencyKey"
+    assert calls == ["first"]
+    assert await scratch_rows(services) == [(first["scratch_id"], "first")]
+
+
+async def test_a_failing_action_leaves_no_record_and_may_be_retried(scratch):
+    services, calls = scratch, []
+    with pytest.raises(RuntimeError):
+        await call(services, key="k-3", request={"amount": 1}, note="broken", calls=calls, fail=True)
+    assert await record_count(services) == 0
+    assert await scratch_rows(services) == []
+    result, replayed = await call(services, key="k-3", request={"amount": 1}, note="retry", calls=calls)
+    assert replayed is False and result["note"] == "retry"
+    assert calls == ["broken", "retry"]
+    assert [note for _, note in await scratch_rows(services)] == ["retry"]
+
+
+async def test_invalid_keys_are_refused_before_anything_runs(scratch):
+    services, calls = scratch, []
+    for key in ("", "   ", "k" * 201):
+        with pytest.raises(Exception) as refused:
+            await call(services, key=key, request={}, note="never", calls=calls)
+        assert getattr(refused.value, "code", None) == "INVALID"
+    assert calls == [] and await record_count(services) == 0
+
+
+async def test_twenty_concurrent_callers_run_the_action_once(scratch):
+    services, calls = scratch, []
+    results = await asyncio.gather(*[
+        call(services, key="burst", request={"amount": 7}, note=f"caller-{i}", calls=calls, delay=0.2)
+        for i in range(20)
+    ])
+    assert len(calls) == 1
+    rows = await scratch_rows(services)
+    assert len(rows) == 1
+    winner = {"scratch_id": rows[0][0], "note": rows[0][1]}
+    assert all(result == winner for result, _ in results)
+    assert sorted(replayed for _, replayed in results) == [False] + [True] * 19
+    assert await record_count(services) == 1
+
+
+async def test_concurrent_callers_after_a_failed_first_attempt_still_run_once(scratch):
+    """The first holder of the key fails and rolls back: exactly one waiter then runs the action."""
+    services, calls = scratch, []
+
+    async def failing_first():
+        with pytest.raises(RuntimeError):
+            await call(services, key="flaky", request={"a": 1}, note="broken", calls=calls, delay=0.2, fail=True)
+
+    async def later(i: int):
+        await asyncio.sleep(0.05)  # after the failing caller holds the key
+        return await call(services, key="flaky", request={"a": 1}, note=f"later-{i}", calls=calls, delay=0.05)
+
+    outcomes = await asyncio.gather(failing_first(), *[later(i) for i in range(8)])
+    results = [o for o in outcomes if o is not None]
+    rows = await scratch_rows(services)
+    assert len(rows) == 1 and rows[0][1].startswith("later-")
+    assert len([c for c in calls if c.startswith("later-")]) == 1
+    assert all(result == {"scratch_id": rows[0][0], "note": rows[0][1]} for result, _ in results)
+    assert sorted(replayed for _, replayed in results) == [False] + [True] * 7
+
+
+# --- the API: signUp(input: {idempotencyKey}) ------------------------------------------------
+
+
+def sign_up_input(email: str, name: str = "幂等用户", key: str | None = "signup-key-1") -> dict:
+    data = {"kind": "PERSON", "displayName": name, "email": email, "password": PASSWORD}
+    if key is not None:
+        data["idempotencyKey"] = key
+    return {"input": data}
+
+
+async def account_count(services) -> int:
+    async with services.session_factory() as session:
+        return (await session.execute(select(func.count()).select_from(Account))).scalar_one()
+
+
+async def test_sign_up_with_the_same_key_returns_the_same_account(api, services):
+    email = unique_email("idem")
+    first = await api.data(SIGN_UP, sign_up_input(email))
+    assert first["signUp"]["errors"] == []
+    second = await api.data(SIGN_UP, sign_up_input(email))
+    assert second["signUp"]["errors"] == []
+    assert second["signUp"]["account"]["id"] == first["signUp"]["account"]["id"]
+    assert await account_count(services) == 1
+
+    before = await table_counts(services)
+    reused = await api.data(SIGN_UP, sign_up_input(email, name="另一个名字"))
+    assert reused["signUp"]["account"] is None
+    assert [(e["code"], e["field"]) for e in reused["signUp"]["errors"]] == [
+        ("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")]
+    assert await table_counts(services) == before
+    assert_no_leak(api.last_response)
+
+
+async def test_concurrent_sign_ups_with_one_key_create_one_account(api, services):
+    email = unique_email("idem-burst")
+    bodies = await asyncio.gather(*[api.data(SIGN_UP, sign_up_input(email, key="burst-key")) for _ in range(6)])
+    ids = {body["signUp"]["account"]["id"] for body in bodies}
+    assert all(body["signUp"]["errors"] == [] for body in bodies), bodies
+    assert len(ids) == 1
+    assert await account_count(services) == 1
+
+
+async def test_a_failed_sign_up_keeps_no_key(api, services):
+    taken = unique_email("taken")
+    assert (await api.data(SIGN_UP, sign_up_input(taken, key=None)))["signUp"]["errors"] == []
+    before = await table_counts(services)
+    refused = await api.data(SIGN_UP, sign_up_input(taken, key="retry-me"))
+    assert [e["code"] for e in refused["signUp"]["errors"]] == ["EMAIL_TAKEN"]
+    assert await table_counts(services) == before  # no idempotency record either
+    fresh = unique_email("fresh")
+    # the key was not burnt: a corrected retry with it succeeds
+    retried = await api.data(SIGN_UP, sign_up_input(fresh, key="retry-me"))
+    assert retried["signUp"]["errors"] == [] and retried["signUp"]["account"]["id"]
