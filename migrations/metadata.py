@@ -8,3 +8,4 @@ from reductions import models as reductions_models  # noqa: F401
 from mall import models as mall_models  # noqa: F401
 
 target_metadata = Base.metadata
+from neutrality import models as neutrality_models  # noqa: F401
