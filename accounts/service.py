@@ -454,6 +454,30 @@ async def logout(
     return sorted(revoked, key=str)
 
 
+async def change_password(
+    *, session: AsyncSession, clock: Clock, hashing: PasswordHashing, account_id: uuid.UUID,
+    current_password: str, new_password: str, keep_family_id: uuid.UUID | None,
+) -> list[uuid.UUID]:
+    """Replace the password after checking the current one. Every other session is signed out
+    (a leaked password's sessions must not outlive it); returns the revoked families."""
+    account = (await session.execute(select(Account).where(Account.id == account_id).with_for_update())).scalar_one()
+    if not await hashing.verify(account.password_hash, current_password):
+        raise DomainError("INVALID_CREDENTIALS", "The current password is wrong.", "currentPassword")
+    validation.password(new_password, field="newPassword")
+    if new_password == current_password:
+        raise DomainError("SAME_PASSWORD", "The new password must differ from the current one.", "newPassword")
+    account.password_hash = await hashing.hash(new_password)
+    condition = and_(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
+    if keep_family_id is not None:
+        condition = and_(condition, RefreshToken.family_id != keep_family_id)
+    families = (await session.execute(update(RefreshToken).where(condition).values(revoked_at=clock.now())
+                                      .returning(RefreshToken.family_id))).scalars().all()
+    _audit(session, clock, actor=account_id, action="account.password_changed", subject_type="account",
+           subject_id=account_id)
+    await session.flush()
+    return sorted(set(families), key=str)
+
+
 # --- API keys ----------------------------------------------------------------------------------
 
 

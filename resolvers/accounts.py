@@ -213,6 +213,22 @@ class AccountsMutation:
 
         return await mutation(t.LogoutPayload, t.LogoutError, body)
 
+    @strawberry.mutation(extensions=[Allow(signed_in=True, password_session=True)],
+                         description="Change your password; every other session of the account is signed out.")
+    async def change_password(self, info: strawberry.Info, input: t.ChangePasswordInput) -> t.ChangePasswordPayload:
+        ctx = _ctx(info)
+
+        async def body() -> t.ChangePasswordPayload:
+            async with ctx.transaction() as session:
+                families = await service.change_password(
+                    session=session, clock=ctx.clock, hashing=ctx.services.hashing, account_id=ctx.principal.account_id,
+                    current_password=input.current_password, new_password=input.new_password,
+                    keep_family_id=ctx.principal.family_id)
+            await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
+            return t.ChangePasswordPayload(signed_out_sessions=len(families))
+
+        return await mutation(t.ChangePasswordPayload, t.ChangePasswordError, body)
+
     @strawberry.mutation(extensions=[Allow(R.ORGANISATION, password_session=True)],
                          description="An organisation applies to be an app operator, merchant or project owner.")
     async def apply_for_role(self, info: strawberry.Info, input: t.ApplyForRoleInput) -> t.ApplyForRolePayload:

@@ -202,6 +202,12 @@ class LogoutInput:
 
 
 @strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.input
 class ApplyForRoleInput:
     role: Role
     note: str | None = None
@@ -305,6 +311,21 @@ class LogoutError(MutationError):
 class LogoutPayload:
     revoked_sessions: int = 0
     errors: list[LogoutError] = strawberry.field(default_factory=list)
+
+
+ChangePasswordErrorCode = error_codes("ChangePasswordErrorCode", "INVALID_CREDENTIALS", "WEAK_PASSWORD",
+                                      "SAME_PASSWORD")
+
+
+@strawberry.type
+class ChangePasswordError(MutationError):
+    code: ChangePasswordErrorCode
+
+
+@strawberry.type
+class ChangePasswordPayload:
+    signed_out_sessions: int = strawberry.field(default=0, description="Other sessions signed out by the change.")
+    errors: list[ChangePasswordError] = strawberry.field(default_factory=list)
 
 
 ApplyForRoleErrorCode = error_codes("ApplyForRoleErrorCode", "ROLE_NOT_ALLOWED", "ALREADY_APPLIED")

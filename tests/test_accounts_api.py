@@ -553,6 +553,38 @@ async def test_logout_needs_a_password_session(api):
     assert (await api.data(ME, token=operator.token))["me"]["id"] == operator.account_id
 
 
+CHANGE_PASSWORD = """
+mutation ChangePassword($current: String!, $new: String!) {
+  changePassword(input: {currentPassword: $current, newPassword: $new}) { signedOutSessions errors { code field message } }
+}"""
+
+
+async def test_change_password_signs_out_the_other_sessions_and_the_old_password_stops_working(api):
+    someone = await person(api)
+    other_device = await sign_in(api, someone.login)
+    new_password = "a much longer passphrase 2026"
+    payload = (await api.data(CHANGE_PASSWORD, {"current": PASSWORD, "new": new_password}, token=someone.token))
+    assert payload["changePassword"] == {"signedOutSessions": 1, "errors": []}
+    assert (await api.data(ME, token=someone.token))["me"]["id"] == someone.account_id
+    assert await refused(api, token=other_device.token) == "TOKEN_REVOKED"
+    old = (await api.data(LOGIN, {"input": {"login": someone.login, "password": PASSWORD}}))["login"]
+    assert only_error(old)["code"] == "INVALID_CREDENTIALS"
+    assert (await sign_in(api, someone.login, new_password)).account_id == someone.account_id
+
+
+async def test_change_password_refuses_a_wrong_current_a_weak_or_the_same_password(api):
+    someone = await person(api)
+    cases = [({"current": "wrong password here", "new": "another good passphrase"}, "INVALID_CREDENTIALS", "currentPassword"),
+             ({"current": PASSWORD, "new": "short"}, "WEAK_PASSWORD", "newPassword"),
+             ({"current": PASSWORD, "new": PASSWORD}, "SAME_PASSWORD", "newPassword")]
+    for variables, code, field in cases:
+        payload = (await api.data(CHANGE_PASSWORD, variables, token=someone.token))["changePassword"]
+        assert (only_error(payload)["code"], only_error(payload)["field"]) == (code, field)
+    assert (await sign_in(api, someone.login)).account_id == someone.account_id
+    anonymous = (await api.data(CHANGE_PASSWORD, {"current": PASSWORD, "new": "x" * 20}))["changePassword"]
+    assert only_error(anonymous)["code"] == "UNAUTHENTICATED"
+
+
 # === 5. role approval ==========================================================================
 
 
