@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.wallets import EntryKind, ExpiryNotice, ExpiryRun, HoldDraw, HoldStatus, PointHold, PointLot, Wallet, WalletEntry
-from core.bulk import driver
+from core.bulk import driver, read_driver
 from core.clock import BUSINESS_TZ, Clock, business_date
 from core.errors import DomainError, NotFound
-from core.keyset import Page, keyset_page
+from core.keyset import Page, PageItem, check_page_size, decode_cursor, encode_cursor, keyset_page
 
 MAX_VALIDITY_YEARS = 10
 NOTICE_DAYS = 30
@@ -429,29 +429,57 @@ class WalletSummary:
     remainder: Fraction
 
 
+_SUMMARY_SQL = (
+    "SELECT w.available_points, w.held_points, w.lifetime_points, w.lifetime_reduction_mg, w.remainder_num,"
+    " w.remainder_den, (SELECT coalesce(sum(l.points_remaining), 0) FROM point_lots l WHERE l.wallet_id = w.account_id"
+    " AND l.points_remaining > 0 AND l.expires_at <= $2) AS stale FROM wallets w WHERE w.account_id = $1")
+
+
 async def wallet_summary(*, session: AsyncSession, clock: Clock, account_id: uuid.UUID) -> WalletSummary:
-    """One statement: the wallet's counters and its past-expiry points read in one snapshot."""
-    stale = select(func.coalesce(func.sum(PointLot.points_remaining), 0)).where(
-        PointLot.wallet_id == Wallet.account_id, PointLot.points_remaining > 0,
-        PointLot.expires_at <= clock.now()).scalar_subquery()
-    wallet = (await session.execute(
-        select(Wallet.available_points, Wallet.held_points, Wallet.lifetime_points, Wallet.lifetime_reduction_mg,
-               Wallet.remainder_num, Wallet.remainder_den, stale.label("stale"))
-        .where(Wallet.account_id == account_id))).first()
+    """One statement: the wallet's counters and its past-expiry points read in one snapshot.
+    Straight through asyncpg: the consumer app's hottest read."""
+    wallet = await (await read_driver(session)).fetchrow(_SUMMARY_SQL, account_id, clock.now())
     if wallet is None:
         return WalletSummary(account_id, 0, 0, 0, 0, 0, Fraction(0, 1))
-    return WalletSummary(account_id, wallet.available_points - wallet.stale, wallet.held_points, wallet.stale,
-                         wallet.lifetime_points, wallet.lifetime_reduction_mg,
-                         Fraction(wallet.remainder_num, wallet.remainder_den))
+    return WalletSummary(account_id, wallet["available_points"] - wallet["stale"], wallet["held_points"],
+                         wallet["stale"], wallet["lifetime_points"], wallet["lifetime_reduction_mg"],
+                         Fraction(wallet["remainder_num"], wallet["remainder_den"]))
+
+
+@dataclass(frozen=True)
+class LotRow:
+    id: uuid.UUID
+    issue_date: date
+    expires_at: datetime
+    points_credited: int
+    points_remaining: int
+    points_held: int
+    reduction_mg: int
+
+
+_LOT_COLUMNS = "id, issue_date, expires_at, points_credited, points_remaining, points_held, reduction_mg"
 
 
 async def list_lots(*, session: AsyncSession, account_id: uuid.UUID, first: int | None, after: str | None,
                     descending: bool = False, usable_only: bool = False, clock: Clock | None = None) -> Page:
-    stmt = select(PointLot).where(PointLot.wallet_id == account_id)
+    """A keyset page of the wallet's lots by (expires_at, id), through asyncpg (hot read)."""
+    size = check_page_size(first)
+    args: list = [account_id]
+    where = ["wallet_id = $1"]
     if usable_only and clock is not None:
-        stmt = stmt.where(PointLot.points_remaining > 0, PointLot.expires_at > clock.now())
-    return await keyset_page(session, stmt, keys=[PointLot.expires_at, PointLot.id], first=first, after=after,
-                             descending=descending)
+        args.append(clock.now())
+        where.append(f"points_remaining > 0 AND expires_at > ${len(args)}")
+    if after is not None:
+        expires_at, lot_id = decode_cursor(after, 2, [PointLot.expires_at, PointLot.id])
+        args += [expires_at, lot_id]
+        where.append(f"(expires_at, id) {'<' if descending else '>'} (${len(args) - 1}, ${len(args)})")
+    direction = "DESC" if descending else "ASC"
+    rows = await (await read_driver(session)).fetch(
+        f"SELECT {_LOT_COLUMNS} FROM point_lots WHERE {' AND '.join(where)}"
+        f" ORDER BY expires_at {direction}, id {direction} LIMIT {size + 1}", *args)
+    items = [PageItem(cursor=encode_cursor([r["expires_at"], r["id"]]), node=LotRow(*r.values()))
+             for r in rows[:size]]
+    return Page(items=items, has_next_page=len(rows) > size, has_previous_page=after is not None)
 
 
 @dataclass(frozen=True)

@@ -18,3 +18,11 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
         # straight to asyncpg would autocommit one by one and row locks would not hold.
         await connection.exec_driver_sql("SELECT 1")
     return apg
+
+
+async def read_driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection for reads only: no transaction is forced, so on an autocommit
+    session each statement is one round trip with its own snapshot."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection  # type: ignore[return-value]
