@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import ledger
 from mall import service as mall
+from neutrality import market
 from core.clock import Clock
 
 log = logging.getLogger("tanpuhui.sweeps")
@@ -45,3 +46,16 @@ async def redemption_timeout_sweep(*, session_factory: async_sessionmaker[AsyncS
     if expired:
         log.info("redemptions timed out", extra={"count": expired})
     return expired
+
+
+async def cer_reservation_sweep(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock,
+                                payments=None) -> dict:
+    """CER purchases: release reservations not paid in time (and cancel their intents at Stripe),
+    settle webhook deliveries that came before their order was visible, retry due refunds."""
+    expired = await market.expire_lapsed_orders(session_factory=session_factory, clock=clock, payments=payments)
+    report = await market.reconcile_payments(session_factory=session_factory, clock=clock, payments=payments)
+    if report.events_settled or report.events_unknown or report.refunds:
+        log.info("cer payments reconciled", extra={"events": report.events_settled, "unknown": report.events_unknown,
+                                                   "refunds": report.refunds})
+    return {"expired": expired, "events_settled": report.events_settled, "events_unknown": report.events_unknown,
+            "refunds": report.refunds}

@@ -11,8 +11,9 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from core.clock import SystemClock
-from expiry_jobs.sweeps import expiry_sweep, redemption_timeout_sweep
+from expiry_jobs.sweeps import cer_reservation_sweep, expiry_sweep, redemption_timeout_sweep
 from server.db import create_engine, create_session_factory
+from server.stripe_emulator import payments_for_worker
 
 
 def sweep_minutes() -> set[int]:
@@ -33,21 +34,31 @@ async def run_redemption_timeouts(ctx: dict) -> dict:
     return {"expired": await redemption_timeout_sweep(session_factory=ctx["session_factory"], clock=ctx["clock"])}
 
 
+async def run_cer_reservation_timeouts(ctx: dict) -> dict:
+    return await cer_reservation_sweep(session_factory=ctx["session_factory"], clock=ctx["clock"],
+                                       payments=ctx.get("payments"))
+
+
 def worker_settings(database_url: str, redis_url: str) -> type:
     async def startup(ctx: dict) -> None:
         ctx["engine"] = create_engine(database_url, 5)
         ctx["session_factory"] = create_session_factory(ctx["engine"])
         ctx["clock"] = SystemClock()
+        ctx["payments"] = payments_for_worker()
 
     async def shutdown(ctx: dict) -> None:
+        if ctx.get("payments") is not None:
+            await ctx["payments"].aclose()
         await ctx["engine"].dispose()
 
     class WorkerSettings:
-        functions = [run_expiry_sweep, run_redemption_timeouts]
+        functions = [run_expiry_sweep, run_redemption_timeouts, run_cer_reservation_timeouts]
         cron_jobs = [
             cron(run_expiry_sweep, minute=sweep_minutes(), run_at_startup=True, unique=True),
             # reservations time out within a minute of their deadline
             cron(run_redemption_timeouts, minute=None, second=0, unique=True),
+            # CER purchase reservations likewise; also settles deferred webhooks and due refunds
+            cron(run_cer_reservation_timeouts, minute=None, second=30, unique=True),
         ]
         redis_settings = RedisSettings.from_dsn(redis_url)
         on_startup = startup

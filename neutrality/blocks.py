@@ -109,7 +109,7 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
                                  vintage=vintage, order_id=order_id, serials=serials, exclude=seen)
         blocks = (await session.scalars(_candidates(conditions, limit=64))).all()
         if not blocks and not await _any_left(session, conditions):
-            raise InsufficientTonnes(f"Only {quantity - needed} of the {quantity} tonnes are available.",
+            raise InsufficientTonnes(message=f"Only {quantity - needed} of the {quantity} tonnes are available.",
                                      field="quantity")
         if not blocks:
             continue  # what we waited for was taken; a fresh snapshot shows what is left of it
@@ -149,7 +149,7 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
         await session.flush()
         if serials is not None and needed > 0 and len(blocks) < 64:
             # an exact range: what is not in this state with this holder is simply not there
-            raise InsufficientTonnes("Some of those serial numbers are not available to this holder.", field="serials")
+            raise InsufficientTonnes(message="Some of those serial numbers are not available to this holder.", field="serials")
     return moved
 
 

@@ -256,7 +256,10 @@ class PurchaseOrder(Base):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount_fen = quantity * unit_price_fen", name="amount_exact"),
         Index("ix_cer_orders_buyer", "buyer_id", "created_at"),
+        Index("ix_cer_orders_seller", "seller_id", "created_at"),
         Index("ix_cer_orders_awaiting", "reserved_until", postgresql_where=text("status = 'awaiting_payment'")),
+        # paid but not delivered: a refund is due (the reconcile sweep retries it)
+        Index("ix_cer_orders_refund_due", "paid_at", postgresql_where=text("status = 'paid'")),
         UniqueConstraint("payment_intent_id", name="payment_intent"),
     )
 
@@ -286,6 +289,10 @@ class PaymentEvent(Base):
     """Every Stripe webhook event we handled, by its id: a redelivery changes nothing twice."""
 
     __tablename__ = "payment_events"
+    __table_args__ = (
+        # events whose order was not visible yet: the reconcile sweep looks at these
+        Index("ix_payment_events_deferred", "received_at", postgresql_where=text("outcome = 'deferred'")),
+    )
 
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     type: Mapped[str] = mapped_column(String(100), nullable=False)

@@ -25,6 +25,8 @@ from server.logs import request_id_var
 from server.persisted import load_documents
 from server.redis import create_redis
 from server.settings import Settings
+from server.webhooks import stripe_webhook
+from neutrality.payments import from_settings as payments_from_settings
 
 log = logging.getLogger("tanpuhui.http")
 
@@ -64,11 +66,11 @@ class RequestIdMiddleware:
 
 
 def build_services(settings: Settings, database_url: str, redis_url: str, clock: Clock | None = None,
-                   hashing: PasswordHashing | None = None) -> Services:
+                   hashing: PasswordHashing | None = None, payments=None) -> Services:
     engine = create_engine(database_url, settings.db_pool_size)
     return Services(settings=settings, engine=engine, session_factory=create_session_factory(engine),
                     redis=create_redis(redis_url), clock=clock or SystemClock(),
-                    hashing=hashing or PasswordHashing())
+                    hashing=hashing or PasswordHashing(), payments=payments or payments_from_settings(settings))
 
 
 def create_app(services: Services, *, dispose_on_shutdown: bool = True) -> Starlette:
@@ -101,6 +103,8 @@ def create_app(services: Services, *, dispose_on_shutdown: bool = True) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         if dispose_on_shutdown:
+            if services.payments is not None:
+                await services.payments.aclose()
             await services.redis.aclose()
             await services.engine.dispose()
 
@@ -109,6 +113,7 @@ def create_app(services: Services, *, dispose_on_shutdown: bool = True) -> Starl
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/webhooks/stripe", stripe_webhook(services), methods=["POST"]),
         ],
         lifespan=lifespan,
     )

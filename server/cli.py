@@ -103,13 +103,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         import server.app  # noqa: F401  (the schema, resolvers and models: a second or so of imports)
         import server.migrate  # noqa: F401
 
-    with servers(settings, meanwhile=load_app_code) as (database_url, redis_url):
+    from server.stripe_emulator import payments_for_serve
+
+    with servers(settings, meanwhile=load_app_code) as (database_url, redis_url), \
+            payments_for_serve(settings, args.host, args.port) as payments:
         import uvicorn
 
         from server.app import build_services, create_app
 
         _migrate(database_url)
-        app = create_app(build_services(settings, database_url, redis_url))
+        app = create_app(build_services(settings, database_url, redis_url, payments=payments))
         log.info("serving", extra={"url": f"http://{args.host}:{args.port}/graphql",
                                    "embedded": settings.embedded})
         config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,

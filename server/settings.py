@@ -39,6 +39,11 @@ class Settings:
     persisted_queries_only: bool = False
     db_pool_size: int = 20
     redemption_hold_minutes: int = 30
+    # Stripe (issue 5): unset key = the embedded test-mode emulator (localstripe on 127.0.0.1)
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    cer_reservation_minutes: int = 30
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
@@ -79,6 +84,10 @@ def load_settings(**overrides) -> Settings:
         persisted_queries_only=_bool("TANPUHUI_PERSISTED_QUERIES_ONLY", False),
         db_pool_size=_int("TANPUHUI_DB_POOL_SIZE", 20),
         redemption_hold_minutes=_int("TANPUHUI_REDEMPTION_HOLD_MINUTES", 30),
+        stripe_api_key=os.environ.get("STRIPE_API_KEY") or None,
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        cer_reservation_minutes=_int("TANPUHUI_CER_RESERVATION_MINUTES", 30),
         log_level=os.environ.get("TANPUHUI_LOG_LEVEL", "INFO"),
     )
     values.update(overrides)

@@ -77,6 +77,17 @@ def embedded() -> Embedded:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def localstripe():
+    """The Stripe emulator of the embedded default (localstripe, test mode, 127.0.0.1), started once
+    for the run by the service's own code; payment tests point a Payments adapter at it."""
+    from server.stripe_emulator import start_emulator
+
+    emulator = start_emulator()
+    yield emulator
+    emulator.stop()
+
+
 def database_url(embedded: Embedded, name: str) -> str:
     return f"postgresql+asyncpg://postgres@/{name}?host={embedded.pg_host}"
 
