@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import env as E
 from bench.common import Result, markdown
 
-BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry"]
+BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry", "hot-listing"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -35,6 +35,9 @@ async def _run(name: str, env: E.Embedded, scale: float) -> list[Result]:
     if name == "expiry":
         from bench.expiry import expiry
         return await expiry(env, scale)
+    if name == "hot-listing":
+        from bench.hot_listing import hot_listing
+        return await hot_listing(env, scale)
     raise ValueError(name)
 
 
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink (or grow) every workload, e.g. 0.05")
     parser.add_argument("--results", type=Path, default=None, help=f"where to write the table (default {RESULTS})")
     args = parser.parse_args(argv)
-    aliases = {"graphql": "graphql-issuance", "wallet": "wallet-read", "read": "wallet-read"}
+    aliases = {"graphql": "graphql-issuance", "wallet": "wallet-read", "read": "wallet-read", "hot": "hot-listing"}
     names = [aliases.get(n, n).replace("_", "-") for n in args.names] or BENCHMARKS
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

@@ -142,6 +142,43 @@ async def make_world(conn: asyncpg.Connection, people: int, prefix: str = "u-") 
     return World(operator_id=operator_id, externals=externals, people=ids)
 
 
+async def fund_wallets(conn: asyncpg.Connection, world: World, lots: int, points: str = "10 + d") -> None:
+    """`lots` day lots per person, issued over the last `lots` days (lot d on day -d), valid 10 years,
+    each with its credit journal entry, and the wallets they add up to. `points` is an SQL
+    expression in d (1..lots): the points of lot d (10,000 mg CO2e a point, the bench rule's rate)."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO point_lots (id, wallet_id, issue_date, expires_at, operator_account_id, points_credited,"
+            " points_remaining, points_held, reduction_mg, created_at)"
+            f" SELECT gen_random_uuid(), p, current_date - d, (current_date - d + interval '10 years')::timestamptz,"
+            f" $2, {points}, {points}, 0, ({points}) * 10000, now() - d * interval '1 day'"
+            " FROM unnest($1::uuid[]) p, generate_series(1, $3) d", world.people, world.operator_id, lots)
+        await conn.execute(
+            "INSERT INTO wallet_entries (id, wallet_id, lot_id, kind, points, reduction_mg, at)"
+            " SELECT gen_random_uuid(), wallet_id, id, 'credit', points_credited, reduction_mg, created_at"
+            " FROM point_lots WHERE wallet_id = ANY($1::uuid[])", world.people)
+        await conn.execute(
+            "INSERT INTO wallets (account_id, available_points, held_points, lifetime_points,"
+            " lifetime_reduction_mg, remainder_num, remainder_den, created_at)"
+            " SELECT wallet_id, sum(points_remaining), 0, sum(points_credited), sum(reduction_mg), 0, 1, min(created_at)"
+            " FROM point_lots WHERE wallet_id = ANY($1::uuid[]) GROUP BY wallet_id", world.people)
+
+
+async def make_organisation(conn: asyncpg.Connection, role: str, name: str = "Bench organisation") -> uuid.UUID:
+    """An organisation account holding one active role (merchant, organisation, ...)."""
+    account_id = uuid.uuid4()
+    when = now() - timedelta(days=30)
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
+            " VALUES ($1, 'organisation', $2, $3, 'x', $4)",
+            account_id, name, f"{role}-{account_id.hex[:8]}@example.org", when)
+        await conn.execute(
+            "INSERT INTO account_roles (id, account_id, role, status, created_at) VALUES ($1, $2, $3, 'active', $4)",
+            uuid.uuid4(), account_id, role, when)
+    return account_id
+
+
 async def publish_rule(conn: asyncpg.Connection, *, daily_cap_points: int = 1_000_000_000) -> uuid.UUID:
     """A general rule (1 point per 10 g, 7-day window, 10 years), published 30 days ago, with a cap
     high enough that nothing is capped."""

@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import time
 import uuid
-from datetime import timedelta
 
 from bench import env as E
 from bench.common import Result, scaled
@@ -37,24 +36,7 @@ async def seed(env: E.Embedded, people: int) -> E.World:
     conn = await env.connect(DB)
     try:
         world = await E.make_world(conn, people)
-        async with conn.transaction():
-            # 25 day lots per person, issued over the last 25 days, valid 10 years; one credit entry each
-            await conn.execute(
-                "INSERT INTO point_lots (id, wallet_id, issue_date, expires_at, operator_account_id, points_credited,"
-                " points_remaining, points_held, reduction_mg, created_at)"
-                " SELECT gen_random_uuid(), p, current_date - d, (current_date - d + interval '10 years')::timestamptz,"
-                " $2, 10 + d, 10 + d, 0, (10 + d) * 10000, now() - d * interval '1 day'"
-                " FROM unnest($1::uuid[]) p, generate_series(1, $3) d", world.people, world.operator_id,
-                LOTS_PER_WALLET)
-            await conn.execute(
-                "INSERT INTO wallet_entries (id, wallet_id, lot_id, kind, points, reduction_mg, at)"
-                " SELECT gen_random_uuid(), wallet_id, id, 'credit', points_credited, reduction_mg, created_at"
-                " FROM point_lots")
-            await conn.execute(
-                "INSERT INTO wallets (account_id, available_points, held_points, lifetime_points,"
-                " lifetime_reduction_mg, remainder_num, remainder_den, created_at)"
-                " SELECT wallet_id, sum(points_remaining), 0, sum(points_credited), sum(reduction_mg), 0, 1, min(created_at)"
-                " FROM point_lots GROUP BY wallet_id")
+        await E.fund_wallets(conn, world, LOTS_PER_WALLET)  # 25 day lots each, issued over the last 25 days
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
