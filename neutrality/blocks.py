@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
@@ -86,6 +86,14 @@ async def _any_left(session: AsyncSession, conditions: list) -> bool:
     return await session.scalar(select(Block.id).where(and_(*conditions)).limit(1)) is not None
 
 
+async def lock_pool(session: AsyncSession, holder_id: uuid.UUID, state: BlockState) -> None:
+    """Moves out of one holder's blocks in one state take turns (until commit). Row locks alone
+    deadlock here: a mover that waited for a block re-selects the remainder another mover created,
+    which can sort before rows it already holds. Different holders and states still run in parallel."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                          {"key": f"cer-pool:{holder_id}:{state.value}"})
+
+
 async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id: uuid.UUID, from_state: BlockState,
                to_state: BlockState, quantity: int, reference_kind: str, reference_id: uuid.UUID,
                to_holder_id: uuid.UUID | None = None, project_id: uuid.UUID | None = None, vintage: int | None = None,
@@ -94,11 +102,12 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
                set_cancellation_id: uuid.UUID | None = None) -> list[MovedRange]:
     """Move exactly `quantity` tonnes or raise InsufficientTonnes (and the caller rolls back).
 
-    Blocks are locked FOR UPDATE. Under READ COMMITTED a block ended by a concurrent move drops
+    The holder's pool is locked first (`lock_pool`), then its blocks FOR UPDATE. Under READ COMMITTED a block ended by a concurrent move drops
     out after the lock wait, and its remainder is not in this statement's snapshot, so we select
     again until we have enough or nothing is left."""
     if quantity <= 0:
         raise DomainError("INVALID", "The quantity must be a positive whole number of tonnes.", field="quantity")
+    await lock_pool(session, holder_id, from_state)
     now: datetime = clock.now()
     new_holder = to_holder_id or holder_id
     moved: list[MovedRange] = []
@@ -168,7 +177,8 @@ class StateTotals:
         return self.issued == self.held + self.reserved + self.retired + self.cancelled
 
 
-async def state_totals(*, session: AsyncSession, project_id: uuid.UUID | None = None) -> list[StateTotals]:
+async def state_totals(*, session: AsyncSession, project_id: uuid.UUID | None = None,
+                       project_ids: list[uuid.UUID] | None = None) -> list[StateTotals]:
     """Issued (from the journal) against the live blocks by state, per project and vintage."""
     size = Block.last_serial - Block.first_serial + 1
     live = select(Block.project_id, Block.vintage,
@@ -177,8 +187,10 @@ async def state_totals(*, session: AsyncSession, project_id: uuid.UUID | None = 
     issued = select(Move.project_id, Move.vintage, func.sum(Move.last_serial - Move.first_serial + 1).label("issued")
                     ).where(Move.kind == MoveKind.ISSUE.value).group_by(Move.project_id, Move.vintage)
     if project_id is not None:
-        live = live.where(Block.project_id == project_id)
-        issued = issued.where(Move.project_id == project_id)
+        project_ids = [project_id]
+    if project_ids is not None:
+        live = live.where(Block.project_id.in_(project_ids))
+        issued = issued.where(Move.project_id.in_(project_ids))
     by_key: dict[tuple, dict] = {}
     for row in (await session.execute(issued)).all():
         by_key[(row.project_id, row.vintage)] = {"issued": int(row.issued)}

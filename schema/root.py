@@ -8,12 +8,15 @@ from strawberry.tools import merge_types
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.mall import MallMutation, MallQuery
 from resolvers.market import MarketMutation, MarketQuery
+from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
-Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation))
+Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
+                              ProjectsQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
+                                    ProjectsMutation))
 
 
 def build_schema() -> strawberry.Schema:

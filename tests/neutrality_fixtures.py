@@ -7,6 +7,13 @@ from dataclasses import dataclass
 
 from core.bulk import driver
 
+# the project and registry front-end contracts, walked by hash in tests/test_cer_projects.py
+PROJECT_CONTRACTS = {
+    "RegisterCerProject", "UpdateCerProject", "PublishCerProject", "DeclareCerProject", "AttachVerifierReport",
+    "MyCerProjects", "ProjectOwnerCerHoldings", "MyCerHoldings", "CerProjectsForReview", "FileCerProject",
+    "RejectCerProject", "IssueCers", "CancelCers", "CerAudit", "CerRegistry", "CerProjectDetail", "TraceCerSerial",
+}
+
 
 @dataclass
 class Registry:

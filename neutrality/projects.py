@@ -1,0 +1,352 @@
+"""Reduction projects from registration to filing (art. 15-17), CER issuance, and the regulator's
+cancellation of CERs.
+
+draft -> notice (published for public notice, pledge taken) -> declared (after 7 working days of
+notice) -> verified (a verifier's report attached) -> filed (备案 by the regulator). The regulator
+may reject a project at any step before filing. Only a filed project's verified tonnes are issued,
+each issuance a fresh serial block from the project's per-vintage counter, so serials never repeat."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock, business_date
+from core.errors import DomainError, NotFound
+from neutrality import blocks
+from neutrality.calendar import NoticeEnd, notice_end
+from neutrality.models import (
+    Block,
+    BlockState,
+    CerCancellation,
+    Issuance,
+    MoveKind,
+    Offer,
+    OfferStatus,
+    Project,
+    ProjectStatus,
+    VerifierReport,
+)
+
+# art. 16: the same reductions are not registered in another mechanism
+PLEDGE_TEXT = ("本项目申报的减排量未在国家核证自愿减排量(CCER)、绿色电力交易、绿色电力证书或其他减排机制中"
+               "登记、签发或交易，今后也不重复申报。 The reductions of this project are not registered, issued or "
+               "traded in CCER, green electricity trading, green certificates or any other mechanism, and will not be.")
+MAX_TONNES_PER_YEAR = 100_000_000
+MAX_ISSUANCE = 10_000_000
+# the notice-to-filing steps in which the regulator may still reject
+REJECTABLE = {ProjectStatus.NOTICE.value, ProjectStatus.DECLARED.value, ProjectStatus.VERIFIED.value}
+
+
+class WrongStatus(DomainError):
+    code = "WRONG_STATUS"
+
+
+def _text(value: str | None, field: str, label: str, *, limit: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise DomainError("INVALID", f"Give the {label}.", field)
+    if len(value) > limit:
+        raise DomainError("INVALID", f"The {label} has at most {limit:,} characters.", field)
+    return value
+
+
+@dataclass(frozen=True)
+class ProjectFields:
+    title: str | None = None
+    methodology_code: str | None = None
+    location: str | None = None
+    description: str | None = None
+    expected_tonnes_per_year: int | None = None
+    benefit_sharing: str | None = None
+
+
+def _apply(project: Project, fields: ProjectFields, *, creating: bool) -> None:
+    if creating or fields.title is not None:
+        project.title = _text(fields.title, "title", "project title", limit=200)
+    if creating or fields.methodology_code is not None:
+        project.methodology_code = _text(fields.methodology_code, "methodologyCode", "methodology code", limit=40)
+    if creating or fields.location is not None:
+        project.location = _text(fields.location, "location", "location", limit=200)
+    if creating or fields.description is not None:
+        project.description = _text(fields.description, "description", "description", limit=20_000, required=False)
+    if creating or fields.benefit_sharing is not None:
+        project.benefit_sharing = _text(fields.benefit_sharing, "benefitSharing", "benefit-sharing arrangement",
+                                        limit=5_000, required=False)
+    if creating or fields.expected_tonnes_per_year is not None:
+        tonnes = fields.expected_tonnes_per_year
+        if tonnes is None or not 1 <= tonnes <= MAX_TONNES_PER_YEAR:
+            raise DomainError("INVALID", f"Expected reductions are 1 to {MAX_TONNES_PER_YEAR:,} tCO2e a year.",
+                              "expectedTonnesPerYear")
+        project.expected_tonnes_per_year = tonnes
+
+
+async def register_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID,
+                           fields: ProjectFields) -> Project:
+    now = clock.now()
+    project = Project(id=uuid.uuid4(), owner_id=owner_id, status=ProjectStatus.DRAFT.value, created_at=now,
+                      updated_at=now)
+    _apply(project, fields, creating=True)
+    number = await session.scalar(text("SELECT nextval('cer_project_number_seq')"))
+    project.code = f"P{number:06d}"
+    session.add(project)
+    await session.flush()
+    return project
+
+
+async def _own_project(session: AsyncSession, owner_id: uuid.UUID, project_id: uuid.UUID) -> Project:
+    project = await _lock(session, project_id)
+    if project is None or project.owner_id != owner_id:
+        raise NotFound(message="You have no project with this id.", field="projectId")
+    return project
+
+
+async def _lock(session: AsyncSession, project_id: uuid.UUID) -> Project | None:
+    return (await session.execute(select(Project).where(Project.id == project_id).with_for_update()
+                                  .execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+def _expect(project: Project, *statuses: ProjectStatus, doing: str) -> None:
+    if project.status not in {s.value for s in statuses}:
+        raise WrongStatus(message=f"A project that is {project.status} cannot be {doing}.", field="projectId")
+
+
+async def update_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID,
+                         fields: ProjectFields) -> Project:
+    """Only a draft changes: what the public saw during notice is what gets filed."""
+    project = await _own_project(session, owner_id, project_id)
+    _expect(project, ProjectStatus.DRAFT, doing="edited")
+    _apply(project, fields, creating=False)
+    project.updated_at = clock.now()
+    await session.flush()
+    return project
+
+
+def notice_of(project: Project) -> NoticeEnd | None:
+    """When the project's notice ends, recomputed from today's calendar data."""
+    if project.notice_started_at is None:
+        return None
+    return notice_end(business_date(project.notice_started_at))
+
+
+async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID,
+                             pledge_accepted: bool) -> Project:
+    """Publish a draft for public notice (公示); the owner takes the no-double-registration pledge."""
+    project = await _own_project(session, owner_id, project_id)
+    _expect(project, ProjectStatus.DRAFT, doing="published")
+    if not pledge_accepted:
+        raise DomainError("PLEDGE_REQUIRED", "Take the pledge that these reductions are not registered in CCER, "
+                                             "green electricity trading or green certificates.", "pledgeAccepted")
+    now = clock.now()
+    project.pledge_text, project.pledged_at = PLEDGE_TEXT, now
+    project.notice_started_at = now
+    project.notice_ends_on = notice_end(business_date(now)).declare_from
+    project.status = ProjectStatus.NOTICE.value
+    project.updated_at = now
+    await session.flush()
+    return project
+
+
+async def declare_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID) -> Project:
+    """Submit the declaration (申报), no earlier than 7 working days after the notice began."""
+    project = await _own_project(session, owner_id, project_id)
+    _expect(project, ProjectStatus.NOTICE, doing="declared")
+    end = notice_of(project)
+    today = business_date(clock.now())
+    if today < end.declare_from:
+        provisional = " (provisional: that year's official holidays are not published yet)" if end.provisional else ""
+        raise DomainError("NOTICE_NOT_OVER", f"The public notice runs 7 working days; declare from "
+                                             f"{end.declare_from.isoformat()}{provisional}.", "projectId")
+    now = clock.now()
+    project.notice_ends_on = end.declare_from
+    project.declared_at, project.status, project.updated_at = now, ProjectStatus.DECLARED.value, now
+    await session.flush()
+    return project
+
+
+async def attach_verifier_report(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID,
+                                 verifier_name: str, report_reference: str, vintage: int,
+                                 verified_tonnes: int) -> VerifierReport:
+    """A third-party verifier's report of the reductions of one vintage (year)."""
+    project = await _own_project(session, owner_id, project_id)
+    _expect(project, ProjectStatus.DECLARED, ProjectStatus.VERIFIED, ProjectStatus.FILED,
+            doing="given a verifier's report")
+    now = clock.now()
+    if not 2000 <= vintage <= business_date(now).year:
+        raise DomainError("INVALID", "The vintage is a past or the current year.", "vintage")
+    if not 1 <= verified_tonnes <= MAX_ISSUANCE:
+        raise DomainError("INVALID", f"Verified reductions are 1 to {MAX_ISSUANCE:,} whole tonnes.", "verifiedTonnes")
+    report = VerifierReport(project_id=project.id, verifier_name=_text(verifier_name, "verifierName", "verifier",
+                                                                       limit=200),
+                            report_reference=_text(report_reference, "reportReference", "report reference", limit=500),
+                            vintage=vintage, verified_tonnes=verified_tonnes, issued_tonnes=0, submitted_at=now)
+    session.add(report)
+    if project.status == ProjectStatus.DECLARED.value:
+        project.status = ProjectStatus.VERIFIED.value
+    project.updated_at = now
+    await session.flush()
+    return report
+
+
+async def _regulated_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    project = await _lock(session, project_id)
+    if project is None:
+        raise NotFound(message="No project has this id.", field="projectId")
+    return project
+
+
+async def file_project(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
+                       note: str | None = None) -> Project:
+    """File (备案) a verified project: from now on its verified tonnes may be issued."""
+    project = await _regulated_project(session, project_id)
+    _expect(project, ProjectStatus.VERIFIED, doing="filed")
+    now = clock.now()
+    project.status, project.filed_at, project.filed_by = ProjectStatus.FILED.value, now, regulator_id
+    project.decision_note = _text(note, "note", "note", limit=2_000, required=False) or None
+    project.updated_at = now
+    await session.flush()
+    return project
+
+
+async def reject_project(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
+                         reason: str) -> Project:
+    project = await _regulated_project(session, project_id)
+    if project.status not in REJECTABLE:
+        raise WrongStatus(message=f"A project that is {project.status} cannot be rejected.", field="projectId")
+    if not (reason or "").strip():
+        raise DomainError("REASON_REQUIRED", "Say why the project is rejected.", "reason")
+    project.status, project.decision_note = ProjectStatus.REJECTED.value, _text(reason, "reason", "reason", limit=2_000)
+    project.filed_by, project.updated_at = regulator_id, clock.now()
+    await session.flush()
+    return project
+
+
+async def _next_serials(session: AsyncSession, project_id: uuid.UUID, vintage: int, tonnes: int) -> int:
+    """Take `tonnes` serials from the project's counter for the vintage; the row lock serialises issuers."""
+    end = await session.scalar(text(
+        "INSERT INTO cer_serial_counters (project_id, vintage, next_serial) VALUES (:p, :v, 1 + :n)"
+        " ON CONFLICT (project_id, vintage) DO UPDATE SET next_serial = cer_serial_counters.next_serial + :n"
+        " RETURNING next_serial"), {"p": project_id, "v": vintage, "n": tonnes})
+    return int(end) - tonnes
+
+
+async def issue_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, verifier_report_id: uuid.UUID,
+                     tonnes: int) -> Issuance:
+    """Issue whole tonnes of a verifier's report to the project owner's CER account (art. 17)."""
+    report = (await session.execute(select(VerifierReport).where(VerifierReport.id == verifier_report_id)
+                                    .with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+    if report is None:
+        raise NotFound(message="No verifier's report has this id.", field="verifierReportId")
+    project = await session.get(Project, report.project_id)
+    if project.status != ProjectStatus.FILED.value:
+        raise WrongStatus(message="CERs are issued only for a filed project.", field="verifierReportId")
+    left = report.verified_tonnes - report.issued_tonnes
+    if not 1 <= tonnes <= MAX_ISSUANCE:
+        raise DomainError("INVALID", "Issue a positive whole number of tonnes.", "tonnes")
+    if tonnes > left:
+        raise DomainError("EXCEEDS_VERIFIED", f"Only {left:,} verified tonnes of this report are not issued yet.",
+                          "tonnes")
+    first = await _next_serials(session, project.id, report.vintage, tonnes)
+    now = clock.now()
+    issuance = Issuance(id=uuid.uuid4(), project_id=project.id, verifier_report_id=report.id, vintage=report.vintage,
+                        first_serial=first, last_serial=first + tonnes - 1, holder_id=project.owner_id,
+                        issued_by=regulator_id, issued_at=now)
+    session.add(issuance)
+    report.issued_tonnes += tonnes
+    await session.flush()
+    await blocks.issue_block(session=session, clock=clock, project_id=project.id, vintage=report.vintage,
+                             first_serial=issuance.first_serial, last_serial=issuance.last_serial,
+                             holder_id=project.owner_id, issuance_id=issuance.id)
+    return issuance
+
+
+async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
+                      vintage: int, first_serial: int, last_serial: int, reason: str) -> CerCancellation:
+    """The regulator removes tonnes without a claim (e.g. a fraudulent issuance), saying why.
+
+    Every serial of the range must be live and held (in someone's account, not promised to a
+    pending purchase, not retired): a retirement is final, and a reservation settles first."""
+    reason = _text(reason, "reason", "reason", limit=2_000, required=False)
+    if not reason:
+        raise DomainError("REASON_REQUIRED", "Say why these CERs are cancelled.", "reason")
+    if not 1 <= first_serial <= last_serial or last_serial - first_serial >= MAX_ISSUANCE:
+        raise DomainError("INVALID", "Give a range of serial numbers, first <= last.", "firstSerial")
+    if await session.get(Project, project_id) is None:
+        raise NotFound(message="No project has this id.", field="projectId")
+    overlap = (Block.project_id == project_id, Block.vintage == vintage, Block.ended_at.is_(None),
+               Block.last_serial >= first_serial, Block.first_serial <= last_serial)
+
+    def tonnes_in(b: Block) -> int:
+        return min(b.last_serial, last_serial) - max(b.first_serial, first_serial) + 1
+
+    # take the holders' pools in a fixed order before any block (see blocks.lock_pool), then look again
+    holders = sorted(set(await session.scalars(select(Block.holder_id).where(*overlap))), key=str)
+    for holder_id in holders:
+        await blocks.lock_pool(session, holder_id, BlockState.HELD)
+    live = (await session.scalars(select(Block).where(*overlap).execution_options(populate_existing=True))).all()
+    busy = sorted({b.state for b in live if b.state != BlockState.HELD.value})
+    if busy or sum(tonnes_in(b) for b in live) != last_serial - first_serial + 1:
+        what = f"some are {', '.join(busy)}" if busy else "some were never issued"
+        raise DomainError("SERIALS_NOT_CANCELLABLE", f"Only held tonnes can be cancelled; {what}.", "firstSerial")
+    per_holder: dict[uuid.UUID, int] = {}
+    for b in live:
+        per_holder[b.holder_id] = per_holder.get(b.holder_id, 0) + tonnes_in(b)
+    if not per_holder.keys() <= set(holders):
+        raise DomainError("SERIALS_NOT_CANCELLABLE", "These tonnes changed hands just now; try again.", "firstSerial")
+    now = clock.now()
+    cancellation = CerCancellation(id=uuid.uuid4(), project_id=project_id, vintage=vintage, first_serial=first_serial,
+                                   last_serial=last_serial, reason=reason, cancelled_by=regulator_id, cancelled_at=now)
+    session.add(cancellation)
+    await session.flush()
+    for holder_id, quantity in sorted(per_holder.items(), key=lambda kv: str(kv[0])):
+        try:
+            await blocks.move(session=session, clock=clock, kind=MoveKind.CANCEL, holder_id=holder_id,
+                              from_state=BlockState.HELD, to_state=BlockState.CANCELLED, quantity=quantity,
+                              reference_kind="cancellation", reference_id=cancellation.id,
+                              project_id=project_id, vintage=vintage, serials=(first_serial, last_serial),
+                              set_cancellation_id=cancellation.id)
+        except blocks.InsufficientTonnes:
+            raise DomainError("SERIALS_NOT_CANCELLABLE", "Some of these tonnes changed state just now; try again.",
+                              "firstSerial") from None
+        await _shrink_offers(session, clock, holder_id, project_id, vintage)
+    cancellation.details = {"holders": len(per_holder), "tonnes": last_serial - first_serial + 1}
+    await session.flush()
+    return cancellation
+
+
+async def _shrink_offers(session: AsyncSession, clock: Clock, holder_id: uuid.UUID, project_id: uuid.UUID,
+                         vintage: int) -> None:
+    """A holder's offers never promise more than it still holds: trim the newest first."""
+    size = Block.last_serial - Block.first_serial + 1
+    held = int(await session.scalar(select(func.coalesce(func.sum(size), 0)).where(
+        Block.holder_id == holder_id, Block.project_id == project_id, Block.vintage == vintage,
+        Block.state == BlockState.HELD.value, Block.ended_at.is_(None))))
+    offers = (await session.scalars(select(Offer).where(
+        Offer.seller_id == holder_id, Offer.project_id == project_id, Offer.vintage == vintage,
+        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.created_at.desc()).with_for_update())).all()
+    excess = sum(o.quantity_available for o in offers) - held
+    for offer in offers:
+        if excess <= 0:
+            break
+        cut = min(excess, offer.quantity_available)
+        offer.quantity_available -= cut
+        offer.updated_at = clock.now()
+        excess -= cut
+    await session.flush()
+
+
+async def get_project(*, session: AsyncSession, project_id: uuid.UUID | None = None, code: str | None = None) -> Project:
+    stmt = select(Project).where(Project.id == project_id) if project_id else select(Project).where(Project.code == code)
+    project = await session.scalar(stmt)
+    if project is None:
+        raise NotFound(message="No project has this id.", field="id" if project_id else "code")
+    return project
+
+
+def declare_from(project: Project) -> date | None:
+    end = notice_of(project)
+    return end.declare_from if end else None

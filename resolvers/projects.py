@@ -1,0 +1,284 @@
+"""Reduction projects and CER issuance: the owner's lifecycle (register, publish with the pledge,
+declare, attach the verifier's report), the regulator's filing, rejection, issuance, cancellation
+and audit, and the public registry and serial trace (art. 29)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Awaitable, Callable
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import Role as R
+from core.errors import DomainError, NotFound
+from neutrality import projects, registry
+from neutrality.models import CerCancellation, Issuance, Project
+from resolvers.common import idempotent, mutation, parse_id
+from schema import projects as t
+from schema.context import Context
+from schema.pagination import Connection
+from schema.permissions import Allow
+
+HOLDERS = (R.PROJECT_OWNER, R.ORGANISATION, R.INDIVIDUAL)
+
+
+def _viewer(ctx: Context) -> uuid.UUID | None:
+    return ctx.principal.account_id if ctx.principal else None
+
+
+def _is_regulator(ctx: Context) -> bool:
+    return ctx.principal is not None and R.REGULATOR.value in ctx.principal.roles
+
+
+async def _views(session, rows: list[Project], viewer) -> list[t.CerProject]:
+    ids = [p.id for p in rows]
+    reports = await registry.verifier_reports(session=session, project_ids=ids)
+    issued = await registry.issuances(session=session, project_ids=ids)
+    totals = await registry.totals(session=session, project_ids=ids)
+    return [t.CerProject.from_row(p, reports=reports[p.id], issuances=issued[p.id], totals=totals[p.id], viewer=viewer)
+            for p in rows]
+
+
+async def _view(session, row: Project, viewer) -> t.CerProject:
+    return (await _views(session, [row], viewer))[0]
+
+
+async def _connection(session, page, viewer) -> Connection[t.CerProject]:
+    views = dict(zip([i.node.id for i in page.items], await _views(session, [i.node for i in page.items], viewer)))
+    return Connection.from_page(page, lambda row: views[row.id])
+
+
+async def _lifecycle(ctx: Context, payload: type, error: type, act: Callable[[AsyncSession], Awaitable[Project]]):
+    """A project lifecycle mutation: act in a transaction, answer with the project as it is now."""
+    async def body():
+        async with ctx.transaction() as session:
+            row = await act(session)
+            return payload(project=await _view(session, row, _viewer(ctx)))
+
+    return await mutation(payload, error, body)
+
+
+def _project_id(input) -> uuid.UUID:
+    return parse_id(input.project_id, "projectId")
+
+
+def _fields(input) -> projects.ProjectFields:
+    return projects.ProjectFields(title=input.title, methodology_code=input.methodology_code, location=input.location,
+                                  description=input.description,
+                                  expected_tonnes_per_year=input.expected_tonnes_per_year,
+                                  benefit_sharing=input.benefit_sharing)
+
+
+@strawberry.type
+class ProjectsQuery:
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="The public registry: published projects with issued, held, retired and cancelled "
+                                  "totals, by project code.")
+    async def cer_registry(self, info: strawberry.Info, status: t.CerProjectStatus | None = None,
+                           first: int | None = None, after: str | None = None) -> Connection[t.CerProject]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            page = await registry.public_projects(session=session, status=status.value if status else None,
+                                                  first=first, after=after)
+            return await _connection(session, page, _viewer(ctx))
+
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="One project by id or code: anyone once published; drafts and rejected projects "
+                                  "only to their owner and the regulator.")
+    async def cer_project(self, info: strawberry.Info, id: strawberry.ID | None = None,
+                          code: str | None = None) -> t.CerProject | None:
+        ctx: Context = info.context
+        if id is None and not code:
+            return None
+        try:
+            project_id = parse_id(id) if id is not None else None
+            async with ctx.reading() as session:
+                row = await projects.get_project(session=session, project_id=project_id, code=code)
+                if not (registry.is_public(row) or row.owner_id == _viewer(ctx) or _is_regulator(ctx)):
+                    return None
+                return await _view(session, row, _viewer(ctx))
+        except NotFound:
+            return None
+
+    @strawberry.field(extensions=[Allow(R.PROJECT_OWNER)], description="The caller's projects, newest first.")
+    async def my_cer_projects(self, info: strawberry.Info, first: int | None = None,
+                              after: str | None = None) -> Connection[t.CerProject]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            page = await registry.owner_projects(session=session, owner_id=ctx.principal.account_id, first=first,
+                                                 after=after)
+            return await _connection(session, page, _viewer(ctx))
+
+    @strawberry.field(extensions=[Allow(R.REGULATOR)], description="Every project, drafts included, by code.")
+    async def cer_projects_for_review(self, info: strawberry.Info, status: t.CerProjectStatus | None = None,
+                                      first: int | None = None, after: str | None = None) -> Connection[t.CerProject]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            page = await registry.review_projects(session=session, status=status.value if status else None,
+                                                  first=first, after=after)
+            return await _connection(session, page, _viewer(ctx))
+
+    @strawberry.field(extensions=[Allow(*HOLDERS)],
+                      description="The caller's CER account: live tonnes per project, vintage and state, with serials.")
+    async def my_cer_holdings(self, info: strawberry.Info) -> list[t.CerHolding]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            rows = await registry.holdings(session=session, holder_id=ctx.principal.account_id)
+        return [t.CerHolding.from_row(r) for r in rows]
+
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="Trace one tonne by serial (SZCER-P000001-2025-000000001) from its issuance to "
+                                  "where it is now; null for a serial that was never issued.")
+    async def trace_cer_serial(self, info: strawberry.Info, serial: str) -> t.CerTrace | None:
+        ctx: Context = info.context
+        try:
+            async with ctx.reading() as session:
+                found = await registry.trace_serial(session=session, label=serial)
+        except DomainError:
+            return None
+        return t.CerTrace.from_row(found) if found else None
+
+    @strawberry.field(extensions=[Allow(R.REGULATOR)],
+                      description="Conservation recomputed: issued = held + reserved + retired + cancelled per project "
+                                  "and vintage, against the issuance records, and no serial in two places.")
+    async def cer_audit(self, info: strawberry.Info) -> t.CerAudit:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            return t.CerAudit.from_row(await registry.audit(session=session))
+
+
+@strawberry.type
+class ProjectsMutation:
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)], description="Register a reduction project as a draft.")
+    async def register_cer_project(self, info: strawberry.Info,
+                                   input: t.RegisterCerProjectInput) -> t.RegisterCerProjectPayload:
+        ctx: Context = info.context
+        return await _lifecycle(
+            ctx, t.RegisterCerProjectPayload, t.RegisterCerProjectError,
+            lambda session: projects.register_project(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, fields=_fields(input)))
+
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)], description="Edit a draft project.")
+    async def update_cer_project(self, info: strawberry.Info,
+                                 input: t.UpdateCerProjectInput) -> t.UpdateCerProjectPayload:
+        ctx: Context = info.context
+        return await _lifecycle(
+            ctx, t.UpdateCerProjectPayload, t.UpdateCerProjectError,
+            lambda session: projects.update_project(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input),
+                fields=_fields(input)))
+
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)],
+                         description="Publish a draft for public notice (公示), taking the pledge that its reductions "
+                                     "are in no other mechanism. The declaration may follow 7 working days later.")
+    async def publish_cer_project(self, info: strawberry.Info,
+                                  input: t.PublishCerProjectInput) -> t.PublishCerProjectPayload:
+        ctx: Context = info.context
+        return await _lifecycle(
+            ctx, t.PublishCerProjectPayload, t.PublishCerProjectError,
+            lambda session: projects.publish_for_notice(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input),
+                pledge_accepted=input.pledge_accepted))
+
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)],
+                         description="Submit the declaration (申报) once the notice has run 7 working days.")
+    async def declare_cer_project(self, info: strawberry.Info,
+                                  input: t.DeclareCerProjectInput) -> t.DeclareCerProjectPayload:
+        ctx: Context = info.context
+        return await _lifecycle(
+            ctx, t.DeclareCerProjectPayload, t.DeclareCerProjectError,
+            lambda session: projects.declare_project(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input)))
+
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)],
+                         description="Attach a third-party verifier's report of one vintage to a declared project.")
+    async def attach_verifier_report(self, info: strawberry.Info,
+                                     input: t.AttachVerifierReportInput) -> t.AttachVerifierReportPayload:
+        ctx: Context = info.context
+
+        async def body() -> t.AttachVerifierReportPayload:
+            project_id = _project_id(input)
+            async with ctx.transaction() as session:
+                report = await projects.attach_verifier_report(
+                    session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=project_id,
+                    verifier_name=input.verifier_name, report_reference=input.report_reference,
+                    vintage=input.vintage, verified_tonnes=input.verified_tonnes)
+                row = await session.get(Project, project_id)
+                return t.AttachVerifierReportPayload(report=t.CerVerifierReport.from_row(report),
+                                                     project=await _view(session, row, _viewer(ctx)))
+
+        return await mutation(t.AttachVerifierReportPayload, t.AttachVerifierReportError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="File (备案) a verified project; its verified tonnes may then be issued.")
+    async def file_cer_project(self, info: strawberry.Info, input: t.FileCerProjectInput) -> t.FileCerProjectPayload:
+        ctx: Context = info.context
+        return await _lifecycle(
+            ctx, t.FileCerProjectPayload, t.FileCerProjectError,
+            lambda session: projects.file_project(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id, project_id=_project_id(input),
+                note=input.note))
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Reject a project before filing, saying why; it leaves the public registry.")
+    async def reject_cer_project(self, info: strawberry.Info,
+                                 input: t.RejectCerProjectInput) -> t.RejectCerProjectPayload:
+        ctx: Context = info.context
+        return await _lifecycle(
+            ctx, t.RejectCerProjectPayload, t.RejectCerProjectError,
+            lambda session: projects.reject_project(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id, project_id=_project_id(input),
+                reason=input.reason))
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Issue whole tonnes of a filed project's verifier's report to its owner's CER "
+                                     "account, as a new serial block; serial numbers are never reused.")
+    async def issue_cers(self, info: strawberry.Info, input: t.IssueCersInput) -> t.IssueCersPayload:
+        ctx: Context = info.context
+
+        async def body() -> t.IssueCersPayload:
+            report_id = parse_id(input.verifier_report_id, "verifierReportId")
+            async with ctx.transaction() as session:
+                async def act() -> dict:
+                    issuance = await projects.issue_cers(session=session, clock=ctx.clock,
+                                                         regulator_id=ctx.principal.account_id,
+                                                         verifier_report_id=report_id, tonnes=input.tonnes)
+                    return {"issuance_id": str(issuance.id)}
+
+                result, _ = await idempotent(ctx, session, operation="issueCers", key=input.idempotency_key,
+                                             request={"verifierReportId": str(report_id), "tonnes": input.tonnes},
+                                             action=act)
+                issuance = await session.get(Issuance, parse_id(result["issuance_id"]))
+                row = await session.get(Project, issuance.project_id)
+                return t.IssueCersPayload(issuance=t.CerIssuance.from_row(issuance, row.code),
+                                          project=await _view(session, row, _viewer(ctx)))
+
+        return await mutation(t.IssueCersPayload, t.IssueCersError, body)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Cancel held CERs of a serial range without a claim (e.g. a fraudulent "
+                                     "issuance), saying why. Unlike retirement, nobody may claim these tonnes.")
+    async def cancel_cers(self, info: strawberry.Info, input: t.CancelCersInput) -> t.CancelCersPayload:
+        ctx: Context = info.context
+
+        async def body() -> t.CancelCersPayload:
+            project_id = _project_id(input)
+            async with ctx.transaction() as session:
+                async def act() -> dict:
+                    row = await projects.cancel_cers(session=session, clock=ctx.clock,
+                                                     regulator_id=ctx.principal.account_id, project_id=project_id,
+                                                     vintage=input.vintage, first_serial=input.first_serial,
+                                                     last_serial=input.last_serial, reason=input.reason)
+                    return {"cancellation_id": str(row.id)}
+
+                result, _ = await idempotent(ctx, session, operation="cancelCers", key=input.idempotency_key,
+                                             request={"projectId": str(project_id), "vintage": input.vintage,
+                                                      "first": input.first_serial, "last": input.last_serial,
+                                                      "reason": input.reason}, action=act)
+                row = await session.get(CerCancellation, parse_id(result["cancellation_id"]))
+                project = await session.get(Project, row.project_id)
+                return t.CancelCersPayload(cancellation=t.CerCancellation.from_row(row, project))
+
+        return await mutation(t.CancelCersPayload, t.CancelCersError, body)
+

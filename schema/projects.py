@@ -1,0 +1,428 @@
+"""GraphQL types of reduction projects, CER issuance, the public registry, tracing, CER accounts,
+the regulator's cancellations and conservation audit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from neutrality import blocks, models, registry
+from neutrality.projects import notice_of
+from schema.errors import MutationError, error_codes
+from schema.market import CerOfferProject
+from schema.scalars import Long
+
+CerProjectStatus = strawberry.enum(
+    models.ProjectStatus, name="CerProjectStatus",
+    description="draft -> notice (public notice, pledge taken) -> declared (7 working days later) -> verified "
+                "(verifier's report attached) -> filed (by the regulator; CERs may be issued); or rejected.")
+CerBlockState = strawberry.enum(
+    models.BlockState, name="CerBlockState",
+    description="held: in the holder's account. reserved: promised to a purchase awaiting payment. retired: claimed "
+                "for a carbon-neutral beneficiary, final. cancelled: removed by the regulator without a claim, final.")
+
+
+@strawberry.type(description="Tonnes of one vintage by where they are now: issued = held + reserved + retired + "
+                             "cancelled.")
+class CerVintageTotals:
+    vintage: int
+    issued: Long
+    held: Long
+    reserved: Long
+    retired: Long
+    cancelled: Long
+
+    @classmethod
+    def from_row(cls, row: blocks.StateTotals) -> "CerVintageTotals":
+        return cls(vintage=row.vintage, issued=row.issued, held=row.held, reserved=row.reserved, retired=row.retired,
+                   cancelled=row.cancelled)
+
+
+@strawberry.type(description="A third-party verifier's report of one vintage's reductions.")
+class CerVerifierReport:
+    id: strawberry.ID
+    verifier_name: str
+    report_reference: str
+    vintage: int
+    verified_tonnes: Long
+    issued_tonnes: Long = strawberry.field(description="Of the verified tonnes, how many are issued so far.")
+    submitted_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.VerifierReport) -> "CerVerifierReport":
+        return cls(id=strawberry.ID(str(row.id)), verifier_name=row.verifier_name,
+                   report_reference=row.report_reference, vintage=row.vintage, verified_tonnes=row.verified_tonnes,
+                   issued_tonnes=row.issued_tonnes, submitted_at=row.submitted_at)
+
+
+@strawberry.type(description="CERs issued to the project owner as one serial block.")
+class CerIssuance:
+    id: strawberry.ID
+    vintage: int
+    first_serial: Long
+    last_serial: Long
+    tonnes: Long
+    serials: str = strawberry.field(description="SZCER-<project>-<vintage>-<first>-<last>")
+    issued_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Issuance, code: str) -> "CerIssuance":
+        return cls(id=strawberry.ID(str(row.id)), vintage=row.vintage, first_serial=row.first_serial,
+                   last_serial=row.last_serial, tonnes=row.last_serial - row.first_serial + 1,
+                   serials=blocks.serial_label(code, row.vintage, row.first_serial, row.last_serial),
+                   issued_at=row.issued_at)
+
+
+@strawberry.type(description="The public notice (公示) of a project.")
+class CerProjectNotice:
+    started_at: datetime
+    declare_from: date = strawberry.field(
+        description="First date (Asia/Shanghai) on which the declaration may be submitted: 7 full working days of "
+                    "notice on China's official calendar, holidays and make-up workdays included.")
+    provisional: bool = strawberry.field(
+        description="True when the count reaches a year whose official holidays are not published yet (counted "
+                    "Monday to Friday less fixed-date holidays); rechecked on declaration.")
+
+
+@strawberry.type(description="The owner's pledge that these reductions are in no other mechanism (CCER, green "
+                             "electricity trading, green certificates).")
+class CerPledge:
+    text: str
+    pledged_at: datetime
+
+
+@strawberry.type(description="A reduction project (art. 15-17). Published projects are public; drafts only to their "
+                             "owner and the regulator.")
+class CerProject:
+    id: strawberry.ID
+    code: str = strawberry.field(description="The public code used in serial numbers, e.g. P000012.")
+    title: str
+    methodology_code: str
+    location: str
+    description: str
+    expected_tonnes_per_year: Long
+    benefit_sharing: str
+    status: CerProjectStatus
+    pledge: CerPledge | None
+    notice: CerProjectNotice | None
+    declared_at: datetime | None
+    filed_at: datetime | None
+    decision_note: str | None = strawberry.field(description="The regulator's filing note or rejection reason.")
+    created_at: datetime
+    verifier_reports: list[CerVerifierReport]
+    issuances: list[CerIssuance]
+    totals: list[CerVintageTotals] = strawberry.field(description="Per vintage, where the issued tonnes are now.")
+    mine: bool = strawberry.field(description="True when the caller owns the project.")
+
+    @classmethod
+    def from_row(cls, row: models.Project, *, reports: list, issuances: list, totals: list,
+                 viewer=None) -> "CerProject":
+        end = notice_of(row)
+        return cls(
+            id=strawberry.ID(str(row.id)), code=row.code, title=row.title, methodology_code=row.methodology_code,
+            location=row.location, description=row.description, expected_tonnes_per_year=row.expected_tonnes_per_year,
+            benefit_sharing=row.benefit_sharing, status=models.ProjectStatus(row.status),
+            pledge=CerPledge(text=row.pledge_text, pledged_at=row.pledged_at) if row.pledged_at else None,
+            notice=CerProjectNotice(started_at=row.notice_started_at, declare_from=end.declare_from,
+                                    provisional=end.provisional) if end else None,
+            declared_at=row.declared_at, filed_at=row.filed_at, decision_note=row.decision_note,
+            created_at=row.created_at, verifier_reports=[CerVerifierReport.from_row(r) for r in reports],
+            issuances=[CerIssuance.from_row(i, row.code) for i in issuances],
+            totals=[CerVintageTotals.from_row(t) for t in totals], mine=viewer is not None and row.owner_id == viewer)
+
+
+@strawberry.type(description="Live CERs of one project, vintage and state in the caller's CER account.")
+class CerHolding:
+    project: CerOfferProject
+    vintage: int
+    state: CerBlockState
+    tonnes: Long
+    serials: list[str]
+
+    @classmethod
+    def from_row(cls, row: registry.Holding) -> "CerHolding":
+        return cls(project=CerOfferProject.from_row(row.project), vintage=row.vintage,
+                   state=models.BlockState(row.state), tonnes=row.tonnes, serials=row.serials)
+
+
+@strawberry.type(description="One act on a tonne: issue, reserve, release, deliver, retire or cancel.")
+class CerTraceStep:
+    seq: Long = strawberry.field(description="The journal's order.")
+    kind: str
+    at: datetime
+    serials: str = strawberry.field(description="The serial range the act moved, which includes the traced tonne.")
+    from_state: CerBlockState | None
+    to_state: CerBlockState
+    certificate_number: str | None = strawberry.field(description="For a retirement: the carbon-neutral certificate.")
+
+
+@strawberry.type(description="A tonne's history from issuance on. Holders are not named.")
+class CerTrace:
+    serial: str
+    project: CerOfferProject
+    vintage: int
+    state: CerBlockState | None = strawberry.field(description="Where the tonne is now.")
+    steps: list[CerTraceStep]
+
+    @classmethod
+    def from_row(cls, row: registry.Trace) -> "CerTrace":
+        return cls(serial=f"{blocks.SERIAL_PREFIX}-{row.project.code}-{row.vintage}-{row.serial:09d}",
+                   project=CerOfferProject.from_row(row.project), vintage=row.vintage,
+                   state=models.BlockState(row.state) if row.state else None,
+                   steps=[CerTraceStep(seq=s.seq, kind=s.kind, at=s.at, serials=s.label,
+                                       from_state=models.BlockState(s.from_state) if s.from_state else None,
+                                       to_state=models.BlockState(s.to_state), certificate_number=s.certificate_number)
+                          for s in row.steps])
+
+
+@strawberry.type(description="CERs the regulator removed without a claim, and why.")
+class CerCancellation:
+    id: strawberry.ID
+    project: CerOfferProject
+    vintage: int
+    serials: str
+    tonnes: Long
+    reason: str
+    cancelled_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.CerCancellation, project: models.Project) -> "CerCancellation":
+        return cls(id=strawberry.ID(str(row.id)), project=CerOfferProject.from_row(project), vintage=row.vintage,
+                   serials=blocks.serial_label(project.code, row.vintage, row.first_serial, row.last_serial),
+                   tonnes=row.last_serial - row.first_serial + 1, reason=row.reason, cancelled_at=row.cancelled_at)
+
+
+@strawberry.type
+class CerAuditLine:
+    project_code: str
+    vintage: int
+    issued: Long = strawberry.field(description="From the move journal.")
+    issued_by_issuances: Long = strawberry.field(description="From the issuance records.")
+    held: Long
+    reserved: Long
+    retired: Long
+    cancelled: Long
+    balanced: bool
+
+
+@strawberry.type(description="Conservation recomputed from the journal and live blocks.")
+class CerAudit:
+    balanced: bool
+    overlapping_blocks: int = strawberry.field(description="Pairs of live blocks sharing a serial: always 0.")
+    lines: list[CerAuditLine]
+
+    @classmethod
+    def from_row(cls, row: registry.Audit) -> "CerAudit":
+        return cls(balanced=row.balanced, overlapping_blocks=row.overlapping_blocks, lines=[
+            CerAuditLine(project_code=line.project.code, vintage=line.totals.vintage, issued=line.totals.issued,
+                         issued_by_issuances=line.issued_by_issuances, held=line.totals.held,
+                         reserved=line.totals.reserved, retired=line.totals.retired,
+                         cancelled=line.totals.cancelled, balanced=line.balanced)
+            for line in row.lines])
+
+
+# --- inputs ---------------------------------------------------------------------------------------------
+
+
+@strawberry.input
+class RegisterCerProjectInput:
+    title: str
+    methodology_code: str
+    location: str
+    expected_tonnes_per_year: Long
+    description: str = ""
+    benefit_sharing: str = strawberry.field(default="", description="How the benefits are shared (e.g. with residents).")
+
+
+@strawberry.input(description="Only a draft can be edited; leave a field out to keep it.")
+class UpdateCerProjectInput:
+    project_id: strawberry.ID
+    title: str | None = None
+    methodology_code: str | None = None
+    location: str | None = None
+    expected_tonnes_per_year: Long | None = None
+    description: str | None = None
+    benefit_sharing: str | None = None
+
+
+@strawberry.input
+class PublishCerProjectInput:
+    project_id: strawberry.ID
+    pledge_accepted: bool = strawberry.field(
+        description="The owner pledges the reductions are not registered in CCER, green electricity trading or green "
+                    "certificates (the text is in the project's pledge once published).")
+
+
+@strawberry.input
+class DeclareCerProjectInput:
+    project_id: strawberry.ID
+
+
+@strawberry.input
+class AttachVerifierReportInput:
+    project_id: strawberry.ID
+    verifier_name: str
+    report_reference: str = strawberry.field(description="The report's number or URL.")
+    vintage: int
+    verified_tonnes: Long
+
+
+@strawberry.input
+class FileCerProjectInput:
+    project_id: strawberry.ID
+    note: str | None = None
+
+
+@strawberry.input
+class RejectCerProjectInput:
+    project_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class IssueCersInput:
+    verifier_report_id: strawberry.ID
+    tonnes: Long
+    idempotency_key: str
+
+
+@strawberry.input
+class CancelCersInput:
+    project_id: strawberry.ID
+    vintage: int
+    first_serial: Long
+    last_serial: Long
+    reason: str
+    idempotency_key: str
+
+
+# --- payloads ---------------------------------------------------------------------------------------------
+
+RegisterCerProjectErrorCode = error_codes("RegisterCerProjectErrorCode")
+
+
+@strawberry.type
+class RegisterCerProjectError(MutationError):
+    code: RegisterCerProjectErrorCode
+
+
+@strawberry.type
+class RegisterCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[RegisterCerProjectError] = strawberry.field(default_factory=list)
+
+
+UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", "WRONG_STATUS")
+
+
+@strawberry.type
+class UpdateCerProjectError(MutationError):
+    code: UpdateCerProjectErrorCode
+
+
+@strawberry.type
+class UpdateCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[UpdateCerProjectError] = strawberry.field(default_factory=list)
+
+
+PublishCerProjectErrorCode = error_codes("PublishCerProjectErrorCode", "WRONG_STATUS", "PLEDGE_REQUIRED")
+
+
+@strawberry.type
+class PublishCerProjectError(MutationError):
+    code: PublishCerProjectErrorCode
+
+
+@strawberry.type
+class PublishCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[PublishCerProjectError] = strawberry.field(default_factory=list)
+
+
+DeclareCerProjectErrorCode = error_codes("DeclareCerProjectErrorCode", "WRONG_STATUS", "NOTICE_NOT_OVER")
+
+
+@strawberry.type
+class DeclareCerProjectError(MutationError):
+    code: DeclareCerProjectErrorCode
+
+
+@strawberry.type
+class DeclareCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[DeclareCerProjectError] = strawberry.field(default_factory=list)
+
+
+FileCerProjectErrorCode = error_codes("FileCerProjectErrorCode", "WRONG_STATUS")
+
+
+@strawberry.type
+class FileCerProjectError(MutationError):
+    code: FileCerProjectErrorCode
+
+
+@strawberry.type
+class FileCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[FileCerProjectError] = strawberry.field(default_factory=list)
+
+
+RejectCerProjectErrorCode = error_codes("RejectCerProjectErrorCode", "WRONG_STATUS", "REASON_REQUIRED")
+
+
+@strawberry.type
+class RejectCerProjectError(MutationError):
+    code: RejectCerProjectErrorCode
+
+
+@strawberry.type
+class RejectCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[RejectCerProjectError] = strawberry.field(default_factory=list)
+
+
+AttachVerifierReportErrorCode = error_codes("AttachVerifierReportErrorCode", "WRONG_STATUS")
+
+
+@strawberry.type
+class AttachVerifierReportError(MutationError):
+    code: AttachVerifierReportErrorCode
+
+
+@strawberry.type
+class AttachVerifierReportPayload:
+    report: CerVerifierReport | None = None
+    project: CerProject | None = None
+    errors: list[AttachVerifierReportError] = strawberry.field(default_factory=list)
+
+
+IssueCersErrorCode = error_codes("IssueCersErrorCode", "WRONG_STATUS", "EXCEEDS_VERIFIED", "IDEMPOTENCY_KEY_REUSED")
+
+
+@strawberry.type
+class IssueCersError(MutationError):
+    code: IssueCersErrorCode
+
+
+@strawberry.type
+class IssueCersPayload:
+    issuance: CerIssuance | None = None
+    project: CerProject | None = None
+    errors: list[IssueCersError] = strawberry.field(default_factory=list)
+
+
+CancelCersErrorCode = error_codes("CancelCersErrorCode", "REASON_REQUIRED", "SERIALS_NOT_CANCELLABLE",
+                                  "IDEMPOTENCY_KEY_REUSED")
+
+
+@strawberry.type
+class CancelCersError(MutationError):
+    code: CancelCersErrorCode
+
+
+@strawberry.type
+class CancelCersPayload:
+    cancellation: CerCancellation | None = None
+    errors: list[CancelCersError] = strawberry.field(default_factory=list)
