@@ -283,8 +283,12 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
     def tonnes_in(b: Block) -> int:
         return min(b.last_serial, last_serial) - max(b.first_serial, first_serial) + 1
 
-    # take the holders' pools in a fixed order before any block (see blocks.lock_pool), then look again
+    # lock in the order a purchase does (offer row, then the seller's pool; see blocks.lock_pool),
+    # each kind in a fixed order, then look again
     holders = sorted(set(await session.scalars(select(Block.holder_id).where(*overlap))), key=str)
+    await session.execute(select(Offer.id).where(
+        Offer.seller_id.in_(holders), Offer.project_id == project_id, Offer.vintage == vintage,
+        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.id).with_for_update())
     for holder_id in holders:
         await blocks.lock_pool(session, holder_id, BlockState.HELD)
     live = (await session.scalars(select(Block).where(*overlap).execution_options(populate_existing=True))).all()
