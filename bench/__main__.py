@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import env as E
 from bench.common import Result, markdown
 
-BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry", "hot-listing"]
+BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry", "hot-listing", "catalog"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -38,6 +38,9 @@ async def _run(name: str, env: E.Embedded, scale: float) -> list[Result]:
     if name == "hot-listing":
         from bench.hot_listing import hot_listing
         return await hot_listing(env, scale)
+    if name == "catalog":
+        from bench.catalog import catalog
+        return await catalog(env, scale)
     raise ValueError(name)
 
 

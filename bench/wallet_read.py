@@ -11,15 +11,12 @@ Figure: requests/s. The two run in alternating rounds (5 of each), after a short
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import time
 import uuid
 
 from bench import env as E
 from bench.common import Result, scaled
+from bench.load import CLIENTS, load
 
-CLIENTS = 32
 LOTS_PER_WALLET = 25
 QUERY = """query MyWallet {
   myWallet {
@@ -41,42 +38,6 @@ async def seed(env: E.Embedded, people: int) -> E.World:
     finally:
         await conn.close()
     return world
-
-
-async def load(client, requests, seconds: float, check, warmup: float = 0.0) -> tuple[int, float]:
-    """(requests done, seconds) from CLIENTS concurrent clients cycling through `requests`
-    ((path, headers, json body, or None for a GET)) for `seconds` after `warmup` seconds."""
-    if True:
-        cycle = itertools.cycle(requests)
-        done = 0
-        stop_at = 0.0
-
-        async def one() -> None:
-            path, headers, body = next(cycle)
-            if body is None:
-                async with client.get(path, headers=headers) as response:
-                    payload = await response.read()
-            else:
-                async with client.post(path, headers=headers, json=body) as response:
-                    payload = await response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{path} answered {response.status}: {payload[:300]!r}")
-            check(payload)
-
-        async def client_loop(counting: bool) -> None:
-            nonlocal done
-            while time.perf_counter() < stop_at:
-                await one()
-                if counting:
-                    done += 1
-
-        if warmup:
-            stop_at = time.perf_counter() + warmup
-            await asyncio.gather(*(client_loop(False) for _ in range(CLIENTS)))
-        started = time.perf_counter()
-        stop_at = started + seconds
-        await asyncio.gather(*(client_loop(True) for _ in range(CLIENTS)))
-        return done, time.perf_counter() - started
 
 
 async def wallet_read(env: E.Embedded, scale: float) -> list[Result]:
