@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import env as E
 from bench.common import Result, markdown
 
-BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry", "hot-listing", "catalog"]
+BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry", "hot-listing", "catalog", "cer-purchase"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -41,6 +41,9 @@ async def _run(name: str, env: E.Embedded, scale: float) -> list[Result]:
     if name == "catalog":
         from bench.catalog import catalog
         return await catalog(env, scale)
+    if name == "cer-purchase":
+        from bench.cer_purchase import cer_purchase
+        return await cer_purchase(env, scale)
     raise ValueError(name)
 
 
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink (or grow) every workload, e.g. 0.05")
     parser.add_argument("--results", type=Path, default=None, help=f"where to write the table (default {RESULTS})")
     args = parser.parse_args(argv)
-    aliases = {"graphql": "graphql-issuance", "wallet": "wallet-read", "read": "wallet-read", "hot": "hot-listing"}
+    aliases = {"graphql": "graphql-issuance", "wallet": "wallet-read", "read": "wallet-read", "hot": "hot-listing", "cer": "cer-purchase"}
     names = [aliases.get(n, n).replace("_", "-") for n in args.names] or BENCHMARKS
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

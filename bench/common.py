@@ -12,7 +12,7 @@ class Result:
     unit: str
     baseline: float
     baseline_label: str
-    target: float  # the ratio figure / baseline must reach
+    target: float | None  # the ratio figure / baseline must reach (None: reported, no target)
     note: str = ""
 
     @property
@@ -21,12 +21,16 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.ratio >= self.target
+        return self.target is None or self.ratio >= self.target
 
     def line(self) -> str:
         return (f"{self.name:<22} {self.figure:>12,.0f} {self.unit:<10} baseline {self.baseline:>12,.0f} "
-                f"({self.baseline_label})  ratio {self.ratio:.2f}  target >= {self.target:.2f}  "
+                f"({self.baseline_label})  ratio {self.ratio:.2f}  {_target(self)}  "
                 f"{'ok' if self.ok else 'SHORT'}")
+
+
+def _target(r: Result) -> str:
+    return "no target" if r.target is None else f"target >= {r.target:.2f}"
 
 
 def scaled(n: int, scale: float, minimum: int = 1) -> int:
@@ -37,5 +41,5 @@ def markdown(results: list[Result]) -> str:
     lines = ["| benchmark | figure | baseline | ratio | target |", "|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.name} | {r.figure:,.0f} {r.unit} | {r.baseline:,.0f} {r.unit} ({r.baseline_label}) "
-                     f"| {r.ratio:.2f} | >= {r.target:.2f}{'' if r.ok else ' (short)'} |")
+                     f"| {r.ratio:.2f} | {_target(r).replace('target ', '')}{'' if r.ok else ' (short)'} |")
     return "\n".join(lines)

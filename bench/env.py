@@ -216,8 +216,9 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def http_server(env: Embedded, app: str, database_url: str, **overrides):
-    """Run `python -m bench.serve` (uvicorn, as `tanpuhui serve` configures it) and yield its base URL."""
+async def http_server(env: Embedded, app: str, database_url: str, *, stripe_emulator=None, **overrides):
+    """Run `python -m bench.serve` (uvicorn, as `tanpuhui serve` configures it) and yield its base URL.
+    With `stripe_emulator` (server.stripe_emulator.StripeEmulator), its payments go to that emulator."""
     import aiohttp
 
     port = free_port()
@@ -226,6 +227,8 @@ async def http_server(env: Embedded, app: str, database_url: str, **overrides):
                "--database-url", database_url, "--redis-url", env.redis_url]
     for key, value in overrides.items():
         command += ["--set", f"{key}={value}"]
+    if stripe_emulator is not None:
+        command += ["--stripe-emulator", stripe_emulator.url, "--stripe-webhook-secret", stripe_emulator.webhook_secret]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "TANPUHUI_SECRET_KEY": SECRET_KEY,

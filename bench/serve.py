@@ -13,6 +13,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--stripe-emulator", default=None, help="localstripe's URL (payments in TEST_EMULATOR mode)")
+    parser.add_argument("--stripe-webhook-secret", default=None, help="the secret its webhooks are signed with")
     parser.add_argument("--set", action="append", default=[], help="a Settings override, name=int")
     args = parser.parse_args()
 
@@ -33,7 +35,12 @@ def main() -> None:
         settings = load_settings(database_url=args.database_url, redis_url=args.redis_url, secret_key=SECRET_KEY,
                                  personal_data_key=PII_KEY, **overrides)
         configure_logging(settings.log_level)
-        app = create_app(build_services(settings, args.database_url, args.redis_url, clock=SystemClock()))
+        from neutrality.payments import from_settings
+
+        payments = from_settings(settings, emulator_url=args.stripe_emulator,
+                                 emulator_secret=args.stripe_webhook_secret)
+        app = create_app(build_services(settings, args.database_url, args.redis_url, clock=SystemClock(),
+                                        payments=payments))
     else:
         from bench.plain_app import create_plain_app
 
