@@ -200,6 +200,8 @@ class Block(Base):
               postgresql_where=text("ended_at IS NULL")),
         Index("ix_cer_blocks_serials", "project_id", "vintage", "first_serial"),
         Index("ix_cer_blocks_order_live", "order_id", postgresql_where=text("ended_at IS NULL AND order_id IS NOT NULL")),
+        # a retirement's serials, for verifying its certificate against the live blocks (migration 0005)
+        Index("ix_cer_blocks_retirement", "retirement_id", postgresql_where=text("retirement_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -331,6 +333,8 @@ class Certificate(Base):
     """Carbon-neutral certificate (碳中和证明): the canonical JSON, signed with Ed25519."""
 
     __tablename__ = "cer_certificates"
+    # the holder's certificates, newest first (migration 0005)
+    __table_args__ = (Index("ix_cer_certificates_holder", "holder_id", "issued_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.tools import merge_types
 
 from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.certificates import CertificatesMutation, CertificatesQuery
 from resolvers.mall import MallMutation, MallQuery
 from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
@@ -14,9 +15,9 @@ from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery))
+                              ProjectsQuery, CertificatesQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation))
+                                    ProjectsMutation, CertificatesMutation))
 
 
 def build_schema() -> strawberry.Schema:

@@ -26,6 +26,7 @@ from server.persisted import load_documents
 from server.redis import create_redis
 from server.settings import Settings
 from server.webhooks import stripe_webhook
+from server.certificates_http import certificate_routes
 from neutrality.payments import from_settings as payments_from_settings
 
 log = logging.getLogger("tanpuhui.http")
@@ -114,6 +115,7 @@ def create_app(services: Services, *, dispose_on_shutdown: bool = True) -> Starl
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/webhooks/stripe", stripe_webhook(services), methods=["POST"]),
+            *certificate_routes(services),
         ],
         lifespan=lifespan,
     )

@@ -44,6 +44,10 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     cer_reservation_minutes: int = 30
+    # carbon-neutral certificates: Ed25519 private key (PEM or base64); unset = <data dir>/certificate-signing.key
+    certificate_signing_key: str | None = None
+    # the public address the certificates' verification links and QR codes point to
+    public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
@@ -88,6 +92,8 @@ def load_settings(**overrides) -> Settings:
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         cer_reservation_minutes=_int("TANPUHUI_CER_RESERVATION_MINUTES", 30),
+        certificate_signing_key=os.environ.get("TANPUHUI_CERTIFICATE_SIGNING_KEY") or None,
+        public_base_url=(os.environ.get("TANPUHUI_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
         log_level=os.environ.get("TANPUHUI_LOG_LEVEL", "INFO"),
     )
     values.update(overrides)

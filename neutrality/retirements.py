@@ -1,0 +1,193 @@
+"""Voluntary carbon neutrality (自愿实施碳中和, art. 19): retire (注销) CERs for a public beneficiary.
+
+An organisation, an individual or a project owner names a beneficiary, what is neutralised (an
+event, a product, the organisation for a year), its footprint in kilograms CO2e and the period.
+The platform retires at least the footprint rounded up to whole tonnes (12,345 kg -> 13 t), or
+more if asked, from the holder's own held tonnes, names the exact serials, and issues the signed
+certificate (neutrality/certificates.py) in the same transaction. Retirement is final: RETIRED
+blocks never move again, so retired tonnes cannot be sold or retired twice.
+
+Which tonnes: the holder's held tonnes that are not promised to one of its active offers (held
+minus the offers' available quantity, per project and vintage), lowest project code, vintage and
+serial first; or only one project, one vintage, or an exact serial range of them. The counts are
+read in one statement (one snapshot) after taking the same per-holder, per-project-and-vintage
+advisory locks that creating an offer takes, so a retirement never takes tonnes an offer still
+promises, and two retirements of one holder never over-retire (the block moves lock the blocks too).
+
+Idempotency keys are handled by the caller (resolvers/common.py `idempotent`) in this transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock, business_date
+from core.errors import DomainError, NotFound
+from core.keyset import Page, keyset_page
+from neutrality import blocks
+from neutrality.certificates import SerialRange, Signer, clean_text, issue_certificate
+from neutrality.models import Block, BlockState, Certificate, MoveKind, Offer, OfferStatus, Project, Retirement, SubjectKind
+
+MAX_TONNES = 10_000_000
+MAX_FOOTPRINT_KG = MAX_TONNES * 1000
+MAX_PERIOD_DAYS = 366  # one certificate covers at most a year; longer claims are made year by year
+EARLIEST_PERIOD = date(2000, 1, 1)
+MAX_DAYS_AHEAD = 366  # an event or year may be neutralised up to a year before it ends
+BENEFICIARY_MAX = 200
+SUBJECT_MAX = 300
+
+
+def required_tonnes(footprint_kg: int) -> int:
+    """The footprint rounded up to whole tonnes (the minimum unit is 1 tCO2e, art. 14)."""
+    return -(-footprint_kg // 1000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    retirement: Retirement
+    certificate: Certificate
+    ranges: list[SerialRange]
+
+
+@dataclass(frozen=True)
+class _Group:
+    project_id: uuid.UUID
+    project_code: str
+    vintage: int
+    free: int
+
+
+def _whole(value, field: str, code: str, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DomainError(code, f"{what} must be a whole number from {low:,} to {high:,}.", field=field)
+    return value
+
+
+def _check_period(start: date, end: date, today: date) -> None:
+    if end < start:
+        raise DomainError("INVALID_PERIOD", "The period ends before it starts.", field="periodEnd")
+    if start < EARLIEST_PERIOD:
+        raise DomainError("INVALID_PERIOD", f"The period cannot start before {EARLIEST_PERIOD.isoformat()}.",
+                          field="periodStart")
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise DomainError("INVALID_PERIOD", f"One certificate covers at most {MAX_PERIOD_DAYS} days.", field="periodEnd")
+    if end > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise DomainError("INVALID_PERIOD", "The period must end within a year from today.", field="periodEnd")
+
+
+def _offer_lock_key(holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> str:
+    # the same key neutrality/market.py `create_offer` locks: offering and retiring take turns
+    return f"cer-offer:{holder_id}:{project_id}:{vintage}"
+
+
+async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID | None,
+                       vintage: int | None) -> list[_Group]:
+    """Held tonnes not promised to an active offer, per project and vintage, in one snapshot."""
+    size = Block.last_serial - Block.first_serial + 1
+    offered = (select(func.coalesce(func.sum(Offer.quantity_available), 0))
+               .where(Offer.seller_id == holder_id, Offer.project_id == Block.project_id,
+                      Offer.vintage == Block.vintage, Offer.status == OfferStatus.ACTIVE.value)
+               .correlate(Block).scalar_subquery())
+    stmt = (select(Block.project_id, Project.code, Block.vintage, (func.sum(size) - offered).label("free"))
+            .join(Project, Project.id == Block.project_id)
+            .where(Block.holder_id == holder_id, Block.state == BlockState.HELD.value, Block.ended_at.is_(None))
+            .group_by(Block.project_id, Project.code, Block.vintage).order_by(Project.code, Block.vintage))
+    if project_id is not None:
+        stmt = stmt.where(Block.project_id == project_id)
+    if vintage is not None:
+        stmt = stmt.where(Block.vintage == vintage)
+    return [_Group(row.project_id, row.code, row.vintage, int(row.free)) for row in await session.execute(stmt)]
+
+
+async def _lock_groups(session: AsyncSession, holder_id: uuid.UUID, groups: list[_Group]) -> None:
+    for key in sorted(_offer_lock_key(holder_id, g.project_id, g.vintage) for g in groups):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+
+
+def _plan(groups: list[_Group], quantity: int) -> list[tuple[_Group, int]]:
+    plan, needed = [], quantity
+    for group in groups:
+        if needed == 0:
+            break
+        take = min(max(group.free, 0), needed)
+        if take:
+            plan.append((group, take))
+            needed -= take
+    if needed:
+        free = sum(max(g.free, 0) for g in groups)
+        raise blocks.InsufficientTonnes(
+            message=f"You hold {free} tonnes that are free to retire here (held and not on offer); {quantity} are needed.",
+            field="tonnes")
+    return plan
+
+
+async def apply_for_neutrality(
+    *, session: AsyncSession, clock: Clock, signer: Signer, public_base_url: str, holder_id: uuid.UUID,
+    beneficiary_name: str, subject_kind: str | SubjectKind, subject: str, footprint_kg: int, period_start: date,
+    period_end: date, tonnes: int | None = None, project_id: uuid.UUID | None = None, vintage: int | None = None,
+    serials: tuple[int, int] | None = None,
+) -> Outcome:
+    """Retire at least ceil(footprint_kg / 1000) of the holder's tonnes for the beneficiary and issue the
+    signed certificate, in the caller's transaction. Any failure raises a DomainError and the caller
+    rolls back: nothing is retired, no certificate is numbered."""
+    beneficiary = clean_text(beneficiary_name, field="beneficiaryName", what="beneficiary name",
+                             limit=BENEFICIARY_MAX, code="INVALID_BENEFICIARY")
+    description = clean_text(subject, field="subject", what="subject", limit=SUBJECT_MAX, code="INVALID_SUBJECT")
+    try:
+        kind = SubjectKind(subject_kind)
+    except ValueError:
+        raise DomainError("INVALID", "The subject kind is event, product or organisation_year.",
+                          field="subjectKind") from None
+    footprint = _whole(footprint_kg, "footprintKg", "INVALID_FOOTPRINT", "The footprint in kilograms CO2e", 1,
+                       MAX_FOOTPRINT_KG)
+    _check_period(period_start, period_end, business_date(clock.now()))
+    minimum = required_tonnes(footprint)
+    if serials is not None:
+        first, last = serials
+        if project_id is None or vintage is None:
+            raise DomainError("INVALID", "Name the project and vintage of the serial range.", field="serials")
+        if not 1 <= first <= last or last - first + 1 > MAX_TONNES:
+            raise DomainError("INVALID", "A serial range runs from a first to a last serial (1 or more).",
+                              field="serials")
+        if tonnes is not None and tonnes != last - first + 1:
+            raise DomainError("INVALID", "With a serial range, the tonnes are the range's size.", field="tonnes")
+        tonnes = last - first + 1
+    quantity = minimum if tonnes is None else _whole(tonnes, "tonnes", "INVALID", "Tonnes", 1, MAX_TONNES)
+    if quantity < minimum:
+        raise DomainError("TONNES_BELOW_FOOTPRINT",
+                          f"A footprint of {footprint:,} kg needs at least {minimum} whole tonnes.",
+                          field="serials" if serials is not None else "tonnes")
+    if project_id is not None and await session.get(Project, project_id) is None:
+        raise NotFound(message="No project has this id.", field="projectId")
+
+    await _lock_groups(session, holder_id, await _free_groups(session, holder_id, project_id, vintage))
+    plan = _plan(await _free_groups(session, holder_id, project_id, vintage), quantity)
+
+    now = clock.now()
+    retirement = Retirement(id=uuid.uuid4(), holder_id=holder_id, beneficiary_name=beneficiary,
+                            subject_kind=kind.value, subject=description, footprint_kg=footprint, tonnes=quantity,
+                            period_start=period_start, period_end=period_end, retired_at=now)
+    session.add(retirement)
+    await session.flush()
+    ranges: list[SerialRange] = []
+    for group, take in plan:
+        moved = await blocks.move(session=session, clock=clock, kind=MoveKind.RETIRE, holder_id=holder_id,
+                                  from_state=BlockState.HELD, to_state=BlockState.RETIRED, quantity=take,
+                                  project_id=group.project_id, vintage=group.vintage, serials=serials,
+                                  reference_kind="retirement", reference_id=retirement.id,
+                                  set_retirement_id=retirement.id)
+        ranges += [SerialRange(m.project_id, group.project_code, m.vintage, m.first_serial, m.last_serial) for m in moved]
+    certificate = await issue_certificate(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
+                                          retirement=retirement, ranges=ranges)
+    return Outcome(retirement=retirement, certificate=certificate, ranges=ranges)
+
+
+async def holder_retirements(*, session: AsyncSession, holder_id: uuid.UUID, first: int | None,
+                             after: str | None) -> Page:
+    stmt = select(Retirement).where(Retirement.holder_id == holder_id)
+    return await keyset_page(session, stmt, keys=[Retirement.retired_at, Retirement.id], first=first, after=after,
+                             descending=True)

@@ -1,0 +1,208 @@
+"""GraphQL types of carbon neutrality: retirements (注销) and carbon-neutral certificates (碳中和证明)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime
+
+import strawberry
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from neutrality import certificates as certs
+from neutrality import models
+from schema.errors import MutationError, error_codes
+from schema.scalars import Long
+
+NeutralitySubjectKind = strawberry.enum(
+    models.SubjectKind, name="NeutralitySubjectKind",
+    description="What is neutralised: an EVENT, a PRODUCT, or the organisation for a year (ORGANISATION_YEAR).")
+
+
+@strawberry.type(description="A contiguous range of retired serial numbers of one project and vintage.")
+class CertificateSerialRange:
+    label: str = strawberry.field(description="SZCER-<project>-<vintage>-<first>-<last>")
+    project_code: str
+    vintage: int
+    first_serial: Long
+    last_serial: Long
+    quantity: Long
+
+    @classmethod
+    def from_signed(cls, item: dict) -> "CertificateSerialRange":
+        return cls(label=str(item.get("label", "")), project_code=str(item.get("project_code", "")),
+                   vintage=int(item.get("vintage", 0)), first_serial=int(item.get("first", 0)),
+                   last_serial=int(item.get("last", 0)), quantity=int(item.get("quantity", 0)))
+
+
+@strawberry.type(description="A project whose CERs the certificate retired, with the vintages used.")
+class CertificateProject:
+    code: str
+    title: str
+    vintages: list[int]
+
+
+def _date(value) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+@strawberry.type(description="A carbon-neutral certificate (碳中和证明). Every field below `number` is read from the "
+                             "signed canonical JSON (`canonicalJson`), so it shows exactly what was signed.")
+class CarbonNeutralCertificate:
+    number: str = strawberry.field(description="SZCN-<year>-<sequence>")
+    verification_code: str = strawberry.field(description="12 characters of Crockford base32, printed and in the QR.")
+    verification_url: str
+    pdf_url: str = strawberry.field(description="The certificate as a PDF (Chinese, with the QR code); no sign-in needed.")
+    beneficiary_name: str
+    subject_kind: NeutralitySubjectKind | None
+    subject: str
+    period_start: date | None
+    period_end: date | None
+    footprint_kg: Long
+    footprint_tonnes: str = strawberry.field(description="The footprint in tCO2e as an exact decimal, e.g. \"12.345\".")
+    tonnes_retired: Long
+    serial_ranges: list[CertificateSerialRange]
+    projects: list[CertificateProject]
+    issued_on: date | None = strawberry.field(description="The date of issue in Asia/Shanghai.")
+    issued_at: datetime
+    issuer: str
+    key_id: str = strawberry.field(description="Which signing key: first 16 hex of sha256 of its raw public key.")
+    signature: str = strawberry.field(description="Ed25519 signature of canonicalJson's UTF-8 bytes, base64.")
+    canonical_json: str = strawberry.field(
+        description="The signed document: JSON with sorted keys, no whitespace, UTF-8, non-ASCII unescaped.")
+
+    @classmethod
+    def from_row(cls, row: models.Certificate, base_url: str) -> "CarbonNeutralCertificate":
+        doc = certs.parse_document(row.canonical)
+        subject = doc.get("subject") or {}
+        period = doc.get("period") or {}
+        footprint = doc.get("footprint") or {}
+        try:
+            kind = models.SubjectKind(subject.get("kind"))
+        except ValueError:
+            kind = None
+        return cls(
+            number=row.number, verification_code=row.verification_code,
+            verification_url=str(doc.get("verification_url") or certs.verification_url(base_url, row.verification_code)),
+            pdf_url=certs.pdf_url(base_url, row.verification_code),
+            beneficiary_name=str(doc.get("beneficiary", "")), subject_kind=kind,
+            subject=str(subject.get("description", "")), period_start=_date(period.get("start")),
+            period_end=_date(period.get("end")), footprint_kg=int(footprint.get("kg", 0)),
+            footprint_tonnes=str(footprint.get("t", "")), tonnes_retired=int(doc.get("tonnes_retired", 0)),
+            serial_ranges=[CertificateSerialRange.from_signed(s) for s in doc.get("serials", []) if isinstance(s, dict)],
+            projects=[CertificateProject(code=str(p.get("code", "")), title=str(p.get("title", "")),
+                                         vintages=[int(v) for v in p.get("vintages", [])])
+                      for p in doc.get("projects", []) if isinstance(p, dict)],
+            issued_on=_date(doc.get("issued_on")), issued_at=row.issued_at, issuer=str(doc.get("issuer", "")),
+            key_id=row.key_id, signature=base64.b64encode(row.signature).decode(),
+            canonical_json=row.canonical.decode("utf-8", errors="replace"))
+
+
+@strawberry.type(description="A retirement (注销) of CERs for carbon neutrality. Final: the tonnes never move again.")
+class CerRetirement:
+    id: strawberry.ID
+    beneficiary_name: str
+    subject_kind: NeutralitySubjectKind
+    subject: str
+    footprint_kg: Long
+    footprint_tonnes: str
+    tonnes: Long = strawberry.field(description="Whole tonnes retired: at least the footprint rounded up.")
+    period_start: date
+    period_end: date
+    retired_at: datetime
+    certificate: CarbonNeutralCertificate | None
+
+    @classmethod
+    def from_row(cls, row: models.Retirement, certificate: models.Certificate | None,
+                 base_url: str) -> "CerRetirement":
+        return cls(id=strawberry.ID(str(row.id)), beneficiary_name=row.beneficiary_name,
+                   subject_kind=models.SubjectKind(row.subject_kind), subject=row.subject,
+                   footprint_kg=row.footprint_kg, footprint_tonnes=certs.tonnes_text(row.footprint_kg),
+                   tonnes=row.tonnes, period_start=row.period_start, period_end=row.period_end,
+                   retired_at=row.retired_at,
+                   certificate=CarbonNeutralCertificate.from_row(certificate, base_url) if certificate else None)
+
+
+@strawberry.type(description="The public check of a certificate: its signed fields, whether the signature verifies "
+                             "with the published key of its key id, and the retired serials as recorded now.")
+class CertificateVerification:
+    certificate: CarbonNeutralCertificate
+    valid: bool = strawberry.field(description="The signature verifies and the live serials match the signed ones.")
+    signature_valid: bool
+    key_known: bool = strawberry.field(description="The key id is one of the published signing keys.")
+    serials_match: bool = strawberry.field(
+        description="The serial ranges retired for this certificate now are exactly those it signed.")
+    retired_serials: list[str] = strawberry.field(description="The serial ranges as the live blocks record them now.")
+
+    @classmethod
+    def from_result(cls, result: certs.Verification, base_url: str) -> "CertificateVerification":
+        return cls(certificate=CarbonNeutralCertificate.from_row(result.certificate, base_url), valid=result.valid,
+                   signature_valid=result.signature_valid, key_known=result.key_known,
+                   serials_match=result.serials_match, retired_serials=result.live_serials)
+
+
+@strawberry.type(description="A public key that signs (or signed) carbon-neutral certificates.")
+class CertificateSigningKey:
+    key_id: str
+    algorithm: str
+    public_key: str = strawberry.field(description="The raw 32-byte Ed25519 public key, base64.")
+    public_key_pem: str = strawberry.field(description="The same key as a PEM SubjectPublicKeyInfo.")
+    first_used_at: datetime | None = strawberry.field(description="null: the current key has signed nothing yet.")
+    retired_at: datetime | None = strawberry.field(description="When a newer key replaced it; it still verifies.")
+    current: bool = strawberry.field(description="The key this server signs new certificates with.")
+
+    @classmethod
+    def from_key(cls, raw: bytes, *, first_used_at: datetime | None, retired_at: datetime | None,
+                 current: bool) -> "CertificateSigningKey":
+        pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return cls(key_id=certs.key_id_of(raw), algorithm="Ed25519", public_key=base64.b64encode(raw).decode(),
+                   public_key_pem=pem, first_used_at=first_used_at, retired_at=retired_at, current=current)
+
+
+# --- inputs ------------------------------------------------------------------------------------------
+
+
+@strawberry.input(description="An exact range of serial numbers of one project and vintage.")
+class CerSerialRangeInput:
+    first: Long
+    last: Long
+
+
+@strawberry.input
+class ApplyForNeutralityInput:
+    beneficiary_name: str = strawberry.field(description="The public beneficiary, 1 to 200 characters.")
+    subject_kind: NeutralitySubjectKind
+    subject: str = strawberry.field(description="What is neutralised, e.g. \"2026 深圳低碳论坛\", 1 to 300 characters.")
+    footprint_kg: Long = strawberry.field(description="The footprint in kilograms CO2e (12.345 t = 12345).")
+    period_start: date
+    period_end: date = strawberry.field(description="At most 366 days after periodStart, and within a year from today.")
+    idempotency_key: str
+    tonnes: Long | None = strawberry.field(
+        default=None, description="Retire more than the footprint rounded up to whole tonnes (the default).")
+    project_id: strawberry.ID | None = strawberry.field(default=None, description="Only tonnes of this project.")
+    vintage: int | None = strawberry.field(default=None, description="Only tonnes of this vintage.")
+    serial_range: CerSerialRangeInput | None = strawberry.field(
+        default=None, description="Exactly these serials (with projectId and vintage); the tonnes are its size.")
+
+
+# --- payloads ----------------------------------------------------------------------------------------
+
+ApplyForNeutralityErrorCode = error_codes(
+    "ApplyForNeutralityErrorCode", "INVALID_BENEFICIARY", "INVALID_SUBJECT", "INVALID_FOOTPRINT", "INVALID_PERIOD",
+    "TONNES_BELOW_FOOTPRINT", "INSUFFICIENT_TONNES", "IDEMPOTENCY_KEY_REUSED")
+
+
+@strawberry.type
+class ApplyForNeutralityError(MutationError):
+    code: ApplyForNeutralityErrorCode
+
+
+@strawberry.type(description="The retirement and its signed certificate.")
+class ApplyForNeutralityPayload:
+    retirement: CerRetirement | None = None
+    certificate: CarbonNeutralCertificate | None = None
+    errors: list[ApplyForNeutralityError] = strawberry.field(default_factory=list)
