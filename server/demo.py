@@ -7,7 +7,9 @@ password, so the loader refuses to run when TANPUHUI_ENV=production.
 The set goes through the same domain functions the API uses: a regulator, an app operator the
 regulator approved (with an API key for its reporting system), an approved merchant (a coffee
 chain), an organisation that wants to go carbon neutral, and two individuals, one of whom has
-entrusted the operator (委托协议), which knows her as its user "u-381".
+entrusted the operator (委托协议), which knows her as its user "u-381". A project owner's rooftop
+solar project is filed with CERs issued, some of them on offer, and 13 t retired for the owner's
+own event, with its signed carbon-neutral certificate.
 
 Running it again changes nothing: it finds the demo accounts by email and prints their logins.
 The API key is stored only as a keyed hash, so it can be shown only the first time."""
@@ -15,6 +17,7 @@ The API key is stored only as a keyed hash, so it can be shown only the first ti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -22,7 +25,7 @@ from accounts import service
 from accounts.models import Account, AccountRole, Role
 from accounts.principal import Principal
 from accounts.security import PasswordHashing
-from core.clock import SystemClock
+from core.clock import MovableClock, SystemClock, business_date
 from server.db import create_engine, create_session_factory
 
 DEMO_DOMAIN = "demo.tanpuhui.example"
@@ -51,9 +54,10 @@ REGULATOR = DemoAccount("regulator", "regulator", "regulator", "深圳市生态�
 OPERATOR = DemoAccount("operator", "app operator", "operator", "低碳星球运营有限公司 Low Carbon Planet (demo)")
 MERCHANT = DemoAccount("merchant", "merchant", "coffee", "绿意咖啡 Lüyi Coffee (demo)")
 ORGANISATION = DemoAccount("organisation", "organisation", "neutral", "深圳湾零碳科技有限公司 (demo)")
+PROJECT_OWNER = DemoAccount("project_owner", "project owner", "solar", "光明绿能科技有限公司 (demo)")
 ENTRUSTING_PERSON = DemoAccount("xiaomei", "individual", "chen.xiaomei", "陈晓梅")
 PERSON = DemoAccount("jianguo", "individual", "li.jianguo", "李建国")
-ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, ENTRUSTING_PERSON, PERSON)
+ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, PROJECT_OWNER, ENTRUSTING_PERSON, PERSON)
 
 
 def refuse_in_production(settings) -> None:
@@ -100,18 +104,23 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
                         "and call the createApiKey mutation.",
                     ]
                     return lines
-                api_key = await _create(session, clock, hashing, settings)
+                api_key, regulator_id = await _create(session, clock, hashing, settings)
+                project = await _cer_project(session, clock, hashing, settings, regulator_id)
     finally:
         await engine.dispose()
     return _banner() + ["Loaded the demo data set. Logins:"] + _login_lines() + [
         f"App operator API key (shown this once; send it as `X-API-Key: <key>`): {api_key}",
         f"{ENTRUSTING_PERSON.display_name} has entrusted {OPERATOR.display_name}, which knows her as "
         f"its user \"{EXTERNAL_USER_ID}\".",
+        f"CER project {project.code} is filed with {project.issued:,} t of vintage {project.vintage} issued; "
+        f"{project.offered:,} t are on offer in the CER market.",
+        f"Carbon-neutral certificate {project.certificate_number}: verify at {project.verification_url} "
+        f"(PDF: {project.pdf_url})",
     ]
 
 
-async def _create(session, clock, hashing: PasswordHashing, settings) -> str:
-    """The whole set in the caller's transaction; returns the operator's API key."""
+async def _create(session, clock, hashing: PasswordHashing, settings):
+    """The accounts in the caller's transaction; returns the operator's API key and the regulator's id."""
     regulator = await service.create_regulator(session=session, clock=clock, hashing=hashing,
                                                email=REGULATOR.email, password=DEMO_PASSWORD,
                                                display_name=REGULATOR.display_name)
@@ -156,4 +165,67 @@ async def _create(session, clock, hashing: PasswordHashing, settings) -> str:
     await service.accept_entrustment(session=session, clock=clock, secret=settings.secret_key,
                                      individual_id=people[ENTRUSTING_PERSON.key].id, code=code,
                                      agreement_version=AGREEMENT_VERSION)
-    return api_key
+    return api_key, regulator.id
+
+
+@dataclass(frozen=True)
+class DemoProject:
+    code: str
+    vintage: int
+    issued: int
+    offered: int
+    certificate_number: str
+    verification_url: str
+    pdf_url: str
+
+
+async def _cer_project(session, clock, hashing: PasswordHashing, settings, regulator_id) -> DemoProject:
+    """A rooftop solar project taken through notice, declaration, verification, filing and issuance
+    on a clock set back 45 days (the notice must run 7 working days), an offer of part of its CERs,
+    and the owner's own carbon-neutral event with its signed certificate."""
+    from neutrality import certificates, market, projects, retirements
+
+    now = clock.now()
+    past = MovableClock(now - timedelta(days=45))
+    owner = await service.sign_up(session=session, clock=past, hashing=hashing,
+                                  personal_data_key=settings.personal_data_key, kind="organisation",
+                                  display_name=PROJECT_OWNER.display_name, email=PROJECT_OWNER.email,
+                                  password=DEMO_PASSWORD, apply_for=[Role.PROJECT_OWNER.value],
+                                  application_note="Rooftop solar on factory roofs in Guangming (demo).")
+    project = await projects.register_project(session=session, clock=past, owner_id=owner.id,
+                                              fields=projects.ProjectFields(
+                                                  title="光明区厂房屋顶分布式光伏 (demo)", methodology_code="SZ-PV-2024",
+                                                  location="深圳市光明区", expected_tonnes_per_year=9_800,
+                                                  description="120 栋厂房屋顶光伏，年发电约 1,800 万 kWh (demo)",
+                                                  benefit_sharing="屋顶业主分享 20% 减排收益 (demo)"))
+    await projects.publish_for_notice(session=session, clock=past, owner_id=owner.id, project_id=project.id,
+                                      pledge_accepted=True)
+    past.advance(days=30)  # far more than 7 working days, whatever the holidays
+    await projects.declare_project(session=session, clock=past, owner_id=owner.id, project_id=project.id)
+    vintage = business_date(now).year - 1
+    report = await projects.attach_verifier_report(session=session, clock=past, owner_id=owner.id,
+                                                   project_id=project.id, verifier_name="深圳市低碳核查中心 (demo)",
+                                                   report_reference=f"SZV-{vintage}-0457 (demo)", vintage=vintage,
+                                                   verified_tonnes=9_000)
+    past.advance(days=5)
+    await projects.file_project(session=session, clock=past, regulator_id=regulator_id, project_id=project.id,
+                                note="材料齐全，准予备案 (demo)")
+    past.advance(days=2)
+    issuance = await projects.issue_cers(session=session, clock=past, regulator_id=regulator_id,
+                                         verifier_report_id=report.id, tonnes=6_000)
+    offer = await market.create_offer(session=session, clock=past, seller_id=owner.id, project_id=project.id,
+                                      vintage=vintage, quantity=500, price_per_tonne_fen=6_800)
+    signer = certificates.signer_from_settings(settings)
+    await certificates.register_key(session=session, clock=clock, signer=signer)
+    year = business_date(now).year
+    outcome = await retirements.apply_for_neutrality(
+        session=session, clock=clock, signer=signer, public_base_url=settings.public_base_url, holder_id=owner.id,
+        beneficiary_name="光明绿能科技有限公司 (demo)", subject_kind="event",
+        subject=f"{year} 光明绿能供应商大会 (demo)", footprint_kg=12_345,
+        period_start=business_date(now) - timedelta(days=2), period_end=business_date(now) - timedelta(days=1))
+    code = outcome.certificate.verification_code
+    return DemoProject(code=project.code, vintage=vintage,
+                       issued=issuance.last_serial - issuance.first_serial + 1, offered=offer.quantity_offered,
+                       certificate_number=outcome.certificate.number,
+                       verification_url=certificates.verification_url(settings.public_base_url, code),
+                       pdf_url=certificates.pdf_url(settings.public_base_url, code))

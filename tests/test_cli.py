@@ -235,6 +235,7 @@ def test_demo_twice(shared_dir):
     assert "operator@demo.tanpuhui.example" in first.stdout
     assert "tanpuhui-demo-2026" in first.stdout
     assert "API key" in first.stdout and "tph_" in first.stdout
+    assert "CER project P" in first.stdout and "Carbon-neutral certificate SZCN-" in first.stdout
 
     second = run_cli(shared_dir, "demo")
     assert second.returncode == 0, second.stderr
