@@ -1,6 +1,7 @@
 """`python -m bench [name ...] [--scale F]`: every benchmark on its own fresh embedded PostgreSQL
 and Redis, each figure next to a raw baseline measured in the same run. One line per benchmark,
-then a Markdown table on stdout and in bench/RESULTS.md (or --results PATH)."""
+then a Markdown table on stdout; the rows replace those of the same benchmarks in bench/RESULTS.md
+(or --results PATH), dated, and the other benchmarks' rows stay."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from bench import env as E
 from bench.common import Result, markdown
+from bench.results import merge
 
 BENCHMARKS = ["issuance", "graphql-issuance", "wallet-read", "expiry", "hot-listing", "catalog", "cer-purchase"]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -94,14 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     target = args.results or RESULTS
     command = "python -m bench" + (" " + " ".join(args.names) if args.names else "") + (
         f" --scale {args.scale:g}" if args.scale != 1 else "")
-    notes = "\n".join(f"- {r.name}: {r.note}" for r in results if r.note)
-    target.write_text(
-        f"# Benchmark results\n\n"
-        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {total:.0f} s in all "
-        f"({', '.join(f'{n} {s:.0f} s' for n, s in timings)}).\n"
-        f"Every benchmark ran on its own fresh embedded PostgreSQL + Redis; each baseline was measured in the same run. "
-        f"ratio = figure / baseline.\n\n{table}\n\n{notes}\n")
+    now = datetime.now(timezone.utc)
+    run = f"{now:%Y-%m-%d}" + (f" (scale {args.scale:g})" if args.scale != 1 else "")
+    run_line = (f"- {now:%Y-%m-%d %H:%M} UTC: `{command}`, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                f"{total:.0f} s in all ({', '.join(f'{n} {s:.0f} s' for n, s in timings)})")
+    target.write_text(merge(target, BENCHMARKS, names, results, run, run_line))
     print(f"written to {target}")
     return 0 if all(r.ok for r in results) else 1
 
