@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from math import gcd
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts.wallets import EntryKind, ExpiryNotice, ExpiryRun, HoldDraw, HoldStatus, PointHold, PointLot, Wallet, WalletEntry
+from accounts.wallets import EntryKind, ExpiryNotice, ExpiryRun, HoldStatus, PointHold, PointLot, WalletEntry
 from core.bulk import driver, read_driver
 from core.clock import BUSINESS_TZ, Clock, business_date
 from core.errors import DomainError, NotFound
@@ -208,53 +208,21 @@ async def place_hold(
     caller's: placing the same hold again returns it; another hold under that id is refused."""
     if points <= 0:
         raise DomainError("INVALID", "A hold is for a positive number of points.", "points")
-    now = clock.now()
     conn = await driver(session)
-    locked = await conn.fetchrow("SELECT account_id FROM wallets WHERE account_id = $1 FOR UPDATE", wallet_id)
-    if locked is None:
+    # the steps run inside PostgreSQL (migration 0006: wallet_place_hold), one round trip
+    outcome = await conn.fetchrow("SELECT code, usable FROM wallet_place_hold($1, $2, $3, $4, $5)",
+                                  wallet_id, hold_id, points, reference, clock.now())
+    if outcome["code"] == "no_wallet":
         raise InsufficientPoints(message="This wallet has no points.", field="points")
-    existing = await session.get(PointHold, hold_id)
-    if existing is not None:
-        if existing.wallet_id != wallet_id or existing.points != points or existing.reference != reference:
-            raise DomainError("HOLD_ID_CONFLICT", "This hold id is already used for another hold.", "holdId")
-        return existing
-    lots = await conn.fetch(
-        "SELECT id, points_remaining FROM point_lots WHERE wallet_id = $1 AND points_remaining > 0"
-        " AND expires_at > $2 ORDER BY expires_at, issue_date, id FOR UPDATE",
-        wallet_id, now,
-    )
-    draws: list[tuple[uuid.UUID, int]] = []
-    needed = points
-    for lot in lots:
-        if needed == 0:
-            break
-        take = min(needed, lot["points_remaining"])
-        draws.append((lot["id"], take))
-        needed -= take
-    if needed > 0:
-        raise InsufficientPoints(message=f"The wallet has {points - needed} usable points; {points} are needed.",
-                                 field="points")
-    hold = PointHold(id=hold_id, wallet_id=wallet_id, points=points, status=HoldStatus.PENDING.value,
-                     reference=reference, created_at=now)
-    session.add(hold)
-    await session.flush()
-    lot_ids, amounts = [d[0] for d in draws], [d[1] for d in draws]
-    await conn.execute(
-        "UPDATE point_lots SET points_remaining = points_remaining - t.p, points_held = points_held + t.p"
-        " FROM unnest($1::uuid[], $2::bigint[]) AS t(l, p) WHERE point_lots.id = t.l",
-        lot_ids, amounts,
-    )
-    await conn.execute(
-        "INSERT INTO hold_draws (hold_id, lot_id, wallet_id, points) SELECT $1, l, $2, p"
-        " FROM unnest($3::uuid[], $4::bigint[]) AS t(l, p)",
-        hold_id, wallet_id, lot_ids, amounts,
-    )
-    await _journal(conn, wallet_id, lot_ids, amounts, EntryKind.HOLD, now, hold_id=hold_id)
-    await conn.execute(
-        "UPDATE wallets SET available_points = available_points - $2, held_points = held_points + $2"
-        " WHERE account_id = $1", wallet_id, points,
-    )
-    return hold
+    if outcome["code"] == "conflict":
+        raise DomainError("HOLD_ID_CONFLICT", "This hold id is already used for another hold.", "holdId")
+    if outcome["code"] == "insufficient":
+        raise InsufficientPoints(message=insufficient_message(outcome["usable"], points), field="points")
+    return await session.get(PointHold, hold_id)
+
+
+def insufficient_message(usable: int, needed: int) -> str:
+    return f"The wallet has {usable} usable points; {needed} are needed."
 
 
 async def _journal(conn, wallet_id: uuid.UUID, lot_ids: list, amounts: list, kind: EntryKind, at: datetime,

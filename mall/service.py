@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
 
 from accounts import ledger
 from accounts.models import Role
@@ -271,56 +272,41 @@ async def redeem(
     if not 1 <= quantity <= MAX_QUANTITY:
         raise DomainError("INVALID", f"Redeem 1 to {MAX_QUANTITY} units.", "quantity")
     now = clock.now()
+    redemption_id, hold_id, voucher = uuid.uuid4(), uuid.uuid4(), _voucher_code()
+    held_until = now + timedelta(minutes=hold_minutes)
     conn = await driver(session)
-    # the person's wallet first: serialises their own redemptions (per-person limit, points)
-    await ledger.ensure_wallets(session=session, clock=clock, account_ids=[wallet_id])
-    await conn.execute("SELECT 1 FROM wallets WHERE account_id = $1 FOR UPDATE", wallet_id)
-    listing = await session.get(Listing, listing_id)
-    if listing is None or listing.status == ListingStatus.DRAFT.value:
-        raise NotFound(message="No such listing.", field="listingId")
-    if listing.status != ListingStatus.ACTIVE.value:
-        raise DomainError("NOT_AVAILABLE", "This listing is not on sale now.", "listingId")
-    if (listing.available_from and now < listing.available_from) or (
-            listing.available_until and now >= listing.available_until):
-        raise DomainError("NOT_AVAILABLE", "This listing is outside its availability window.", "listingId")
-    if expected_revision is not None and expected_revision != listing.revision:
-        raise DomainError("LISTING_CHANGED", "The listing changed since you saw it; look again.", "expectedRevision")
-    if listing.per_person_limit is not None:
-        taken = (await session.execute(
-            select(func.coalesce(func.sum(Redemption.quantity), 0)).where(
-                Redemption.wallet_id == wallet_id, Redemption.listing_id == listing_id,
-                Redemption.status.in_([RedemptionStatus.HELD.value, RedemptionStatus.FULFILLED.value]))
-        )).scalar_one()
-        if taken + quantity > listing.per_person_limit:
-            raise DomainError("LIMIT_REACHED", f"At most {listing.per_person_limit} per person.", "quantity")
-    points = listing.price_points * quantity
-    redemption_id = uuid.uuid4()
-    hold_id = uuid.uuid4()
-    try:
-        await ledger.place_hold(session=session, clock=clock, wallet_id=wallet_id, hold_id=hold_id, points=points,
-                                reference=f"redemption:{redemption_id}")
-    except ledger.InsufficientPoints as exc:
-        raise DomainError("INSUFFICIENT_POINTS", exc.message, "quantity") from None
+    # the steps run inside PostgreSQL (migration 0006: mall_redeem, wallet_place_hold) in this
+    # transaction, one round trip: the person's wallet is locked first (their own redemptions take
+    # turns: per-person limit, points), the listing's stock last (its row is hot; locked until commit)
+    row = await conn.fetchrow("SELECT * FROM mall_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9)", wallet_id, listing_id,
+                              quantity, expected_revision, now, held_until, redemption_id, hold_id, voucher)
+    refused = REFUSALS.get(row["code"])
+    if refused is not None:
+        code, message, field = refused
+        raise DomainError(code, message(row) if callable(message) else message, field)
     redemption = Redemption(
-        id=redemption_id, wallet_id=wallet_id, listing_id=listing.id, merchant_id=listing.merchant_id,
-        channel=listing.channel, app_operator_id=listing.app_operator_id, title=listing.title, quantity=quantity,
-        unit_price_points=listing.price_points, points=points, hold_id=hold_id, voucher_code=_voucher_code(),
-        status=RedemptionStatus.HELD.value, held_until=now + timedelta(minutes=hold_minutes), created_at=now,
-    )
+        id=redemption_id, wallet_id=wallet_id, listing_id=listing_id, merchant_id=row["merchant_id"],
+        channel=row["channel"], app_operator_id=row["app_operator_id"], title=row["title"], quantity=quantity,
+        unit_price_points=row["unit_price_points"], points=row["points"], hold_id=hold_id, voucher_code=voucher,
+        status=RedemptionStatus.HELD.value, held_until=held_until, created_at=now, settled_at=None,
+        settled_reason=None)
+    # the row exists already: make the object the session's persistent copy without a query
+    make_transient_to_detached(redemption)
     session.add(redemption)
-    await session.flush()
-    if listing.stock_available is not None:
-        # last, so the hot row is locked only until commit; the guard makes oversell impossible
-        left = await conn.fetchval(
-            "UPDATE listings SET stock_available = stock_available - $2 WHERE id = $1 AND stock_available >= $2"
-            " RETURNING stock_available", listing.id, quantity)
-        if left is None:
-            raise DomainError("OUT_OF_STOCK", "Not enough stock left.", "quantity")
-        await conn.execute(
-            "INSERT INTO stock_movements (id, listing_id, kind, delta, quantity, redemption_id, at)"
-            " VALUES ($1, $2, 'reserve', $3, $4, $5, $6)", uuid.uuid4(), listing.id, -quantity, quantity,
-            redemption_id, now)
     return redemption
+
+
+# mall_redeem's refusals: (code, message or message(row), input field)
+REFUSALS = {
+    "NOT_FOUND": ("NOT_FOUND", "No such listing.", "listingId"),
+    "NOT_AVAILABLE": ("NOT_AVAILABLE", "This listing is not on sale now.", "listingId"),
+    "OUTSIDE_WINDOW": ("NOT_AVAILABLE", "This listing is outside its availability window.", "listingId"),
+    "LISTING_CHANGED": ("LISTING_CHANGED", "The listing changed since you saw it; look again.", "expectedRevision"),
+    "LIMIT_REACHED": ("LIMIT_REACHED", lambda row: f"At most {row['detail']} per person.", "quantity"),
+    "INSUFFICIENT_POINTS": ("INSUFFICIENT_POINTS",
+                            lambda row: ledger.insufficient_message(row["detail"], row["points"]), "quantity"),
+    "OUT_OF_STOCK": ("OUT_OF_STOCK", "Not enough stock left.", "quantity"),
+}
 
 
 async def _locked_redemption(session: AsyncSession, redemption_id: uuid.UUID, *, wallet_id=None,
