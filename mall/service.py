@@ -277,7 +277,9 @@ async def redeem(
     conn = await driver(session)
     # the steps run inside PostgreSQL (migration 0006: mall_redeem, wallet_place_hold) in this
     # transaction, one round trip: the person's wallet is locked first (their own redemptions take
-    # turns: per-person limit, points), the listing's stock last (its row is hot; locked until commit)
+    # turns: per-person limit, points). The stock is taken when the transaction commits (0007), so
+    # the hot listing row is locked only that long; losing the race for the last units makes the
+    # commit fail with OUT_OF_STOCK (server/db.py), and everything rolls back.
     row = await conn.fetchrow("SELECT * FROM mall_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9)", wallet_id, listing_id,
                               quantity, expected_revision, now, held_until, redemption_id, hold_id, voucher)
     refused = REFUSALS.get(row["code"])
