@@ -20,6 +20,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import Phase
+from hypothesis import settings as hypothesis_settings
 
 from accounts.security import PasswordHashing
 from core.clock import MovableClock
@@ -27,6 +29,11 @@ from server.app import build_services, create_app
 from server.embedded import start_postgres, start_redis
 from server.migrate import upgrade
 from server.settings import load_settings
+
+# hypothesis' "explain" phase re-runs a failing example under a tracer, which takes many minutes
+# against a real database; the shrunk example and its reproduction blob are enough
+hypothesis_settings.register_profile("tanpuhui", phases=[p for p in Phase if p is not Phase.explain], print_blob=True)
+hypothesis_settings.load_profile("tanpuhui")
 
 TEMPLATE = "tanpuhui_template"
 START = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # 09:00 Monday in Shanghai

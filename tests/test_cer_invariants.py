@@ -63,7 +63,7 @@ async def live_serials(services, project_id) -> dict[int, tuple[uuid.UUID, str, 
     return out
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(plan=steps)
 async def test_random_acts_keep_every_tonne_in_exactly_one_place(services, plan):

@@ -162,7 +162,7 @@ async def check(services, model: Model) -> None:
     await assert_ledger_exact(services)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(plan=steps)
 async def test_random_interleavings_keep_stock_and_points_exact(services, clock, plan):

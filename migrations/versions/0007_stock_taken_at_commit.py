@@ -81,10 +81,6 @@ BEGIN
     IF p_expected_revision IS NOT NULL AND p_expected_revision <> l.revision THEN
         code := 'LISTING_CHANGED'; RETURN NEXT; RETURN;
     END IF;
-    IF l.stock_available IS NOT NULL AND l.stock_available < p_quantity THEN
-        -- sold out already: refuse before any work (the decisive check runs at commit)
-        code := 'OUT_OF_STOCK'; RETURN NEXT; RETURN;
-    END IF;
     IF l.per_person_limit IS NOT NULL THEN
         SELECT coalesce(sum(quantity), 0) INTO taken FROM redemptions
             WHERE wallet_id = p_wallet AND listing_id = p_listing AND status IN ('held', 'fulfilled');
@@ -99,6 +95,11 @@ BEGIN
         RETURN NEXT; RETURN;
     ELSIF hold_code <> 'ok' THEN
         RAISE EXCEPTION 'mall_redeem: hold % came back %', p_hold, hold_code;
+    END IF;
+    IF l.stock_available IS NOT NULL AND l.stock_available < p_quantity THEN
+        -- sold out already (the refusals keep their order: limit, points, stock); the decisive
+        -- check runs at commit, under the row lock
+        code := 'OUT_OF_STOCK'; RETURN NEXT; RETURN;
     END IF;
     INSERT INTO redemptions (id, wallet_id, listing_id, merchant_id, channel, app_operator_id, title, quantity,
                              unit_price_points, points, hold_id, voucher_code, status, held_until, created_at)
