@@ -277,7 +277,7 @@ async def redeem(
     conn = await driver(session)
     # the steps run inside PostgreSQL (migration 0006: mall_redeem, wallet_place_hold) in this
     # transaction, one round trip: the person's wallet is locked first (their own redemptions take
-    # turns: per-person limit, points). The stock is taken when the transaction commits (0007), so
+    # turns: per-person limit, points). The stock is taken when the transaction commits (same migration), so
     # the hot listing row is locked only that long; losing the race for the last units makes the
     # commit fail with OUT_OF_STOCK (server/db.py), and everything rolls back.
     row = await conn.fetchrow("SELECT * FROM mall_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9)", wallet_id, listing_id,

@@ -11,11 +11,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.errors import DomainError
+from core.locks import lock_name
 from neutrality.models import Block, BlockState, Move, MoveKind, Project
 
 SERIAL_PREFIX = "SZCER"
@@ -90,8 +91,7 @@ async def lock_pool(session: AsyncSession, holder_id: uuid.UUID, state: BlockSta
     """Moves out of one holder's blocks in one state take turns (until commit). Row locks alone
     deadlock here: a mover that waited for a block re-selects the remainder another mover created,
     which can sort before rows it already holds. Different holders and states still run in parallel."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                          {"key": f"cer-pool:{holder_id}:{state.value}"})
+    await lock_name(session, f"cer-pool:{holder_id}:{state.value}")
 
 
 async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id: uuid.UUID, from_state: BlockState,

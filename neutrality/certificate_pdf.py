@@ -166,9 +166,9 @@ def render_certificate_pdf(document: dict, signature: bytes, key_id: str) -> byt
         Paragraph("碳中和证明", title),
         Paragraph("Carbon Neutrality Certificate", subtitle),
         Spacer(1, 2 * mm),
-        Paragraph(f"依据《深圳市碳普惠管理办法》第十九条，下列核证减排量已为受益方注销。"
-                  f"<br/><font name='Helvetica' size='8.5'>Under art. 19 of the Shenzhen Carbon Inclusion Management "
-                  f"Measures, the certified emission reductions below were retired for the beneficiary.</font>",
+        Paragraph("依据《深圳市碳普惠管理办法》第十九条，下列核证减排量已为受益方注销。"
+                  "<br/><font name='Helvetica' size='8.5'>Under art. 19 of the Shenzhen Carbon Inclusion Management "
+                  "Measures, the certified emission reductions below were retired for the beneficiary.</font>",
                   _style("intro", 10, align=1)),
         Spacer(1, 5 * mm),
         field_table,

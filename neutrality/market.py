@@ -38,13 +38,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.locks import lock_name
 from neutrality import blocks
 from neutrality.models import (
     Block,
@@ -92,6 +93,11 @@ class OfferNotActive(DomainError):
 # --- offers ------------------------------------------------------------------------------------------
 
 
+async def lock_free_tonnes(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> None:
+    """Offering and retiring a holder's free tonnes of one project and vintage take turns."""
+    await lock_name(session, f"cer-offer:{holder_id}:{project_id}:{vintage}")
+
+
 async def free_tonnes(*, session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> int:
     """Held tonnes of one project and vintage not yet promised to an active offer of the holder."""
     size = Block.last_serial - Block.first_serial + 1
@@ -117,9 +123,8 @@ async def create_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid.U
     project = await session.get(Project, project_id)
     if project is None or project.status != ProjectStatus.FILED.value:
         raise NotFound(message="No filed project has this id.", field="projectId")
-    # one offer at a time per seller, project and vintage: the free-tonnes check below stays true
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                          {"k": f"cer-offer:{seller_id}:{project_id}:{vintage}"})
+    # one offer (or retirement) at a time per seller, project and vintage: the check below stays true
+    await lock_free_tonnes(session, seller_id, project_id, vintage)
     free = await free_tonnes(session=session, holder_id=seller_id, project_id=project_id, vintage=vintage)
     if quantity > free:
         raise DomainError("INSUFFICIENT_TONNES",

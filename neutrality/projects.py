@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, business_date
 from core.errors import DomainError, NotFound
-from neutrality import blocks
+from neutrality import blocks, market
 from neutrality.calendar import NoticeEnd, notice_end
 from neutrality.models import (
     Block,
@@ -325,21 +324,19 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
 async def _shrink_offers(session: AsyncSession, clock: Clock, holder_id: uuid.UUID, project_id: uuid.UUID,
                          vintage: int) -> None:
     """A holder's offers never promise more than it still holds: trim the newest first."""
-    size = Block.last_serial - Block.first_serial + 1
-    held = int(await session.scalar(select(func.coalesce(func.sum(size), 0)).where(
-        Block.holder_id == holder_id, Block.project_id == project_id, Block.vintage == vintage,
-        Block.state == BlockState.HELD.value, Block.ended_at.is_(None))))
+    excess = -await market.free_tonnes(session=session, holder_id=holder_id, project_id=project_id, vintage=vintage)
+    if excess <= 0:
+        return
     offers = (await session.scalars(select(Offer).where(
         Offer.seller_id == holder_id, Offer.project_id == project_id, Offer.vintage == vintage,
-        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.created_at.desc()).with_for_update())).all()
-    excess = sum(o.quantity_available for o in offers) - held
+        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.created_at.desc()))).all()
     for offer in offers:
-        if excess <= 0:
-            break
         cut = min(excess, offer.quantity_available)
         offer.quantity_available -= cut
         offer.updated_at = clock.now()
         excess -= cut
+        if excess == 0:
+            break
     await session.flush()
 
 
@@ -350,7 +347,3 @@ async def get_project(*, session: AsyncSession, project_id: uuid.UUID | None = N
         raise NotFound(message="No project has this id.", field="id" if project_id else "code")
     return project
 
-
-def declare_from(project: Project) -> date | None:
-    end = notice_of(project)
-    return end.declare_from if end else None

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import DomainError
 from core.keyset import Page, keyset_page
 from neutrality import blocks
-from neutrality.models import Block, Certificate, Issuance, Move, Project, ProjectStatus, VerifierReport
+from neutrality.models import Block, Certificate, Issuance, Project, ProjectStatus, VerifierReport
 
 # published for notice or further along; drafts are private and rejected projects leave the registry
 PUBLISHED = (ProjectStatus.NOTICE.value, ProjectStatus.DECLARED.value, ProjectStatus.VERIFIED.value,
@@ -24,9 +24,8 @@ SERIAL = re.compile(rf"^{blocks.SERIAL_PREFIX}-(?P<code>[A-Z0-9]+)-(?P<vintage>\
 
 
 async def public_projects(*, session: AsyncSession, status: str | None, first: int | None, after: str | None) -> Page:
-    stmt = select(Project).where(Project.status.in_([status] if status else PUBLISHED))
-    if status and status not in PUBLISHED:
-        stmt = stmt.where(False)
+    statuses = PUBLISHED if status is None else [s for s in PUBLISHED if s == status]  # drafts never
+    stmt = select(Project).where(Project.status.in_(statuses))
     return await keyset_page(session, stmt, keys=[Project.code], first=first, after=after)
 
 

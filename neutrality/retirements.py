@@ -22,13 +22,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, business_date
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
-from neutrality import blocks
+from neutrality import blocks, market
 from neutrality.certificates import SerialRange, Signer, clean_text, issue_certificate
 from neutrality.models import Block, BlockState, Certificate, MoveKind, Offer, OfferStatus, Project, Retirement, SubjectKind
 
@@ -79,11 +79,6 @@ def _check_period(start: date, end: date, today: date) -> None:
         raise DomainError("INVALID_PERIOD", "The period must end within a year from today.", field="periodEnd")
 
 
-def _offer_lock_key(holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> str:
-    # the same key neutrality/market.py `create_offer` locks: offering and retiring take turns
-    return f"cer-offer:{holder_id}:{project_id}:{vintage}"
-
-
 async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID | None,
                        vintage: int | None) -> list[_Group]:
     """Held tonnes not promised to an active offer, per project and vintage, in one snapshot."""
@@ -104,8 +99,9 @@ async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: 
 
 
 async def _lock_groups(session: AsyncSession, holder_id: uuid.UUID, groups: list[_Group]) -> None:
-    for key in sorted(_offer_lock_key(holder_id, g.project_id, g.vintage) for g in groups):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    # in a fixed order: two retirements of one holder never wait for each other crosswise
+    for group in sorted(groups, key=lambda g: (str(g.project_id), g.vintage)):
+        await market.lock_free_tonnes(session, holder_id, group.project_id, group.vintage)
 
 
 def _plan(groups: list[_Group], quantity: int) -> list[tuple[_Group, int]]:

@@ -15,13 +15,11 @@ from core.errors import DomainError, NotFound
 from neutrality import projects, registry
 from neutrality.models import CerCancellation, Issuance, Project
 from resolvers.common import idempotent, mutation, parse_id
+from resolvers.market import HOLDERS
 from schema import projects as t
 from schema.context import Context
 from schema.pagination import Connection
 from schema.permissions import Allow
-
-HOLDERS = (R.PROJECT_OWNER, R.ORGANISATION, R.INDIVIDUAL)
-
 
 def _viewer(ctx: Context) -> uuid.UUID | None:
     return ctx.principal.account_id if ctx.principal else None

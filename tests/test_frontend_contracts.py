@@ -125,6 +125,13 @@ def test_operation_names_are_unique_across_front_ends():
         seen[path.stem] = where
 
 
+def test_every_root_field_is_used_by_some_front_end():
+    """A query or mutation no contract uses is either dead or a front-end's operation nobody wrote down."""
+    used = set().union(*(fields_used(parse(path.read_text(encoding="utf-8")), LIVE) for path in OPERATIONS))
+    roots = {f"{root.name}.{name}" for root in (LIVE.query_type, LIVE.mutation_type) for name in root.fields}
+    assert roots - used == set(), "add an operation to frontend_contracts/ for each of these"
+
+
 def test_every_operation_is_persisted_under_its_own_hash():
     documents = load_documents()
     hashes = {document_hash(path.read_text(encoding="utf-8")) for path in OPERATIONS}

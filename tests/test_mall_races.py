@@ -228,3 +228,33 @@ async def test_fulfil_cancel_decline_and_timeout_racing_on_one_redemption_settle
 async def _all(services, sql: str):
     async with services.session_factory() as session:
         return (await session.execute(text(sql))).all()
+
+
+async def test_losing_the_last_unit_at_commit_is_out_of_stock_and_leaves_nothing(services):
+    """Two redemptions both see the last unit; the stock is taken when each commits. The second
+    commit finds none left: it fails as OUT_OF_STOCK and rolls back its hold and voucher."""
+    world = await funded_world(services, 2)
+    first, second = world.people.values()
+    merchant = await make_merchant(services)
+    listing = await make_listing(services, merchant, price=10, stock=1)
+    before = await scalar(services, "SELECT available_points FROM wallets WHERE account_id = :w", w=second)
+
+    async with services.session_factory() as winner, services.session_factory() as loser:
+        await winner.begin()
+        await loser.begin()
+        await mall.redeem(session=winner, clock=services.clock, wallet_id=first, listing_id=listing, quantity=1)
+        await mall.redeem(session=loser, clock=services.clock, wallet_id=second, listing_id=listing, quantity=1)
+        await winner.commit()
+        try:
+            await loser.commit()
+        except DomainError as refused:
+            outcome = (refused.code, refused.field)
+        else:
+            outcome = "committed"
+    assert outcome == ("OUT_OF_STOCK", "quantity")
+    assert await scalar(services, "SELECT stock_available FROM listings WHERE id = :l", l=listing) == 0
+    assert await scalar(services, "SELECT count(*) FROM redemptions WHERE wallet_id = :w", w=second) == 0
+    assert await scalar(services, "SELECT count(*) FROM point_holds WHERE wallet_id = :w", w=second) == 0
+    assert await scalar(services, "SELECT available_points FROM wallets WHERE account_id = :w", w=second) == before
+    await assert_stock_is_its_movements(services)
+    await assert_ledger_exact(services)

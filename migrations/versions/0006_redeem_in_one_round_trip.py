@@ -1,9 +1,16 @@
-"""hold and redeem as database functions: one round trip per redemption
+"""redemption in one round trip, its stock taken at commit
 
 A redemption took about 20 statements, each a round trip and a piece of ORM work in the API
 process (about 6.4 ms of its CPU), which capped a hot listing at a tenth of what PostgreSQL does.
 `wallet_place_hold` and `mall_redeem` run the same steps inside PostgreSQL, in the caller's
 transaction; accounts/ledger.py and mall/service.py call them and keep the rules' documentation.
+
+The listing's stock is taken by a deferred constraint trigger when the transaction commits, so the
+hot listing row is locked only while it commits, not until the API process gets round to sending
+COMMIT (a turn of a busy event loop). mall_redeem refuses a listing already sold out; when the last
+units went meanwhile, the trigger raises SQLSTATE TPH01 and the commit fails, rolling everything
+back, and server/db.py turns that into the OUT_OF_STOCK domain error. The trigger checks under the
+row lock, so nothing is ever oversold.
 
 Revision ID: 0006_redeem_in_one_round_trip
 Revises: 0005_certificates
@@ -72,6 +79,30 @@ BEGIN
 END $$;
 """
 
+RESERVE_AT_COMMIT = r"""
+CREATE OR REPLACE FUNCTION mall_reserve_stock_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    left_in_stock bigint;
+BEGIN
+    -- NO KEY UPDATE: the redemptions of other transactions hold KEY SHARE on this row (their foreign key)
+    SELECT stock_available INTO left_in_stock FROM listings WHERE id = NEW.listing_id FOR NO KEY UPDATE;
+    IF left_in_stock IS NULL THEN
+        RETURN NULL;  -- unlimited (a service)
+    END IF;
+    IF left_in_stock < NEW.quantity THEN
+        RAISE EXCEPTION 'OUT_OF_STOCK' USING ERRCODE = 'TPH01', DETAIL = 'Not enough stock left.', HINT = 'quantity';
+    END IF;
+    UPDATE listings SET stock_available = left_in_stock - NEW.quantity WHERE id = NEW.listing_id;
+    INSERT INTO stock_movements (id, listing_id, kind, delta, quantity, redemption_id, at)
+        VALUES (gen_random_uuid(), NEW.listing_id, 'reserve', -NEW.quantity, NEW.quantity, NEW.id, NEW.created_at);
+    RETURN NULL;
+END $$;
+"""
+RESERVE_TRIGGER = """
+CREATE CONSTRAINT TRIGGER redemptions_reserve_stock AFTER INSERT ON redemptions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mall_reserve_stock_at_commit()
+"""
+
 MALL_REDEEM = r"""
 CREATE OR REPLACE FUNCTION mall_redeem(p_wallet uuid, p_listing uuid, p_quantity integer, p_expected_revision integer,
                                        p_now timestamptz, p_held_until timestamptz, p_redemption uuid, p_hold uuid,
@@ -83,7 +114,8 @@ LANGUAGE plpgsql AS $$
 -- One redemption, in the caller's transaction. code: 'ok' (with what the redemption copied from
 -- the listing), or the refusal ('NOT_FOUND', 'NOT_AVAILABLE', 'OUTSIDE_WINDOW', 'LISTING_CHANGED',
 -- 'LIMIT_REACHED' (detail: the limit), 'INSUFFICIENT_POINTS' (detail: the usable points; points:
--- those needed), 'OUT_OF_STOCK'), after which the caller rolls back.
+-- those needed), 'OUT_OF_STOCK'), after which the caller rolls back. A race for the
+-- last units can still fail the commit with SQLSTATE TPH01 (see server/db.py).
 DECLARE
     l listings%ROWTYPE;
     taken bigint;
@@ -124,20 +156,16 @@ BEGIN
     ELSIF hold_code <> 'ok' THEN
         RAISE EXCEPTION 'mall_redeem: hold % came back %', p_hold, hold_code;
     END IF;
+    IF l.stock_available IS NOT NULL AND l.stock_available < p_quantity THEN
+        -- sold out already (the refusals keep their order: limit, points, stock); the decisive
+        -- check runs at commit, under the row lock
+        code := 'OUT_OF_STOCK'; RETURN NEXT; RETURN;
+    END IF;
     INSERT INTO redemptions (id, wallet_id, listing_id, merchant_id, channel, app_operator_id, title, quantity,
                              unit_price_points, points, hold_id, voucher_code, status, held_until, created_at)
         VALUES (p_redemption, p_wallet, l.id, l.merchant_id, l.channel, l.app_operator_id, l.title, p_quantity,
                 l.price_points, l.price_points * p_quantity, p_hold, p_voucher, 'held', p_held_until, p_now);
-    IF l.stock_available IS NOT NULL THEN
-        -- last, so the hot row is locked only until commit; the guard makes oversell impossible
-        UPDATE listings SET stock_available = stock_available - p_quantity
-            WHERE id = l.id AND stock_available >= p_quantity;
-        IF NOT FOUND THEN
-            code := 'OUT_OF_STOCK'; RETURN NEXT; RETURN;
-        END IF;
-        INSERT INTO stock_movements (id, listing_id, kind, delta, quantity, redemption_id, at)
-            VALUES (gen_random_uuid(), l.id, 'reserve', -p_quantity, p_quantity, p_redemption, p_now);
-    END IF;
+    -- the stock is taken at commit, by the redemptions_reserve_stock trigger
     code := 'ok'; points := l.price_points * p_quantity; merchant_id := l.merchant_id; channel := l.channel;
     app_operator_id := l.app_operator_id; title := l.title; unit_price_points := l.price_points;
     RETURN NEXT;
@@ -147,10 +175,14 @@ END $$;
 
 def upgrade() -> None:
     op.execute(WALLET_PLACE_HOLD)
+    op.execute(RESERVE_AT_COMMIT)
+    op.execute(RESERVE_TRIGGER)
     op.execute(MALL_REDEEM)
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS mall_redeem(uuid, uuid, integer, integer, timestamptz, timestamptz, uuid, "
                "uuid, text)")
+    op.execute("DROP TRIGGER IF EXISTS redemptions_reserve_stock ON redemptions")
+    op.execute("DROP FUNCTION IF EXISTS mall_reserve_stock_at_commit()")
     op.execute("DROP FUNCTION IF EXISTS wallet_place_hold(uuid, uuid, bigint, text, timestamptz)")
