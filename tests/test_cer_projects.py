@@ -15,6 +15,7 @@ from sqlalchemy import select
 from neutrality import blocks, projects
 from neutrality.calendar import notice_end
 from neutrality.models import Block, BlockState, MoveKind, Offer, VerifierReport
+from tests.certificate_fixtures import APPLY, application, holding
 from tests.conftest import organisation, person, regulator, sign_in
 from tests.neutrality_fixtures import PROJECT_CONTRACTS, accounts, filed_project
 from tests.test_frontend_contracts import PersistedClient
@@ -298,3 +299,26 @@ async def test_cancellation_takes_only_held_tonnes_and_trims_offers(api, service
 def test_the_notice_counts_official_working_days(published, declare_from, provisional):
     end = notice_end(published)
     assert (end.declare_from, end.provisional) == (declare_from, provisional)
+
+
+async def test_a_retired_tonne_is_traced_to_its_certificate_and_counted_in_the_registry(api, services):
+    """Retirement is a claim the public can follow: the trace of a retired tonne ends in the
+    certificate that claims it, and the registry counts it as retired, not cancelled."""
+    org = await organisation(api, "深圳湾零碳科技有限公司")
+    registry = await holding(services, uuid.UUID(org.account_id), 50)
+    applied = (await api.data(APPLY, {"input": application()}, token=org.token))["applyForNeutrality"]
+    assert applied["errors"] == [] and applied["retirement"]["tonnes"] == 13
+    number = applied["certificate"]["number"]
+
+    trace = (await api.data("""query($s: String!) { traceCerSerial(serial: $s) {
+        state steps { kind fromState toState certificateNumber } } }""",
+                            {"s": f"SZCER-{registry.project_code}-2025-000000013"}))["traceCerSerial"]
+    assert trace["state"] == "RETIRED"
+    assert [(s["kind"], s["certificateNumber"]) for s in trace["steps"]] == [("issue", None), ("retire", number)]
+    untouched = (await api.data("query($s: String!) { traceCerSerial(serial: $s) { state } }",
+                                {"s": f"SZCER-{registry.project_code}-2025-000000014"}))["traceCerSerial"]
+    assert untouched["state"] == "HELD"
+    listed = (await api.data("{ cerRegistry(first: 10) { edges { node { code totals { issued held retired "
+                             "cancelled } } } } }"))["cerRegistry"]["edges"]
+    assert [(e["node"]["code"], e["node"]["totals"]) for e in listed] == [
+        (registry.project_code, [{"issued": 50, "held": 37, "retired": 13, "cancelled": 0}])]
