@@ -30,6 +30,8 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
+        # a statement's parameters are people's data: never in an exception's text or a log line
+        hide_parameters=True,
         # asyncpg's own prepared-statement cache; fine behind a session-mode pooler
         connect_args={"server_settings": {"application_name": "tanpuhui", "timezone": "UTC"}},
     )
