@@ -5,6 +5,7 @@ transaction; these functions flush but never commit."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ APPLICABLE_ROLES = {
 API_KEY_ROLES = frozenset({Role.APP_OPERATOR.value, Role.MERCHANT.value, Role.PROJECT_OWNER.value})
 INVITATION_TTL = timedelta(minutes=15)
 API_KEY_PREFIX = "tph"
+_API_KEY_SHAPE = re.compile(API_KEY_PREFIX + r"_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 
 
 def _audit(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, action: str,
@@ -533,11 +535,9 @@ async def list_api_keys(*, session: AsyncSession, account_id: uuid.UUID) -> list
 
 def parse_api_key(plaintext: str) -> str | None:
     """The lookup prefix of a well-formed key, else None."""
-    # the random part is urlsafe base64 and may itself contain "_"
-    parts = plaintext.split("_", 2)
-    if len(parts) != 3 or not parts[2] or parts[0] != API_KEY_PREFIX or len(parts[1]) != 12:
-        return None
-    return parts[1]
+    # tph_<12 hex>_<urlsafe base64, which may itself contain "_">; anything else is no key
+    match = _API_KEY_SHAPE.fullmatch(plaintext)
+    return match.group(1) if match else None
 
 
 async def authenticate_api_key(

@@ -29,6 +29,9 @@ MAX_BATCH = 1000
 # clocks of phones and operators' servers drift; behaviour "in the future" beyond this is refused
 CLOCK_SKEW = timedelta(minutes=5)
 QUANTITY_DECIMALS = 3
+# no behaviour is larger (and a quantity's thousandths must fit a bigint with room for factors)
+MAX_QUANTITY_MILLI = 10**15
+MAX_QUANTITY_CHARS = 40
 
 
 class Reject(str, enum.Enum):
@@ -51,16 +54,26 @@ DAILY_CAP_REACHED = "DAILY_CAP_REACHED"
 
 
 def parse_quantity(value: str | Decimal | int, field: str = "quantity") -> int:
-    """An activity quantity in thousandths of its unit (12.4 km -> 12400). Exact, no floats."""
+    """An activity quantity in thousandths of its unit (12.4 km -> 12400). Exact, no floats.
+
+    Bounded before any arithmetic: "1e400" or twenty nines are numbers, but no behaviour is that
+    large and no database column holds them, so they are QUANTITY_TOO_LARGE, never an overflow."""
+    text = str(value).strip()
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise DomainError("INVALID_QUANTITY", f"A quantity has at most {MAX_QUANTITY_CHARS} characters.", field)
     try:
-        number = Decimal(str(value))
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         raise DomainError("INVALID_QUANTITY", "The quantity is not a number.", field) from None
     if not number.is_finite():
         raise DomainError("INVALID_QUANTITY", "The quantity is not a number.", field)
-    milli = number * 1000
+    if number.adjusted() >= len(str(MAX_QUANTITY_MILLI)) - 3:  # the exponent alone says it is too large
+        raise DomainError("QUANTITY_TOO_LARGE", "The quantity is larger than any behaviour.", field)
+    milli = number.scaleb(3)
     if milli != milli.to_integral_value():
         raise DomainError("INVALID_QUANTITY", f"At most {QUANTITY_DECIMALS} decimals.", field)
+    if abs(milli) > MAX_QUANTITY_MILLI:
+        raise DomainError("QUANTITY_TOO_LARGE", "The quantity is larger than any behaviour.", field)
     return int(milli)
 
 
@@ -335,8 +348,8 @@ async def report_behaviour(
         code = item.methodology_code.strip().upper()
         try:
             p.quantity_milli = parse_quantity(item.quantity)
-        except DomainError:
-            p.reject = Reject.INVALID_QUANTITY
+        except DomainError as refused:
+            p.reject = Reject(refused.code)
             continue
         if p.quantity_milli <= 0:
             p.reject = Reject.INVALID_QUANTITY
@@ -393,6 +406,7 @@ async def report_behaviour(
     credits: list[Credit] = []
     remainders: dict[uuid.UUID, Fraction] = {w: s.remainder for w, s in wallets.items()}
     zero_point_reduction: dict[uuid.UUID, int] = {}
+    uncredited_reduction: dict[uuid.UUID, int] = {}
     computed: dict[uuid.UUID, dict] = {}
     expiry_by_validity: dict[int, datetime] = {}
     for p in accepted:
@@ -404,13 +418,18 @@ async def report_behaviour(
         whole, rest = exact.split()
         key = (p.wallet_id, m.code, p.day)
         cap_left = max(0, rule.daily_cap_points - used.get(key, 0))
-        points = min(whole, cap_left)
         uncredited_mg = 0
         reason = None
-        if points < whole:
+        if whole <= cap_left:
+            points = whole
+            remainders[p.wallet_id] = rest
+        else:
+            # capped: the cap_left points come from this report's own reduction (it alone is worth
+            # more than cap_left, the carry being under one point); the rest of it is uncredited,
+            # and uncredited reduction never touches the carry, which stays as it was
+            points = cap_left
             reason = DAILY_CAP_REACHED
-            uncredited_mg = reduction_mg * (whole - points) // whole
-        remainders[p.wallet_id] = rest
+            uncredited_mg = reduction_mg - cap_left * rule.reduction_mg // rule.points
         used[key] = used.get(key, 0) + points
         issue_date = today
         expires_at = expiry_by_validity.get(rule.validity_years)
@@ -423,11 +442,14 @@ async def report_behaviour(
                                   rule_id=rule.id, operator_id=operator_id))
         else:
             zero_point_reduction[p.wallet_id] = zero_point_reduction.get(p.wallet_id, 0) + credited_mg
+        if uncredited_mg:
+            uncredited_reduction[p.wallet_id] = uncredited_reduction.get(p.wallet_id, 0) + uncredited_mg
         computed[p.row_id] = {"points": points, "reduction_mg": reduction_mg, "uncredited_mg": uncredited_mg,
                               "reason": reason, "expires_at": expires_at if points > 0 else None}
 
     lots = await ledger.apply_credits(session=session, clock=clock, credits=credits, remainders=remainders,
-                                      reduction_without_points=zero_point_reduction) if wallets else {}
+                                      reduction_without_points=zero_point_reduction,
+                                      uncredited_reduction=uncredited_reduction) if wallets else {}
 
     rows = []
     for index, p in pending:

@@ -21,9 +21,12 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    StringValueNode,
+    Visitor,
     execute,
     parse,
     validate,
+    visit,
 )
 from graphql.pyutils import is_awaitable
 from starlette.requests import Request
@@ -34,6 +37,7 @@ from core.errors import DomainError
 from schema.context import Context, Services
 from schema.limits import measure
 from server.auth import AuthFailure, authenticate_and_limit
+from server.input_text import BadText, clean, clean_values
 from server.logs import request_id_var
 
 log = logging.getLogger("tanpuhui.graphql")
@@ -53,6 +57,17 @@ def request_error(message: str, code: str, status: int, request_id: str, headers
          "extensions": {"requestId": request_id}},
         status=status, headers=headers,
     )
+
+
+def clean_literals(document: DocumentNode) -> DocumentNode:
+    """The document with every string literal checked and NFC-normalised (server/input_text.py)."""
+
+    class Literals(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_args) -> StringValueNode | None:
+            value = clean(node.value, "A string literal")
+            return None if value == node.value else StringValueNode(value=value, block=node.block, loc=node.loc)
+
+    return visit(document, Literals())
 
 
 class PreparedDocument:
@@ -99,6 +114,10 @@ class GraphQLEndpoint:
         except GraphQLError as error:  # a syntax error, or over the token limit
             error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_PARSE_FAILED"}
             return PreparedDocument(None, [error])
+        try:
+            document = clean_literals(document)
+        except BadText as bad:
+            return PreparedDocument(None, [GraphQLError(str(bad), extensions={"code": "BAD_USER_INPUT"})])
         errors = validate(self.schema, document, max_errors=20)
         prepared = PreparedDocument(document, errors)
         if not errors:
@@ -249,6 +268,11 @@ class GraphQLEndpoint:
             return fail("Name the operation to run (operationName).", "BAD_REQUEST")
         if is_get and operation.operation != OperationType.QUERY:
             return fail("Mutations must be sent with POST.", "METHOD_NOT_ALLOWED", 405)
+
+        try:
+            variables = {name: clean_values(value, f"${name}") for name, value in variables.items()}
+        except BadText as bad:
+            return fail(str(bad), "BAD_USER_INPUT")
 
         cost = measure(operation, prepared.fragments, variables).cost
         cost_report = {"requested": cost, "limit": self.max_cost}
