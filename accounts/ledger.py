@@ -119,12 +119,16 @@ class Credit:
 async def apply_credits(
     *, session: AsyncSession, clock: Clock, credits: list[Credit], remainders: dict[uuid.UUID, Fraction],
     reduction_without_points: dict[uuid.UUID, int] | None = None,
+    uncredited_reduction: dict[uuid.UUID, int] | None = None,
 ) -> dict[uuid.UUID, uuid.UUID]:
     """Write credits set-based: upsert the day lots, append one credit entry per report, update
     the wallets (balance, lifetime totals, carried remainder). Wallets must be locked by the
     caller (lock_wallets). Returns report row id -> lot id.
 
-    A credit of 0 points (a fraction carried over) still records its reduction on the wallet."""
+    A credit of 0 points (a fraction carried over) still records its reduction on the wallet.
+    Two lifetime reductions: credited (what the points were earned for, with those fractions) and
+    reported (all the CO2e the reports avoided: credited plus `uncredited_reduction`, the part
+    over a daily cap)."""
     now = clock.now()
     conn = await driver(session)
     lot_totals: dict[tuple, list[int]] = {}
@@ -173,22 +177,28 @@ async def apply_credits(
             list(columns[5]), now,
         )
 
-    wallet_points: dict[uuid.UUID, list[int]] = {w: [0, 0] for w in remainders}
+    # per wallet: points, credited mg, uncredited mg
+    wallet_points: dict[uuid.UUID, list[int]] = {w: [0, 0, 0] for w in remainders}
     for c in credits:
-        totals = wallet_points.setdefault(c.wallet_id, [0, 0])
+        totals = wallet_points.setdefault(c.wallet_id, [0, 0, 0])
         totals[0] += c.points
         totals[1] += c.reduction_mg
     for wallet_id, mg in (reduction_without_points or {}).items():
-        wallet_points.setdefault(wallet_id, [0, 0])[1] += mg
+        wallet_points.setdefault(wallet_id, [0, 0, 0])[1] += mg
+    for wallet_id, mg in (uncredited_reduction or {}).items():
+        wallet_points.setdefault(wallet_id, [0, 0, 0])[2] += mg
     if wallet_points:
         ids = sorted(wallet_points)
         await conn.execute(
             "UPDATE wallets SET available_points = available_points + t.p, lifetime_points = lifetime_points + t.p,"
-            " lifetime_reduction_mg = lifetime_reduction_mg + t.r, remainder_num = t.n, remainder_den = t.d"
-            " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t(w, p, r, n, d)"
+            " lifetime_reduction_mg = lifetime_reduction_mg + t.r,"
+            " lifetime_reported_reduction_mg = lifetime_reported_reduction_mg + t.r + t.u,"
+            " remainder_num = t.n, remainder_den = t.d"
+            " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])"
+            " AS t(w, p, r, n, d, u)"
             " WHERE wallets.account_id = t.w",
             ids, [wallet_points[i][0] for i in ids], [wallet_points[i][1] for i in ids],
-            [remainders[i].num for i in ids], [remainders[i].den for i in ids],
+            [remainders[i].num for i in ids], [remainders[i].den for i in ids], [wallet_points[i][2] for i in ids],
         )
     return by_report
 
@@ -393,12 +403,14 @@ class WalletSummary:
     held: int
     awaiting_expiry: int  # past expiry, not yet swept: not usable
     lifetime_points: int
-    lifetime_reduction_mg: int
+    lifetime_reduction_mg: int  # credited: what points were earned for
     remainder: Fraction
+    lifetime_reported_reduction_mg: int = 0  # all reported CO2e avoided, capped reductions included
 
 
 _SUMMARY_SQL = (
-    "SELECT w.available_points, w.held_points, w.lifetime_points, w.lifetime_reduction_mg, w.remainder_num,"
+    "SELECT w.available_points, w.held_points, w.lifetime_points, w.lifetime_reduction_mg,"
+    " w.lifetime_reported_reduction_mg, w.remainder_num,"
     " w.remainder_den, (SELECT coalesce(sum(l.points_remaining), 0) FROM point_lots l WHERE l.wallet_id = w.account_id"
     " AND l.points_remaining > 0 AND l.expires_at <= $2) AS stale FROM wallets w WHERE w.account_id = $1")
 
@@ -411,7 +423,8 @@ async def wallet_summary(*, session: AsyncSession, clock: Clock, account_id: uui
         return WalletSummary(account_id, 0, 0, 0, 0, 0, Fraction(0, 1))
     return WalletSummary(account_id, wallet["available_points"] - wallet["stale"], wallet["held_points"],
                          wallet["stale"], wallet["lifetime_points"], wallet["lifetime_reduction_mg"],
-                         Fraction(wallet["remainder_num"], wallet["remainder_den"]))
+                         Fraction(wallet["remainder_num"], wallet["remainder_den"]),
+                         wallet["lifetime_reported_reduction_mg"])
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,11 @@ class Wallet(Base):
     available_points: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     held_points: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     lifetime_points: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # CO2e of the reports points were credited for (fractions carried included)...
     lifetime_reduction_mg: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # ...and of every report credited, with the part over a daily cap that earned no points
+    lifetime_reported_reduction_mg: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                                                server_default=text("0"))
     # the fraction of a point not yet credited, exactly: remainder_num / remainder_den
     remainder_num: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     remainder_den: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1)

@@ -21,7 +21,14 @@ class Wallet:
     held: int = strawberry.field(description="Points set aside for redemptions not yet fulfilled.")
     awaiting_expiry: int = strawberry.field(description="Points past their expiry, about to be cancelled; not usable.")
     lifetime_points: int
-    lifetime_reduction_grams: int = strawberry.field(description="All CO2e this person's reported behaviour avoided.")
+    lifetime_credited_reduction_grams: int = strawberry.field(
+        description="CO2e of the reported behaviour points were credited for (fractions carried over included).")
+    lifetime_reported_reduction_grams: int = strawberry.field(
+        description="All CO2e this person's reported behaviour avoided, including what a daily cap left uncredited.")
+    lifetime_reduction_grams: int = strawberry.field(
+        description="CO2e of the reported behaviour points were credited for.",
+        deprecation_reason="It leaves out reductions over a daily cap, though it was described as all CO2e avoided; "
+                           "use lifetimeCreditedReductionGrams (the same figure) or lifetimeReportedReductionGrams.")
     carried_fraction: str = strawberry.field(description="The fraction of a point carried over to the next credit, exactly (e.g. '4/125').")
     _account_id: strawberry.Private[uuid.UUID]
 
@@ -68,6 +75,8 @@ class WalletsQuery:
             s = await ledger.wallet_summary(session=session, clock=ctx.clock, account_id=ctx.principal.account_id)
         return Wallet(balance=s.balance, held=s.held, awaiting_expiry=s.awaiting_expiry,
                       lifetime_points=s.lifetime_points, lifetime_reduction_grams=s.lifetime_reduction_mg // 1000,
+                      lifetime_credited_reduction_grams=s.lifetime_reduction_mg // 1000,
+                      lifetime_reported_reduction_grams=s.lifetime_reported_reduction_mg // 1000,
                       carried_fraction=f"{s.remainder.num}/{s.remainder.den}", _account_id=s.account_id)
 
     @strawberry.field(extensions=[Allow(R.REGULATOR)], description="Platform point totals, in all.")

@@ -96,7 +96,7 @@ async def test_daily_cap_credits_up_to_the_cap_and_records_the_rest(services, cl
     # 30 km = 1,404 g = 140 points; capped at 100
     [first] = await report(services, world.operator_id, [ride("a", "u-0", "30", clock.now())])
     assert first.points == 100 and first.uncredited_reason == "DAILY_CAP_REACHED"
-    assert first.uncredited_reduction_mg == 1_404_000 * 40 // 140
+    assert first.uncredited_reduction_mg == 1_404_000 - 100 * 10_000  # what the 100 points were not for
     [second] = await report(services, world.operator_id, [ride("b", "u-0", "1", clock.now())])
     assert second.points == 0 and second.uncredited_reason == "DAILY_CAP_REACHED"
     # the cap is per methodology: the bus still earns
@@ -106,6 +106,48 @@ async def test_daily_cap_credits_up_to_the_cap_and_records_the_rest(services, cl
     clock.set(datetime(2026, 3, 2, 16, 30, tzinfo=timezone.utc))  # 00:30 on 3 March in Shanghai
     [next_day] = await report(services, world.operator_id, [ride("d", "u-0", "30", clock.now())])
     assert next_day.points == 100
+    await audit_ok(services)
+
+
+async def test_a_capped_report_never_moves_the_carried_fraction(services, clock):
+    """Issue 8: after the daily cap, a 1 km metro report answered 0 points, DAILY_CAP_REACHED, yet
+    moved the carry from 8/125 to 93/125, and the next report credited a point too many."""
+    world = await make_world(services)
+    await publish_rule(services, daily_cap_points=116)
+    wallet = world.people["u-0"]
+    # 24.8 km x 46.8 g = 1,160.64 g = 116 + 8/125 points: exactly the cap, 8/125 carried
+    [full] = await report(services, world.operator_id, [ride("a", "u-0", "24.8", clock.now())])
+    assert (full.points, full.uncredited_reason) == (116, None)
+    s = await summary(services, wallet)
+    assert (s.remainder.num, s.remainder.den) == (8, 125)
+
+    # the cap is reached: 1 km (4 + 85/125 points) earns nothing and leaves the carry alone
+    [capped] = await report(services, world.operator_id, [ride("b", "u-0", "1", clock.now())])
+    assert (capped.points, capped.uncredited_reason) == (0, "DAILY_CAP_REACHED")
+    assert (capped.reduction_mg, capped.uncredited_reduction_mg) == (46_800, 46_800)
+    s = await summary(services, wallet)
+    assert (s.remainder.num, s.remainder.den) == (8, 125)
+    assert (s.balance, s.lifetime_points) == (116, 116)
+    # both lifetime figures: what points were credited for, and everything reported
+    assert (s.lifetime_reduction_mg, s.lifetime_reported_reduction_mg) == (1_160_640, 1_207_440)
+
+    # the next day: 8/125 + 4 + 85/125 = 4 + 93/125, so 4 points (not 5)
+    clock.set(datetime(2026, 3, 2, 16, 30, tzinfo=timezone.utc))  # 00:30 on 3 March in Shanghai
+    [next_day] = await report(services, world.operator_id, [ride("c", "u-0", "1", clock.now())])
+    assert (next_day.points, next_day.uncredited_reason) == (4, None)
+    s = await summary(services, wallet)
+    assert (s.remainder.num, s.remainder.den) == (93, 125)
+
+    # partly capped: 112 points left today; 24.8 km would make 116 + 101/125 with the carry. The 112
+    # come from the report's own 116.064 (1,120 g of its 1,160.64 g); the rest is uncredited, the carry untouched
+    [partial] = await report(services, world.operator_id, [ride("d", "u-0", "24.8", clock.now())])
+    assert (partial.points, partial.uncredited_reason) == (112, "DAILY_CAP_REACHED")
+    assert (partial.reduction_mg, partial.uncredited_reduction_mg) == (1_160_640, 40_640)
+    s = await summary(services, wallet)
+    assert (s.remainder.num, s.remainder.den) == (93, 125)
+    assert (s.balance, s.lifetime_points) == (116 + 4 + 112, 116 + 4 + 112)
+    assert s.lifetime_reduction_mg == 1_160_640 + 46_800 + 1_120_000
+    assert s.lifetime_reported_reduction_mg == 1_160_640 + 46_800 + 46_800 + 1_160_640
     await audit_ok(services)
 
 

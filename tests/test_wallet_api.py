@@ -25,6 +25,7 @@ WALLET = """
 query Wallet {
   myWallet {
     balance held awaitingExpiry lifetimePoints lifetimeReductionGrams carriedFraction
+    lifetimeCreditedReductionGrams lifetimeReportedReductionGrams
     lots(first: 10) { edges { node { issueDate expiresAt lastUsableDay pointsCredited pointsRemaining reductionGrams } } }
     expiringSoon(withinDays: 30) { expiresOn points lots }
     history(first: 10) { edges { node { kind points } } }
@@ -76,7 +77,8 @@ async def test_reported_ride_becomes_points_the_person_sees(api, clock):
 
     wallet = (await api.data(WALLET, token=someone.token))["myWallet"]
     assert (wallet["balance"], wallet["held"], wallet["lifetimePoints"]) == (58, 0, 58)
-    assert wallet["lifetimeReductionGrams"] == 580
+    assert wallet["lifetimeReductionGrams"] == 580  # deprecated: the credited figure
+    assert (wallet["lifetimeCreditedReductionGrams"], wallet["lifetimeReportedReductionGrams"]) == (580, 580)
     assert wallet["carriedFraction"] == "4/125"  # 0.032 of a point
     [lot] = [e["node"] for e in wallet["lots"]["edges"]]
     assert lot["issueDate"] == "2026-03-02" and lot["expiresAt"].startswith("2036-03-01T16:00:00")
