@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from server.settings import Settings, load_settings
+from server.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("tanpuhui.cli")
 
@@ -198,7 +198,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     with servers(settings) as (database_url, redis_url):
         _migrate(database_url)
-        run_worker(worker_settings(database_url, redis_url))  # returns on Ctrl-C / SIGTERM
+        run_worker(worker_settings(database_url, redis_url, settings))  # returns on Ctrl-C / SIGTERM
     return 0
 
 
@@ -296,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "needs_settings", True):
             configure_logging("INFO")
             return args.run(args, None)
-        settings = load_settings()
+        try:
+            settings = load_settings()
+        except SettingsError as exc:  # a bad or missing setting: say which, no traceback
+            print(f"error: {exc}".replace("\n", "\nerror: "), file=sys.stderr)
+            return 2
         configure_logging(settings.log_level)
         return args.run(args, settings)
     except KeyboardInterrupt:

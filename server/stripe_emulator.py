@@ -152,17 +152,16 @@ def payments_for_serve(settings, host: str, port: int) -> Iterator[object | None
         emulator.stop()
 
 
-def payments_for_worker():
+def payments_for_worker(settings):
     """The worker's payments adapter (it cancels lapsed intents and retries refunds): Stripe when
     STRIPE_API_KEY is set, else the emulator a running `serve` of the same data dir started, else
     None (the sweeps then only release tonnes and leave the provider alone)."""
     from neutrality.payments import EMULATOR_API_KEY, Payments
 
-    key = os.environ.get("STRIPE_API_KEY")
-    if key:
-        return Payments(api_key=key, webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET"),
-                        api_base=os.environ.get("STRIPE_API_BASE") or None)
-    url = read_emulator_url(Path(os.environ.get("TANPUHUI_DATA_DIR", "./.tanpuhui")).resolve())
+    if settings.stripe_api_key:
+        return Payments(api_key=settings.stripe_api_key, webhook_secret=settings.stripe_webhook_secret,
+                        api_base=settings.stripe_api_base)
+    url = read_emulator_url(Path(settings.data_dir))
     return Payments(api_key=EMULATOR_API_KEY, webhook_secret=None, api_base=url, emulated=True) if url else None
 
 

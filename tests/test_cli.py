@@ -3,6 +3,7 @@ embedded PostgreSQL and Redis (DATABASE_URL and REDIS_URL unset), over real HTTP
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -247,7 +248,9 @@ def test_demo_twice(shared_dir):
 
 def test_demo_is_refused_in_production(shared_dir):
     env = cli_env(shared_dir) | {"TANPUHUI_ENV": "production", "TANPUHUI_SECRET_KEY": "s" * 48,
-                                 "TANPUHUI_PERSONAL_DATA_KEY": "p" * 48}
+                                 "TANPUHUI_PERSONAL_DATA_KEY": "p" * 48,
+                                 "TANPUHUI_CERTIFICATE_SIGNING_KEY": base64.b64encode(b"k" * 32).decode(),
+                                 "TANPUHUI_PUBLIC_BASE_URL": "https://tanpuhui.example.org"}
     result = subprocess.run(COMMAND + ["demo"], env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     assert result.returncode == 1 and "production" in result.stderr
     assert_clean(result)

@@ -11,16 +11,22 @@ from arq.worker import Worker
 from accounts import ledger
 from expiry_jobs import worker as worker_module
 from reductions.service import ReportItem
+from server.settings import SettingsError, load_settings
 from tests.ledger_fixtures import make_world, publish_rule, report
 
 
-def test_sweep_schedule_is_configurable(monkeypatch):
-    assert worker_module.sweep_minutes() == {0}
+def test_sweep_schedule_is_configurable(monkeypatch, tmp_path):
+    assert worker_module.sweep_schedule() == {"minute": {0}}
     monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "15")
-    assert worker_module.sweep_minutes() == {0, 15, 30, 45}
-    monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "7")
-    with pytest.raises(ValueError):
-        worker_module.sweep_minutes()
+    every = load_settings(data_dir=tmp_path).expiry_sweep_minutes
+    assert worker_module.sweep_schedule(every) == {"minute": {0, 15, 30, 45}}
+    monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "360")
+    every = load_settings(data_dir=tmp_path).expiry_sweep_minutes
+    assert worker_module.sweep_schedule(every) == {"hour": {0, 6, 12, 18}, "minute": {0}}
+    for wrong in ("7", "90", "420", "0", "hourly"):
+        monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", wrong)
+        with pytest.raises(SettingsError, match=f"^TANPUHUI_EXPIRY_SWEEP_MINUTES: expected .*, got '{wrong}'$"):
+            load_settings(data_dir=tmp_path)
 
 
 async def test_queued_sweep_expires_due_lots(services, clock, embedded, monkeypatch):
