@@ -379,16 +379,19 @@ async def expire_due(
     return run
 
 
-async def issue_expiry_notices(*, session: AsyncSession, clock: Clock, within_days: int = NOTICE_DAYS) -> int:
-    """One notice per lot whose usable points expire within `within_days`."""
+async def issue_expiry_notices(*, session: AsyncSession, clock: Clock, within_days: int = NOTICE_DAYS,
+                               as_of: datetime | None = None) -> int:
+    """One notice per lot whose usable points expire within `within_days` of `as_of` (default
+    now), as the sweep that expired lots as of that time sees them; noticed at the clock's now."""
     now = clock.now()
+    moment = as_of or now
     conn = await driver(session)
     status = await conn.execute(
         "INSERT INTO expiry_notices (lot_id, wallet_id, points, expires_at, created_at)"
-        " SELECT id, wallet_id, points_remaining, expires_at, $2 FROM point_lots"
+        " SELECT id, wallet_id, points_remaining, expires_at, $3 FROM point_lots"
         " WHERE points_remaining > 0 AND expires_at > $2 AND expires_at <= $1"
         " ON CONFLICT (lot_id) DO NOTHING",
-        now + timedelta(days=within_days), now,
+        moment + timedelta(days=within_days), moment, now,
     )
     return int(status.split()[-1])
 

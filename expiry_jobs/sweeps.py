@@ -28,12 +28,13 @@ class SweepReport:
 
 async def expiry_sweep(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock,
                        as_of: datetime | None = None, batch_size: int = 5000) -> SweepReport:
-    """Expire every lot due as of `as_of` (default now), then notify lots expiring within 30 days."""
+    """Expire every lot due as of `as_of` (default now), then notify lots expiring within 30 days
+    of that same time (`tanpuhui expire --as-of T` catches up as of T, notices included)."""
     moment = as_of or clock.now()
     run = await ledger.expire_due(session_factory=session_factory, clock=clock, as_of=moment, batch_size=batch_size)
     async with session_factory() as session:
         async with session.begin():
-            notices = await ledger.issue_expiry_notices(session=session, clock=clock)
+            notices = await ledger.issue_expiry_notices(session=session, clock=clock, as_of=moment)
     log.info("expiry sweep", extra={"run_id": str(run.id), "lots": run.lots_expired, "points": run.points_expired,
                                     "notices": notices})
     return SweepReport(run_id=str(run.id), as_of=moment, lots_expired=run.lots_expired,

@@ -334,6 +334,29 @@ async def test_sweep_expires_due_lots_once_and_notices_come_30_days_before(servi
     await audit_ok(services)
 
 
+async def test_a_sweep_as_of_a_time_notices_as_of_that_time(services, clock):
+    """`tanpuhui expire --as-of T` runs expiry_sweep(as_of=T): its notices are those due as of T,
+    not as of the wall clock, however far from T the clock is."""
+    world = await make_world(services, people=3)
+    await publish_rule(services, validity_years=1)
+    for user in world.people:
+        await credit_days(services, world, clock, user=user, days=2)
+    start = clock.now()
+    as_of = start + timedelta(days=340)  # the 6 lots expire 24 and 25 days later; the clock stays at start
+    swept = await expiry_sweep(session_factory=services.session_factory, clock=clock, as_of=as_of)
+    assert (swept.as_of, swept.lots_expired, swept.notices_issued) == (as_of, 0, 6)
+    async with services.session_factory() as session:
+        notices = [n for wallet in world.people.values()
+                   for n in await ledger.notices_for(session=session, account_id=wallet)]
+    assert len(notices) == 6 and all(n.created_at == start for n in notices)  # noticed when the sweep ran
+    assert all(as_of < n.expires_at <= as_of + timedelta(days=30) for n in notices)
+    # as of a time long past the lots' expiry, they are expired, and nothing due is left to notice
+    later = await expiry_sweep(session_factory=services.session_factory, clock=clock,
+                               as_of=start + timedelta(days=400))
+    assert (later.lots_expired, later.notices_issued) == (6, 0)
+    await audit_ok(services)
+
+
 async def test_two_sweeps_at_once_expire_nothing_twice(services, clock):
     world = await make_world(services, people=40)
     await publish_rule(services, validity_years=1)
