@@ -17,6 +17,7 @@ raise PaymentRefused. Client secrets are never stored or logged: they are fetche
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -54,6 +55,16 @@ class BadSignature(Exception):
     """The webhook's Stripe-Signature does not verify (or the payload is not an event)."""
 
 
+class MalformedEvent(ValueError):
+    """A correctly signed webhook event (or a PaymentIntent) that is not shaped as Stripe's are.
+    The message names the part that is wrong, never its value; `event_id` is the event's id when it
+    has a sane one (safe to log)."""
+
+    def __init__(self, problem: str, event_id: str | None = None) -> None:
+        super().__init__(problem)
+        self.event_id = event_id
+
+
 @dataclass(frozen=True)
 class Intent:
     id: str
@@ -79,17 +90,74 @@ def order_id_of(metadata: Any) -> uuid.UUID | None:
         return None
 
 
+_KIND_NAMES = {str: "a string", int: "an integer", dict: "an object", (int, str): "a string or an integer"}
+
+
+def _checked(value: Any, kinds: type | tuple[type, ...], what: str, *, optional: bool = False) -> Any:
+    """`value` if it is of `kinds` (true and false are not integers here), else MalformedEvent naming `what`."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise MalformedEvent(f"{what} is not {_KIND_NAMES[kinds]}")
+    return value
+
+
+def _sane_id(value: Any) -> str | None:
+    """An id as Stripe makes them (evt_1Nv0..., pi_3Ab...): fit to store and to log."""
+    if isinstance(value, str) and 0 < len(value) <= 100 and value.replace("_", "").isalnum() and value.isascii():
+        return value
+    return None
+
+
 def intent_from(obj: Any) -> Intent:
-    """An Intent from a StripeObject or a plain dict (e.g. the `data.object` of an event)."""
+    """An Intent from a StripeObject or a plain dict (e.g. the `data.object` of an event). Raises
+    MalformedEvent when a field is not of the type Stripe sends (ids and status strings, the amount
+    an integer, metadata an object of strings...)."""
     if isinstance(obj, stripe.StripeObject):
         obj = obj.to_dict()
+    _checked(obj, dict, "the payment intent")
     get = obj.get
-    error = get("last_payment_error") or {}
-    metadata = get("metadata") or {}
-    return Intent(id=str(get("id")), status=str(get("status")), amount=int(get("amount") or 0),
-                  currency=str(get("currency") or ""), client_secret=get("client_secret"),
-                  metadata={str(k): str(v) for k, v in dict(metadata).items()},
-                  failure_code=(error.get("code") or error.get("decline_code")) if error else None)
+    error = _checked(get("last_payment_error"), dict, "last_payment_error", optional=True) or {}
+    metadata = _checked(get("metadata"), dict, "metadata", optional=True) or {}
+    for key, value in metadata.items():
+        _checked(key, str, "a metadata key")
+        _checked(value, (int, str), "a metadata value")
+    failure_code = (_checked(error.get("code"), str, "last_payment_error.code", optional=True)
+                    or _checked(error.get("decline_code"), str, "last_payment_error.decline_code", optional=True))
+    if _sane_id(_checked(get("id"), str, "id")) is None:
+        raise MalformedEvent("id is not an object id")
+    return Intent(id=get("id"), status=_checked(get("status"), str, "status"),
+                  amount=_checked(get("amount"), int, "amount"),
+                  currency=_checked(get("currency"), str, "currency", optional=True) or "",
+                  client_secret=_checked(get("client_secret"), str, "client_secret", optional=True),
+                  metadata={key: str(value) for key, value in metadata.items()},
+                  failure_code=failure_code or None)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    intent: Intent | None  # None: the event is about another kind of object (not ours to act on)
+
+
+def webhook_event_from(event: Any) -> WebhookEvent:
+    """The parts of a verified event the market acts on, checked for shape: a JSON object with
+    string `id` and `type`, whose `data.object` is an object; a payment intent's fields as in
+    `intent_from`. Raises MalformedEvent (with the event id when it has one) otherwise."""
+    event_id = _sane_id(event.get("id")) if isinstance(event, dict) else None
+    try:
+        _checked(event, dict, "the event")
+        if _sane_id(_checked(event.get("id"), str, "id")) is None:
+            raise MalformedEvent("id is not an event id")
+        event_type = _checked(event.get("type"), str, "type")
+        data = _checked(event.get("data"), dict, "data")
+        obj = _checked(data.get("object"), dict, "data.object")
+        if obj.get("object") != "payment_intent":
+            return WebhookEvent(id=event["id"], type=event_type, intent=None)
+        return WebhookEvent(id=event["id"], type=event_type, intent=intent_from(obj))
+    except MalformedEvent as exc:
+        raise MalformedEvent(str(exc), event_id) from None
 
 
 def idempotency_key(purpose: str, order_id: uuid.UUID, extra: str = "") -> str:
@@ -162,19 +230,25 @@ class Payments:
             options={"idempotency_key": idempotency_key("refund", order_id, intent_id)})
         return str(created.id)
 
-    def verify_event(self, payload: bytes, signature: str | None) -> dict:
-        """The event (as plain data), if the payload is signed with our webhook secret (within
-        Stripe's tolerance for the signature's age)."""
+    def verify_event(self, payload: bytes, signature: str | None) -> WebhookEvent:
+        """The event, if the payload is signed with our webhook secret (within Stripe's tolerance
+        for the signature's age) and shaped as Stripe's events are (else MalformedEvent)."""
         if not signature:
             raise BadSignature("no Stripe-Signature header")
         if not self.webhook_secret:
             raise BadSignature("no webhook secret is configured in this process")
         try:
-            return self._client.construct_event(payload, signature, self.webhook_secret).to_dict()
+            stripe.WebhookSignature.verify_header(payload, signature, self.webhook_secret,
+                                                  stripe.Webhook.DEFAULT_TOLERANCE)
         except stripe.SignatureVerificationError as exc:
             raise BadSignature("signature does not verify") from exc
-        except ValueError as exc:  # not JSON
-            raise BadSignature("payload is not an event") from exc
+        except UnicodeDecodeError as exc:
+            raise BadSignature("payload is not UTF-8") from exc
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise MalformedEvent("the payload is not JSON") from None
+        return webhook_event_from(event)
 
     async def aclose(self) -> None:
         await self._http.close_async()

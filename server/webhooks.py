@@ -3,7 +3,10 @@
 The signature is checked with the stripe library against the webhook secret (STRIPE_WEBHOOK_SECRET,
 or the embedded emulator's generated one) before anything is read. A bad signature gets 400 and
 one log line naming only the reason (never the payload, which may carry personal data). A
-verified event is applied once (neutrality/market.py records every event id it handled):
+correctly signed event that is not shaped as Stripe's (not a JSON object, `data.object` or
+`metadata` not an object, `amount` not an integer...) gets 400 `{"error": "malformed event"}`
+and one warning with its event id only: nothing is recorded or applied. A well-formed verified
+event is applied once (neutrality/market.py records every event id it handled):
 - 200 when it was applied, was a duplicate, or is not ours to act on;
 - 503 when its order is not visible yet (recorded as deferred: Stripe delivers it again, and the
   reconcile sweep settles it from Stripe's state if no delivery comes);
@@ -17,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from neutrality import market
-from neutrality.payments import BadSignature, intent_from
+from neutrality.payments import BadSignature, MalformedEvent
 
 log = logging.getLogger("tanpuhui.webhooks")
 
@@ -41,15 +44,15 @@ def stripe_webhook(services):
         except BadSignature as exc:
             log.warning("stripe webhook refused: bad signature", extra={"reason": str(exc)})
             return JSONResponse({"error": "bad signature"}, status_code=400)
-        event_id, event_type = str(event.get("id")), str(event.get("type"))
-        data = event.get("data") or {}
-        obj = data.get("object") if data else None
-        if obj is None or obj.get("object") != "payment_intent":
+        except MalformedEvent as exc:
+            log.warning("stripe webhook refused: malformed event", extra={"event_id": exc.event_id})
+            return JSONResponse({"error": "malformed event"}, status_code=400)
+        if event.intent is None:
             # verified, but nothing we act on (another kind of object)
             return JSONResponse({"received": True, "outcome": "ignored"})
         result = await market.handle_payment_event(
             session_factory=services.session_factory, clock=services.clock, payments=payments,
-            event_id=event_id, event_type=event_type, intent=intent_from(obj))
+            event_id=event.id, event_type=event.type, intent=event.intent)
         return JSONResponse({"received": True, "outcome": result.outcome}, status_code=503 if result.retry else 200)
 
     return endpoint
