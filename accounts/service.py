@@ -40,6 +40,7 @@ from accounts.security import (
 from core.clock import Clock
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.locks import lock_name
 
 # Roles an organisation may apply for after signing up, and whether the regulator must approve.
 APPLICABLE_ROLES = {
@@ -67,9 +68,6 @@ def _audit(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, acti
 _UNIQUE_CODES = {
     "uq_accounts_email": ("EMAIL_TAKEN", "email", "An account with this email already exists."),
     "uq_accounts_phone": ("PHONE_TAKEN", "phone", "An account with this phone number already exists."),
-    "uq_accounts_national_id_hash": (
-        "NATIONAL_ID_TAKEN", "nationalId", "This person already has an account.",
-    ),
 }
 
 
@@ -121,12 +119,24 @@ async def sign_up(
             raise DomainError("ROLE_NOT_ALLOWED", f"Nobody can apply to be {role}.", "applyFor")
 
     now = clock.now()
+    identity_hash = keyed_hash(personal_data_key, identity) if identity else None
+    identity_conflict = False
+    if identity_hash is not None:
+        # One person, one identity-linked account, without telling a caller whether a number is
+        # registered: a number already linked is simply not linked again. The sign-up answers the
+        # same; the conflict is audited for the regulator. Sign-ups for one number are serialised,
+        # so two at once cannot both link it (nor one learn it from a unique violation).
+        await lock_name(session, f"identity:{identity_hash}")
+        identity_conflict = (await session.execute(
+            select(Account.id).where(Account.national_id_hash == identity_hash).limit(1))).first() is not None
+        if identity_conflict:
+            identity_hash = None
     account = Account(
         kind=kind,
         display_name=name,
         email=mail,
         phone=tel,
-        national_id_hash=keyed_hash(personal_data_key, identity) if identity else None,
+        national_id_hash=identity_hash,
         password_hash=await hashing.hash(password),
         created_at=now,
     )
@@ -145,6 +155,9 @@ async def sign_up(
         session.add(_application(account.id, role, note, now))
     _audit(session, clock, actor=account.id, action="account.signed_up", subject_type="account",
            subject_id=account.id, kind=kind, applied_for=wanted)
+    if identity_conflict:
+        _audit(session, clock, actor=account.id, action="account.identity_number_already_linked",
+               subject_type="account", subject_id=account.id)
     await session.flush()
     return account
 
@@ -352,18 +365,23 @@ async def _issue_session(
                     refresh_token=refresh, refresh_token_expires_at=refresh_expires, family_id=family_id)
 
 
+def login_identity(login: str) -> str | None:
+    """The normalised email or phone a login names, or None if it is neither."""
+    identifier = login.strip()
+    try:
+        return validation.email(identifier) if "@" in identifier else validation.phone(identifier)
+    except DomainError:
+        return None
+
+
 async def login(
     *, session: AsyncSession, clock: Clock, hashing: PasswordHashing, secret: str, login: str,
     password: str, access_ttl: int, refresh_ttl: int,
 ) -> SignedIn:
     """Email or phone + password. The same error for an unknown login and a wrong password."""
     refused = DomainError("INVALID_CREDENTIALS", "The login or password is wrong.", "login")
-    identifier = login.strip()
-    try:
-        column = Account.email if "@" in identifier else Account.phone
-        normalised = validation.email(identifier) if "@" in identifier else validation.phone(identifier)
-    except DomainError:
-        normalised = None
+    normalised = login_identity(login)
+    column = Account.email if normalised and "@" in normalised else Account.phone
     if normalised is None:
         # a blank login normalises to None, and `column == None` would match every account
         # without a phone (SQL `IS NULL`): refuse it like any unknown login

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import orjson
+from typing import Awaitable, Callable, TypeVar
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import service
 from accounts.models import Role as R
+from accounts.security import keyed_hash
 from accounts.service import RefreshRefused, SignedIn
 from core.errors import DomainError
 from resolvers.common import idempotent, mutation, parse_id
@@ -14,8 +18,11 @@ from schema import accounts as t
 from schema.context import Context
 from schema.errors import payload_error
 from schema.pagination import Connection
-from schema.permissions import Allow
+from schema.permissions import Allow, ChecksCredentials
 from accounts import revocation
+from accounts import sign_in_throttle as throttle
+
+P = TypeVar("P")
 
 
 async def _account(session: AsyncSession, account_id) -> t.Account:
@@ -33,6 +40,21 @@ async def _session_type(session: AsyncSession, signed_in: SignedIn) -> t.Session
 
 def _ctx(info: strawberry.Info) -> Context:
     return info.context
+
+
+async def _throttled(ctx: Context, attempt: throttle.Attempt, body: Callable[[], Awaitable[P]]) -> P:
+    """The sign-in throttle around a password check: a barred attempt is refused before any
+    argon2 work; a wrong password counts (and says how long to wait when a delay now applies);
+    a right one clears this IP's count for the login."""
+    await throttle.check(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
+    try:
+        answer = await body()
+    except DomainError as refused:
+        if refused.code == "INVALID_CREDENTIALS":
+            refused.retry_after = await throttle.record_failure(redis=ctx.redis, clock=ctx.clock, attempt=attempt) or None
+        raise
+    await throttle.record_success(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
+    return answer
 
 
 @strawberry.type
@@ -126,42 +148,55 @@ class AccountsQuery:
 
 @strawberry.type
 class AccountsMutation:
-    @strawberry.mutation(extensions=[Allow(anyone=True)],
+    @strawberry.mutation(extensions=[Allow(anyone=True), ChecksCredentials()],
                          description="Individuals and organisations sign up themselves; operator and merchant roles wait for the regulator.")
     async def sign_up(self, info: strawberry.Info, input: t.SignUpInput) -> t.SignUpPayload:
         ctx = _ctx(info)
 
         async def body() -> t.SignUpPayload:
-            async with ctx.transaction() as session:
-                async def create() -> dict:
-                    account = await service.sign_up(
-                        session=session, clock=ctx.clock, hashing=ctx.services.hashing,
-                        personal_data_key=ctx.settings.personal_data_key, kind=input.kind.value,
-                        display_name=input.display_name, password=input.password, email=input.email,
-                        phone=input.phone, national_id=input.national_id,
-                        apply_for=[r.value for r in input.apply_for or []],
-                        application_note=input.application_note)
-                    return {"account_id": str(account.id)}
+            # counted before the password is hashed (argon2 is the expensive part)
+            wait = await throttle.sign_up_allowed(redis=ctx.redis, clock=ctx.clock, client_ip=ctx.client_ip,
+                                                  per_hour=ctx.settings.sign_ups_per_ip_per_hour)
+            if wait:
+                raise throttle.TooManyAttempts(wait, "Too many sign-ups from this address.")
+            async def create(session) -> dict:
+                account = await service.sign_up(
+                    session=session, clock=ctx.clock, hashing=ctx.services.hashing,
+                    personal_data_key=ctx.settings.personal_data_key, kind=input.kind.value,
+                    display_name=input.display_name, password=input.password, email=input.email,
+                    phone=input.phone, national_id=input.national_id,
+                    apply_for=[r.value for r in input.apply_for or []],
+                    application_note=input.application_note)
+                return {"account_id": str(account.id)}
 
-                if input.idempotency_key is None:
-                    result = await create()
-                else:
-                    # the password stays out of the stored fingerprint
-                    request = {"kind": input.kind.value, "displayName": input.display_name,
-                               "email": input.email, "phone": input.phone,
-                               "applyFor": [r.value for r in input.apply_for or []],
-                               "applicationNote": input.application_note,
-                               "nationalId": bool(input.national_id)}
-                    result, _ = await idempotent(ctx, session, operation="signUp", key=input.idempotency_key,
-                                                 request=request, action=create)
+            async def answer(session, result: dict) -> t.SignUpPayload:
                 return t.SignUpPayload(account=await _account(session, parse_id(result["account_id"])))
+
+            if input.idempotency_key is None:
+                async with ctx.transaction() as session:
+                    return await answer(session, await create(session))
+            secret, pii = ctx.settings.secret_key, ctx.settings.personal_data_key
+            # a replay reaches only the same caller with the same whole input: the records of
+            # anonymous callers are scoped by who they say they are, and the fingerprint covers
+            # the password and identity number as keyed hashes (never the values themselves)
+            request = {"kind": input.kind.value, "displayName": input.display_name,
+                       "email": input.email, "phone": input.phone,
+                       "applyFor": [r.value for r in input.apply_for or []],
+                       "applicationNote": input.application_note,
+                       "password": keyed_hash(secret, "signUp.password:" + input.password),
+                       "nationalId": keyed_hash(pii, input.national_id) if input.national_id else None}
+            scope = keyed_hash(secret, "signUp.contact:" + orjson.dumps([input.email, input.phone]).decode())
+            return await idempotent(ctx, operation="signUp", key=input.idempotency_key, request=request,
+                                    action=create, answer=answer, anonymous_scope=scope)
 
         return await mutation(t.SignUpPayload, t.SignUpError, body)
 
-    @strawberry.mutation(extensions=[Allow(anyone=True)],
+    @strawberry.mutation(extensions=[Allow(anyone=True), ChecksCredentials()],
                          description="Sign in with email or phone and password.")
     async def login(self, info: strawberry.Info, input: t.LoginInput) -> t.LoginPayload:
         ctx = _ctx(info)
+        attempt = throttle.Attempt.of(secret=ctx.settings.secret_key, client_ip=ctx.client_ip,
+                                      login=service.login_identity(input.login) or "?" + input.login.strip().lower())
 
         async def body() -> t.LoginPayload:
             async with ctx.transaction() as session:
@@ -172,14 +207,16 @@ class AccountsMutation:
                     refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
                 return t.LoginPayload(session=await _session_type(session, signed_in))
 
-        return await mutation(t.LoginPayload, t.LoginError, body)
+        return await mutation(t.LoginPayload, t.LoginError, lambda: _throttled(ctx, attempt, body))
 
-    @strawberry.mutation(extensions=[Allow(anyone=True)],
+    @strawberry.mutation(extensions=[Allow(anyone=True), ChecksCredentials()],
                          description="Trade a refresh token for a new session; each refresh token works once.")
     async def refresh_session(self, info: strawberry.Info, input: t.RefreshSessionInput) -> t.RefreshSessionPayload:
         ctx = _ctx(info)
+        attempt = throttle.Attempt.of(secret=ctx.settings.secret_key, client_ip=ctx.client_ip, login=None)
 
         async def body() -> t.RefreshSessionPayload:
+            await throttle.check(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
             async with ctx.transaction() as session:
                 outcome = await service.refresh(
                     session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
@@ -192,8 +229,11 @@ class AccountsMutation:
             if outcome.revoked_family_id is not None:
                 await revocation.mark_families_revoked(ctx.redis, [outcome.revoked_family_id],
                                                        ctx.settings.access_token_ttl_seconds)
+            wait = None
+            if outcome.code == "INVALID_REFRESH_TOKEN":  # a token nobody issued: a guess
+                wait = await throttle.record_failure(redis=ctx.redis, clock=ctx.clock, attempt=attempt) or None
             return t.RefreshSessionPayload(errors=[payload_error(t.RefreshSessionError, outcome.code, outcome.message,
-                                                                 "refreshToken")])
+                                                                 "refreshToken", wait)])
 
         return await mutation(t.RefreshSessionPayload, t.RefreshSessionError, body)
 
@@ -213,10 +253,12 @@ class AccountsMutation:
 
         return await mutation(t.LogoutPayload, t.LogoutError, body)
 
-    @strawberry.mutation(extensions=[Allow(signed_in=True, password_session=True)],
+    @strawberry.mutation(extensions=[Allow(signed_in=True, password_session=True), ChecksCredentials()],
                          description="Change your password; every other session of the account is signed out.")
     async def change_password(self, info: strawberry.Info, input: t.ChangePasswordInput) -> t.ChangePasswordPayload:
         ctx = _ctx(info)
+        attempt = throttle.Attempt.of(secret=ctx.settings.secret_key, client_ip=ctx.client_ip,
+                                      login=f"account:{ctx.principal.account_id}")
 
         async def body() -> t.ChangePasswordPayload:
             async with ctx.transaction() as session:
@@ -227,7 +269,7 @@ class AccountsMutation:
             await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
             return t.ChangePasswordPayload(signed_out_sessions=len(families))
 
-        return await mutation(t.ChangePasswordPayload, t.ChangePasswordError, body)
+        return await mutation(t.ChangePasswordPayload, t.ChangePasswordError, lambda: _throttled(ctx, attempt, body))
 
     @strawberry.mutation(extensions=[Allow(R.ORGANISATION, password_session=True)],
                          description="An organisation applies to be an app operator, merchant or project owner.")

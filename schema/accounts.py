@@ -9,7 +9,7 @@ from datetime import datetime
 import strawberry
 
 from accounts import models
-from schema.errors import MutationError, error_codes
+from schema.errors import CREDENTIAL_CODES, MutationError, error_codes
 
 Role = strawberry.enum(models.Role, name="Role", description="What an account may do on the platform.")
 RoleStatus = strawberry.enum(models.RoleStatus, name="RoleStatus")
@@ -254,7 +254,7 @@ class RevokeEntrustmentInput:
 
 # --- payloads and their errors -----------------------------------------------------------------
 
-SignUpErrorCode = error_codes("SignUpErrorCode", "EMAIL_TAKEN", "PHONE_TAKEN", "NATIONAL_ID_TAKEN",
+SignUpErrorCode = error_codes("SignUpErrorCode", *CREDENTIAL_CODES, "EMAIL_TAKEN", "PHONE_TAKEN", "NATIONAL_ID_TAKEN",
                               "INVALID_EMAIL", "INVALID_PHONE", "INVALID_NATIONAL_ID", "WEAK_PASSWORD",
                               "ROLE_NOT_ALLOWED", "IDEMPOTENCY_KEY_REUSED")
 
@@ -270,7 +270,7 @@ class SignUpPayload:
     errors: list[SignUpError] = strawberry.field(default_factory=list)
 
 
-LoginErrorCode = error_codes("LoginErrorCode", "INVALID_CREDENTIALS", "ACCOUNT_SUSPENDED")
+LoginErrorCode = error_codes("LoginErrorCode", *CREDENTIAL_CODES, "INVALID_CREDENTIALS", "ACCOUNT_SUSPENDED")
 
 
 @strawberry.type
@@ -284,7 +284,7 @@ class LoginPayload:
     errors: list[LoginError] = strawberry.field(default_factory=list)
 
 
-RefreshSessionErrorCode = error_codes("RefreshSessionErrorCode", "INVALID_REFRESH_TOKEN", "REFRESH_TOKEN_REVOKED",
+RefreshSessionErrorCode = error_codes("RefreshSessionErrorCode", *CREDENTIAL_CODES, "INVALID_REFRESH_TOKEN", "REFRESH_TOKEN_REVOKED",
                                       "REFRESH_TOKEN_REUSED", "REFRESH_TOKEN_EXPIRED", "ACCOUNT_SUSPENDED")
 
 
@@ -313,7 +313,7 @@ class LogoutPayload:
     errors: list[LogoutError] = strawberry.field(default_factory=list)
 
 
-ChangePasswordErrorCode = error_codes("ChangePasswordErrorCode", "INVALID_CREDENTIALS", "WEAK_PASSWORD",
+ChangePasswordErrorCode = error_codes("ChangePasswordErrorCode", *CREDENTIAL_CODES, "INVALID_CREDENTIALS", "WEAK_PASSWORD",
                                       "SAME_PASSWORD")
 
 

@@ -17,6 +17,8 @@ from core.errors import DomainError
 
 # Codes every mutation can answer with, whatever it does.
 COMMON_CODES = ("INVALID", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "RATE_LIMITED")
+# Codes of the mutations that check a credential (schema.permissions.ChecksCredentials).
+CREDENTIAL_CODES = ("TOO_MANY_ATTEMPTS",)
 
 
 def error_codes(name: str, *codes: str, description: str | None = None) -> Any:
@@ -29,17 +31,20 @@ def error_codes(name: str, *codes: str, description: str | None = None) -> Any:
 class MutationError:
     field: str | None = strawberry.field(description="The input field the error is about, if any.")
     message: str
+    retry_after: int | None = strawberry.field(
+        default=None, description="For TOO_MANY_ATTEMPTS and RATE_LIMITED: whole seconds before trying again.")
 
 
-def payload_error(error_cls: type, code: str, message: str, field: str | None = None) -> Any:
+def payload_error(error_cls: type, code: str, message: str, field: str | None = None,
+                  retry_after: int | None = None) -> Any:
     """Build one error of `error_cls` (which has `code`, `field`, `message`)."""
     enum_cls = error_cls.__strawberry_definition__.get_field("code").type.wrapped_cls
     member = enum_cls.__members__.get(code) or enum_cls.__members__["INVALID"]
-    return error_cls(code=member, field=field, message=message)
+    return error_cls(code=member, field=field, message=message, retry_after=retry_after)
 
 
 def domain_errors(error_cls: type, exc: DomainError) -> list[Any]:
-    return [payload_error(error_cls, exc.code, exc.message, exc.field)]
+    return [payload_error(error_cls, exc.code, exc.message, exc.field, getattr(exc, "retry_after", None))]
 
 
 class PublicError(GraphQLError):

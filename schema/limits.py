@@ -102,3 +102,34 @@ def measure(
 
     cost, depth, aliases = summarize(operation.selection_set)
     return Measure(depth=depth, aliases=min(aliases, MEASURE_CEILING), cost=min(cost, MEASURE_CEILING))
+
+
+def root_fields_named(
+    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode], names: frozenset[str],
+) -> int:
+    """How many of the operation's root fields (aliases counted, fragments followed) bear one of
+    `names`. Each fragment is counted once and reused, as in `measure`, so a fragment bomb costs
+    linear time."""
+    per_fragment: dict[str, int] = {}
+    in_progress: set[str] = set()
+
+    def count(selection_set: SelectionSetNode | None) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += selection.name.value in names
+            elif isinstance(selection, InlineFragmentNode):
+                total += count(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is None or name in in_progress:  # unknown or cyclic: validation errors
+                    continue
+                if name not in per_fragment:
+                    in_progress.add(name)
+                    per_fragment[name] = count(fragment.selection_set)
+                    in_progress.discard(name)
+                total += per_fragment[name]
+        return total
+
+    return count(operation.selection_set)

@@ -66,3 +66,29 @@ class Allow(FieldExtension):
         if self._payload is not None:
             return self._payload(errors=[payload_error(self._error, code, message)])
         raise PublicError(message, code)
+
+
+class ChecksCredentials(FieldExtension):
+    """Marks a root field that checks a password or token (login, signUp, refreshSession,
+    changePassword, and any later one). The endpoint runs at most one such field per operation,
+    so one request cannot try thirty passwords under thirty aliases; the resolver consults the
+    sign-in throttle (accounts/sign_in_throttle.py) before any argon2 work."""
+
+    def apply(self, field: StrawberryField) -> None:
+        field.description = ((field.description or "").rstrip()
+                             + "\n\nChecks a credential: at most one such field per operation;"
+                               " repeated failures are slowed down (TOO_MANY_ATTEMPTS with retryAfter).").strip()
+
+    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any) -> Any:
+        return await next_(source, info, **kwargs)
+
+
+def credential_fields(schema) -> frozenset[str]:
+    """Names of the root fields marked ChecksCredentials in a strawberry schema."""
+    names = set()
+    for root in (schema._schema.query_type, schema._schema.mutation_type):
+        for name, field in (root.fields.items() if root else ()):
+            definition = (field.extensions or {}).get("strawberry-definition")
+            if definition is not None and any(isinstance(e, ChecksCredentials) for e in definition.extensions):
+                names.add(name)
+    return frozenset(names)

@@ -7,7 +7,10 @@ Internal errors are logged with the request id and reach the client only as
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import time
 from functools import lru_cache
 from typing import Any
@@ -29,13 +32,16 @@ from graphql import (
     visit,
 )
 from graphql.pyutils import is_awaitable
+from graphql.type import get_named_type, is_introspection_type
+from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
 from core.errors import DomainError
 from schema.context import Context, Services
-from schema.limits import measure
+from schema.limits import measure, root_fields_named
+from schema.permissions import credential_fields
 from server.auth import AuthFailure, authenticate_and_limit
 from server.input_text import BadText, clean, clean_values
 from server.logs import request_id_var
@@ -43,6 +49,7 @@ from server.logs import request_id_var
 log = logging.getLogger("tanpuhui.graphql")
 
 MAX_QUERY_CHARS = 100_000
+JSON_MEDIA_TYPES = ("application/json", "application/graphql-response+json")
 
 
 def json_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -68,6 +75,55 @@ def clean_literals(document: DocumentNode) -> DocumentNode:
             return None if value == node.value else StringValueNode(value=value, block=node.block, loc=node.loc)
 
     return visit(document, Literals())
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a Content-Type names JSON: exactly application/json or
+    application/graphql-response+json, parameters allowed, a charset only if it is UTF-8.
+    (`text/plain;x=json`, which any web page may send cross-origin without a preflight, is not.)"""
+    media_type, *parameters = content_type.split(";")
+    if media_type.strip().lower() not in JSON_MEDIA_TYPES:
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            return False
+    return True
+
+
+def graphiql_csp(page: str) -> str:
+    """The Content-Security-Policy of the GraphiQL page: exactly the scripts and style sheets it
+    loads (pinned unpkg versions, with SRI in the page), its inline script by hash, the Google
+    Fonts its style sheet imports, inline styles (its dialogs inject them), requests to this
+    origin only, and no framing."""
+    scripts = re.findall(r'<script[^>]*?\ssrc="([^"]+)"', page)
+    sheets = re.findall(r'<link[^>]*?\srel="stylesheet"[^>]*?\shref="([^"]+)"', page)
+    inline = [base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+              for body in re.findall(r"<script>(.*?)</script>", page, re.S)]
+    return "; ".join([
+        "default-src 'none'",
+        "script-src " + " ".join(scripts + [f"'sha256-{digest}'" for digest in inline]),
+        "style-src 'unsafe-inline' " + " ".join(sheets + ["https://fonts.googleapis.com/css2"]),
+        "font-src https://fonts.gstatic.com",
+        "img-src data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+class NoIntrospection(NoSchemaIntrospectionCustomRule):
+    """With introspection off: `__schema` and `__type` are refused with a typed error (once per
+    field, not once per nested field); `__typename` is not introspection and keeps working."""
+
+    def enter_field(self, node, *_args):
+        type_ = get_named_type(self.context.get_type())
+        if type_ and is_introspection_type(type_):
+            self.report_error(GraphQLError("Introspection is disabled on this server.", node,
+                                           extensions={"code": "INTROSPECTION_DISABLED"}))
+            return self.SKIP
+        return None
 
 
 class PreparedDocument:
@@ -103,8 +159,14 @@ class GraphQLEndpoint:
         self.max_cost = settings.max_query_cost
         self.max_body = settings.max_body_bytes
         self.persisted_only = settings.persisted_queries_only
+        self.credential_fields = credential_fields(schema)
         self._prepare = lru_cache(maxsize=1024)(self._prepare_uncached)
         self._ide = get_graphql_ide_html("graphiql")
+        # what production turns off unless enabled explicitly (server/settings.py)
+        self.graphiql = settings.graphiql
+        self._ide_headers = {"Content-Security-Policy": graphiql_csp(self._ide)}
+        self.hide_suggestions = not settings.field_suggestions
+        self._rules = None if settings.introspection else (*specified_rules, NoIntrospection)
 
     # -- parse and validate, cached by query text --------------------------------------------
 
@@ -118,7 +180,8 @@ class GraphQLEndpoint:
             document = clean_literals(document)
         except BadText as bad:
             return PreparedDocument(None, [GraphQLError(str(bad), extensions={"code": "BAD_USER_INPUT"})])
-        errors = validate(self.schema, document, max_errors=20)
+        errors = validate(self.schema, document, rules=self._rules, max_errors=20,
+                          hide_suggestions=self.hide_suggestions)
         prepared = PreparedDocument(document, errors)
         if not errors:
             for operation in prepared.operations.values():
@@ -131,6 +194,10 @@ class GraphQLEndpoint:
                     prepared.errors = [GraphQLError(
                         f"The query uses {static.aliases} aliases; the limit is {self.max_aliases}.",
                         extensions={"code": "TOO_MANY_ALIASES"})]
+                elif root_fields_named(operation, prepared.fragments, self.credential_fields) > 1:
+                    prepared.errors = [GraphQLError(
+                        "An operation checks at most one credential (" + ", ".join(sorted(self.credential_fields))
+                        + "): send each in its own request.", extensions={"code": "TOO_MANY_CREDENTIAL_CHECKS"})]
         return prepared
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -146,8 +213,9 @@ class GraphQLEndpoint:
 
     async def _handle(self, request: Request, request_id: str) -> Response:
         if request.method == "GET":
-            if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
-                return HTMLResponse(self._ide)
+            if (self.graphiql and "text/html" in request.headers.get("accept", "")
+                    and "query" not in request.query_params):
+                return HTMLResponse(self._ide, headers=self._ide_headers)
             params = dict(request.query_params)
             try:
                 body = {
@@ -205,9 +273,8 @@ class GraphQLEndpoint:
                 return request_error(f"The request body is over {self.max_body} bytes.",
                                      "PAYLOAD_TOO_LARGE", 413, request_id)
             chunks.append(chunk)
-        content_type = request.headers.get("content-type", "")
-        if "json" not in content_type:
-            return request_error("Send application/json.", "UNSUPPORTED_MEDIA_TYPE", 415, request_id)
+        if not is_json_media_type(request.headers.get("content-type", "")):
+            return request_error("Send application/json (UTF-8).", "UNSUPPORTED_MEDIA_TYPE", 415, request_id)
         try:
             body = orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError:
@@ -289,6 +356,7 @@ class GraphQLEndpoint:
             variable_values=variables,
             operation_name=operation_name,
             executor_class=self.strawberry_schema.execution_context_class,
+            hide_suggestions=self.hide_suggestions,
             operation_extensions=extensions,
         )
         if is_awaitable(result):

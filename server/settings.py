@@ -45,6 +45,8 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     rate_limit_per_minute: int = 600
     anonymous_rate_limit_per_minute: int = 120
+    # sign-up attempts a client IP may make an hour (each hashes a password with argon2)
+    sign_ups_per_ip_per_hour: int = 20
     max_query_depth: int = 12
     max_aliases: int = 30
     max_query_cost: int = 10_000
@@ -188,6 +190,7 @@ class _Environment(BaseSettings):
     tanpuhui_refresh_token_ttl: int = _setting(30 * 24 * 3600, _SECONDS, gt=0)
     tanpuhui_rate_limit_per_minute: int = _setting(600, _PER_MINUTE, ge=1)
     tanpuhui_anonymous_rate_limit_per_minute: int = _setting(120, _PER_MINUTE, ge=1)
+    tanpuhui_sign_ups_per_ip_per_hour: int = _setting(20, "a whole number of sign-ups an hour, at least 1", ge=1)
     tanpuhui_max_query_depth: int = _setting(12, "a whole number of levels, at least 1", ge=1)
     tanpuhui_max_aliases: int = _setting(30, "a whole number of aliases, 0 or more", ge=0)
     tanpuhui_max_query_cost: int = _setting(10_000, "a whole number, at least 1", ge=1)
@@ -223,6 +226,7 @@ _VARIABLE_OF = {
     "personal_data_key": "TANPUHUI_PERSONAL_DATA_KEY", "access_token_ttl_seconds": "TANPUHUI_ACCESS_TOKEN_TTL",
     "refresh_token_ttl_seconds": "TANPUHUI_REFRESH_TOKEN_TTL", "rate_limit_per_minute": "TANPUHUI_RATE_LIMIT_PER_MINUTE",
     "anonymous_rate_limit_per_minute": "TANPUHUI_ANONYMOUS_RATE_LIMIT_PER_MINUTE",
+    "sign_ups_per_ip_per_hour": "TANPUHUI_SIGN_UPS_PER_IP_PER_HOUR",
     "max_query_depth": "TANPUHUI_MAX_QUERY_DEPTH", "max_aliases": "TANPUHUI_MAX_ALIASES",
     "max_query_cost": "TANPUHUI_MAX_QUERY_COST", "max_body_bytes": "TANPUHUI_MAX_BODY_BYTES",
     "persisted_queries_only": "TANPUHUI_PERSISTED_QUERIES_ONLY", "db_pool_size": "TANPUHUI_DB_POOL_SIZE",
@@ -309,6 +313,7 @@ def load_settings(**overrides) -> Settings:
         refresh_token_ttl_seconds=env.tanpuhui_refresh_token_ttl,
         rate_limit_per_minute=env.tanpuhui_rate_limit_per_minute,
         anonymous_rate_limit_per_minute=env.tanpuhui_anonymous_rate_limit_per_minute,
+        sign_ups_per_ip_per_hour=env.tanpuhui_sign_ups_per_ip_per_hour,
         max_query_depth=env.tanpuhui_max_query_depth,
         max_aliases=env.tanpuhui_max_aliases,
         max_query_cost=env.tanpuhui_max_query_cost,

@@ -331,15 +331,36 @@ async def test_national_id_is_stored_only_as_a_keyed_hash(api, services):
     assert await tables_mentioning(services, number[:17]) == []
 
 
-async def test_the_same_national_id_twice_is_national_id_taken(api, services):
+async def test_sign_up_does_not_tell_whether_an_identity_number_is_registered(api, services):
+    """Issue 8: the answer to an anonymous sign-up is the same whether or not the number is linked
+    to an account already; the number is linked once, and the second use is audited."""
     number = national_id("44030419900307231")
-    assert (await sign_up(api, email=unique_email(), nationalId=number))["errors"] == []
-    before = await counts(services)
-    payload = await sign_up(api, email=unique_email(), nationalId=f" {number} ")
-    error = only_error(payload)
-    assert (error["code"], error["field"]) == ("NATIONAL_ID_TAKEN", "nationalId")
-    assert payload["account"] is None
-    assert await counts(services) == before
+    first = await sign_up(api, email=unique_email(), nationalId=number)
+    fresh = await sign_up(api, email=unique_email(), nationalId=national_id("44030419900307232"))
+    again = await sign_up(api, email=unique_email(), nationalId=f" {number} ")
+
+    def shape(payload: dict) -> dict:
+        return {"errors": payload["errors"], "displayName": payload["account"]["displayName"],
+                "roles": [(r["role"], r["status"]) for r in payload["account"]["roles"]]}
+
+    assert shape(again) == shape(fresh) == shape(first)
+    assert api.last_response.status_code == 200
+    linked = await sql_value(services, "SELECT count(*) FROM accounts WHERE national_id_hash IS NOT NULL"
+                                       " AND id = ANY(CAST(:ids AS uuid[]))",
+                             ids=[first["account"]["id"], again["account"]["id"]])
+    assert linked == 1
+    assert await sql_value(services, "SELECT national_id_hash FROM accounts WHERE id = :id",
+                           id=again["account"]["id"]) is None
+    assert await sql_value(services, "SELECT count(*) FROM audit_events WHERE"
+                                     " action = 'account.identity_number_already_linked' AND subject_id = :id",
+                           id=again["account"]["id"]) == 1
+
+
+async def test_two_sign_ups_at_once_with_one_identity_number_link_it_once(api, services):
+    number = national_id("44030419900307233")
+    payloads = await asyncio.gather(*[sign_up(api, email=unique_email(), nationalId=number) for _ in range(4)])
+    assert all(p["errors"] == [] for p in payloads), payloads
+    assert await sql_value(services, "SELECT count(*) FROM accounts WHERE national_id_hash IS NOT NULL") == 1
 
 
 async def test_sign_up_with_an_idempotency_key_replays(api, services):
@@ -1136,7 +1157,7 @@ async def test_personal_data_never_reaches_the_logs(api, caplog):
                               password=password)
     assert only_error(duplicate)["code"] in {"EMAIL_TAKEN", "PHONE_TAKEN", "NATIONAL_ID_TAKEN"}
     duplicate_id = await sign_up(api, email=unique_email(), nationalId=number, password=password)
-    assert only_error(duplicate_id)["code"] == "NATIONAL_ID_TAKEN"
+    assert duplicate_id["errors"] == []  # not linked again, and not told so
     by_email = await sign_in(api, email, password)
     by_phone = await sign_in(api, phone_local, password)
     wrong = (await api.data(LOGIN, {"input": {"login": email, "password": password + "!"}}))["login"]
