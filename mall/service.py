@@ -404,9 +404,17 @@ async def find_voucher(*, session: AsyncSession, merchant_id: uuid.UUID, code: s
 
 
 async def fulfil(*, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID, code: str) -> tuple[Redemption, PointCancellation]:
-    """The merchant hands over the goods: the held points are cancelled (注销) for good."""
+    """The merchant hands over the goods: the held points are cancelled (注销) for good.
+
+    A retry after a lost answer replays it: the same merchant fulfilling the same code again gets
+    the fulfilled redemption and its one cancellation record, and nothing moves twice. The code
+    is the merchant's own (another merchant's is unknown), so only that merchant ever sees them."""
     found = await find_voucher(session=session, merchant_id=merchant_id, code=code)
     redemption = await _locked_redemption(session, found.id, merchant_id=merchant_id)
+    if redemption.status == RedemptionStatus.FULFILLED.value:
+        cancellation = (await session.execute(
+            select(PointCancellation).where(PointCancellation.redemption_id == redemption.id))).scalar_one()
+        return redemption, cancellation
     _must_be_held(redemption)
     now = clock.now()
     if redemption.held_until <= now:

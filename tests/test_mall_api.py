@@ -415,6 +415,41 @@ async def test_redeem_replays_by_key_and_every_refusal_changes_nothing(api, cloc
     assert replay["redemption"]["id"] == third["redemption"]["id"] and replay["redemption"]["points"] == 30
 
 
+async def test_a_fulfilment_retried_after_a_lost_answer_returns_the_same_success(api, clock, services):
+    """Issue 8: fulfilRedemption retried by the same merchant after a lost answer said NOT_HELD."""
+    mall = await Mall(api, clock).open()
+    m, m2 = mall.merchant, mall.merchant2
+    ada = await mall.newcomer("ada")
+    await mall.earn("ada", "100", "r-1")
+    brush = await mall.listing(m, pricePoints=120, stock=5)
+    await mall.activate(m, brush["id"])
+    held = (await mall.redeem(ada, brush["id"], "f-1"))["redemption"]
+
+    done = (await api.data(FULFIL, {"input": {"code": held["voucherCode"]}}, token=m.token))["fulfilRedemption"]
+    assert done["errors"] == [] and done["redemption"]["status"] == "FULFILLED"
+    clock.advance(minutes=40)  # past the reservation: the retry still finds what was done
+    await mall.refresh()
+    m, m2, ada = mall.merchant, mall.merchant2, mall.people["ada"]
+    before = await table_counts(services)
+    retried = (await api.data(FULFIL, {"input": {"code": held["voucherCode"].lower()}},
+                              token=m.token))["fulfilRedemption"]
+    assert retried == done  # the same redemption and the same cancellation record
+    assert await table_counts(services) == before  # nothing cancelled twice
+    wallet = await mall.wallet(ada)
+    assert (wallet["balance"], wallet["held"]) == (468 - 120, 0)
+
+    # another merchant still learns nothing, and a redemption that was not fulfilled is refused
+    stolen = (await api.data(FULFIL, {"input": {"code": held["voucherCode"]}}, token=m2.token))["fulfilRedemption"]
+    assert stolen["redemption"] is None and stolen["errors"][0]["code"] == "UNKNOWN_CODE"
+    other = (await mall.redeem(ada, brush["id"], "f-2"))["redemption"]
+    cancelled = (await api.data(CANCEL, {"input": {"id": other["id"]}}, token=ada.token))["cancelRedemption"]
+    assert cancelled["errors"] == []
+    late = (await api.data(FULFIL, {"input": {"code": other["voucherCode"]}}, token=m.token))["fulfilRedemption"]
+    assert late["redemption"] is None and late["errors"][0]["code"] == "NOT_HELD"
+    audit = (await api.data(AUDIT, token=mall.reg.token))["ledgerAudit"]
+    assert audit["ok"] and audit["totals"]["cancelled"] == 120
+
+
 async def test_merchant_fulfils_without_seeing_who_and_the_points_are_cancelled_for_good(api, clock, services):
     mall = await Mall(api, clock).open()
     m, m2 = mall.merchant, mall.merchant2
@@ -470,7 +505,7 @@ async def test_merchant_fulfils_without_seeing_who_and_the_points_are_cancelled_
     assert lots_of(wallet)[lot] == (468 - 280, 160)
     assert await mall.stock(brush["id"]) == 3  # sold: stays out
     twice = (await api.data(FULFIL, {"input": {"code": a1["voucherCode"]}}, token=m.token))["fulfilRedemption"]
-    assert twice["errors"][0]["code"] == "NOT_HELD"
+    assert twice == done  # a retry replays the fulfilment; nothing is cancelled twice
     late = (await api.data(CANCEL, {"input": {"id": a1["id"]}}, token=ada.token))["cancelRedemption"]
     assert late["errors"][0]["code"] == "NOT_HELD"
     declined = (await api.data(DECLINE, {"input": {"id": a1["id"], "reason": "out of stock"}},
