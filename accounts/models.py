@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, new_id
@@ -33,6 +33,31 @@ class RoleStatus(str, enum.Enum):
     ACTIVE = "active"
     REJECTED = "rejected"
     REVOKED = "revoked"
+
+
+class ApiKeyScope(str, enum.Enum):
+    """What an API key may change (least privilege, like Stripe's restricted keys). Reads of the
+    organisation's own data need no scope; every mutation a key may call names one."""
+
+    INVITE_ENTRUSTMENTS = "invite_entrustments"
+    REPORT_BEHAVIOUR = "report_behaviour"
+    MANAGE_LISTINGS = "manage_listings"
+    FULFIL_REDEMPTIONS = "fulfil_redemptions"
+    MANAGE_CER_PROJECTS = "manage_cer_projects"
+    SELL_CERS = "sell_cers"
+    RETIRE_CERS = "retire_cers"
+
+
+# The role an organisation must hold to give a key each scope.
+SCOPE_ROLES = {
+    ApiKeyScope.INVITE_ENTRUSTMENTS: Role.APP_OPERATOR,
+    ApiKeyScope.REPORT_BEHAVIOUR: Role.APP_OPERATOR,
+    ApiKeyScope.MANAGE_LISTINGS: Role.MERCHANT,
+    ApiKeyScope.FULFIL_REDEMPTIONS: Role.MERCHANT,
+    ApiKeyScope.MANAGE_CER_PROJECTS: Role.PROJECT_OWNER,
+    ApiKeyScope.SELL_CERS: Role.PROJECT_OWNER,
+    ApiKeyScope.RETIRE_CERS: Role.PROJECT_OWNER,
+}
 
 
 class EntrustmentStatus(str, enum.Enum):
@@ -117,13 +142,19 @@ class ApiKey(Base):
     """A machine client's key, scoped to its organisation. Shown once; stored as a keyed hash."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (Index("ix_api_keys_account", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_api_keys_account", "account_id", "created_at"),
+        CheckConstraint("scopes <@ ARRAY[" + ", ".join(f"'{s.value}'" for s in ApiKeyScope) + "]::varchar[]",
+                        name="scopes_valid"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # ApiKeyScope values, chosen at creation and never widened
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)), nullable=False)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column()

@@ -15,6 +15,13 @@ class Principal:
     via: str
     family_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    # an API key's scopes (accounts.models.ApiKeyScope values); None for a person's sign-in
+    scopes: frozenset[str] | None = None
+
+    def may(self, scope: str) -> bool:
+        """Whether this caller may do what `scope` covers: a signed-in person always (their
+        roles decide), an API key only with the scope."""
+        return self.scopes is None or scope in self.scopes
 
     def has(self, role: str) -> bool:
         return role in self.roles

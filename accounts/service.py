@@ -21,6 +21,7 @@ from accounts.models import (
     AccountKind,
     AccountRole,
     ApiKey,
+    ApiKeyScope,
     AuditEvent,
     Entrustment,
     EntrustmentInvitation,
@@ -28,6 +29,7 @@ from accounts.models import (
     RefreshToken,
     Role,
     RoleStatus,
+    SCOPE_ROLES,
 )
 from accounts.principal import Principal
 from accounts.security import (
@@ -506,23 +508,32 @@ def _api_key_hash(secret: str, plaintext: str) -> str:
 
 
 async def create_api_key(
-    *, session: AsyncSession, clock: Clock, secret: str, principal: Principal, name: str,
+    *, session: AsyncSession, clock: Clock, secret: str, principal: Principal, name: str, scopes: list[str],
 ) -> tuple[ApiKey, str]:
-    """Returns the key row and the plaintext, which is shown this once and never again."""
+    """Returns the key row and the plaintext, which is shown this once and never again. The key
+    may change only what its scopes cover, each allowed by a role the organisation holds now."""
     if not (principal.roles & API_KEY_ROLES):
         raise DomainError("FORBIDDEN", "Only an approved operator, merchant or project owner has API keys.")
     label = validation.text(name, 100, "name")
     if not label:
         raise DomainError("INVALID", "Name the key (e.g. the system that uses it).", "name")
+    chosen = sorted(set(scopes))
+    if not chosen:
+        raise DomainError("INVALID", "Give the key at least one scope.", "scopes")
+    for scope in chosen:
+        role = SCOPE_ROLES[ApiKeyScope(scope)]
+        if role.value not in principal.roles:
+            raise DomainError("SCOPE_NOT_ALLOWED", f"Only an organisation with the {role.value} role can give a key "
+                                                   f"the {scope} scope.", "scopes")
     prefix = secrets.token_hex(6)
     plaintext = f"{API_KEY_PREFIX}_{prefix}_{random_token(32)}"
-    key = ApiKey(account_id=principal.account_id, name=label, prefix=prefix,
+    key = ApiKey(account_id=principal.account_id, name=label, prefix=prefix, scopes=chosen,
                  secret_hash=_api_key_hash(secret, plaintext), created_by=principal.account_id,
                  created_at=clock.now())
     session.add(key)
     await session.flush()
     _audit(session, clock, actor=principal.account_id, action="api_key.created", subject_type="api_key",
-           subject_id=key.id)
+           subject_id=key.id, scopes=chosen)
     return key, plaintext
 
 
@@ -583,7 +594,8 @@ async def authenticate_api_key(
                                         ApiKey.last_used_at < now - timedelta(minutes=1)))
         .values(last_used_at=now)
     )
-    return Principal(account_id=account.id, kind=account.kind, roles=roles, via="api_key", api_key_id=key.id)
+    return Principal(account_id=account.id, kind=account.kind, roles=roles, via="api_key", api_key_id=key.id,
+                     scopes=frozenset(key.scopes))
 
 
 # --- entrustments (委托, art. 6) ------------------------------------------------------------------

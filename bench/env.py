@@ -192,7 +192,8 @@ async def publish_rule(conn: asyncpg.Connection, *, daily_cap_points: int = 1_00
     return rule_id
 
 
-async def make_api_key(conn: asyncpg.Connection, account_id: uuid.UUID) -> str:
+async def make_api_key(conn: asyncpg.Connection, account_id: uuid.UUID,
+                       scopes: tuple[str, ...] = ("report_behaviour",)) -> str:
     """An API key row as accounts.service.create_api_key writes it; returns the plaintext."""
     from accounts.security import keyed_hash, random_token
     from accounts.service import API_KEY_PREFIX
@@ -200,9 +201,9 @@ async def make_api_key(conn: asyncpg.Connection, account_id: uuid.UUID) -> str:
     prefix = secrets.token_hex(6)
     plaintext = f"{API_KEY_PREFIX}_{prefix}_{random_token(32)}"
     await conn.execute(
-        "INSERT INTO api_keys (id, account_id, name, prefix, secret_hash, created_by, created_at)"
-        " VALUES ($1, $2, 'bench', $3, $4, $2, $5)",
-        uuid.uuid4(), account_id, prefix, keyed_hash(SECRET_KEY, plaintext), now())
+        "INSERT INTO api_keys (id, account_id, name, prefix, secret_hash, scopes, created_by, created_at)"
+        " VALUES ($1, $2, 'bench', $3, $4, $5, $2, $6)",
+        uuid.uuid4(), account_id, prefix, keyed_hash(SECRET_KEY, plaintext), list(scopes), now())
     return plaintext
 
 

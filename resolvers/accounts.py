@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import service
+from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from accounts.security import keyed_hash
 from accounts.service import RefreshRefused, SignedIn
@@ -333,7 +334,8 @@ class AccountsMutation:
             async with ctx.transaction() as session:
                 key, secret = await service.create_api_key(session=session, clock=ctx.clock,
                                                            secret=ctx.settings.secret_key,
-                                                           principal=ctx.principal, name=input.name)
+                                                           principal=ctx.principal, name=input.name,
+                                                           scopes=[scope.value for scope in input.scopes])
             return t.CreateApiKeyPayload(api_key=t.ApiKey.from_row(key), secret=secret)
 
         return await mutation(t.CreateApiKeyPayload, t.CreateApiKeyError, body)
@@ -353,7 +355,7 @@ class AccountsMutation:
 
         return await mutation(t.RevokeApiKeyPayload, t.RevokeApiKeyError, body)
 
-    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR)],
+    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, scope=S.INVITE_ENTRUSTMENTS)],
                          description="Get a one-time code (valid 15 minutes) for one of the operator's users to entrust it.")
     async def create_entrustment_invitation(
         self, info: strawberry.Info, input: t.CreateEntrustmentInvitationInput,

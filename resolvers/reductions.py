@@ -15,6 +15,7 @@ from resolvers.common import mutation, parse_id
 from schema import reductions as t
 from schema.pagination import Connection
 from schema.permissions import Allow
+from accounts.models import ApiKeyScope as S
 from schema.wallets import OperatorPointTotals, PointTotals
 
 # a batch racing another batch with the same report ids is retried once; then they are duplicates
@@ -88,7 +89,7 @@ class ReductionsQuery:
 
 @strawberry.type
 class ReductionsMutation:
-    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR)],
+    @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, scope=S.REPORT_BEHAVIOUR)],
                          description="Report up to 1,000 items of entrusted users' behaviour. Idempotent per report id.")
     async def report_behaviour(self, info: strawberry.Info, input: t.ReportBehaviourInput) -> t.ReportBehaviourPayload:
         ctx = info.context

@@ -15,6 +15,8 @@ Role = strawberry.enum(models.Role, name="Role", description="What an account ma
 RoleStatus = strawberry.enum(models.RoleStatus, name="RoleStatus")
 AccountKind = strawberry.enum(models.AccountKind, name="AccountKind")
 EntrustmentStatus = strawberry.enum(models.EntrustmentStatus, name="EntrustmentStatus")
+ApiKeyScope = strawberry.enum(models.ApiKeyScope, name="ApiKeyScope",
+                              description="What an API key may change (least privilege).")
 
 
 @strawberry.enum(description="Who can sign up themselves.")
@@ -113,13 +115,15 @@ class ApiKey:
     id: strawberry.ID
     name: str
     prefix: str
+    scopes: list[ApiKeyScope] = strawberry.field(description="What the key may change; reads need no scope.")
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
 
     @classmethod
     def from_row(cls, row: models.ApiKey) -> "ApiKey":
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, prefix=row.prefix, created_at=row.created_at,
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, prefix=row.prefix,
+                   scopes=[models.ApiKeyScope(s) for s in row.scopes], created_at=row.created_at,
                    revoked_at=row.revoked_at, last_used_at=row.last_used_at)
 
 
@@ -229,6 +233,8 @@ class RevokeRoleInput:
 @strawberry.input
 class CreateApiKeyInput:
     name: str
+    scopes: list[ApiKeyScope] = strawberry.field(
+        description="What the key may change, each allowed by a role the organisation holds; at least one.")
 
 
 @strawberry.input
@@ -370,7 +376,7 @@ class RevokeRolePayload:
     errors: list[RevokeRoleError] = strawberry.field(default_factory=list)
 
 
-CreateApiKeyErrorCode = error_codes("CreateApiKeyErrorCode")
+CreateApiKeyErrorCode = error_codes("CreateApiKeyErrorCode", "SCOPE_NOT_ALLOWED")
 
 
 @strawberry.type

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 
-from accounts.models import Role
+from accounts.models import ApiKeyScope, Role
 from accounts.principal import Principal
 from schema.errors import PublicError, payload_error
 
@@ -23,14 +23,16 @@ ANYONE = "anyone"
 
 class Allow(FieldExtension):
     def __init__(self, *roles: Role | str, anyone: bool = False, signed_in: bool = False,
-                 password_session: bool = False) -> None:
+                 password_session: bool = False, scope: ApiKeyScope | None = None) -> None:
         """roles: any of these active roles may call. anyone: no sign-in needed.
         signed_in: any authenticated caller. password_session: refuse API keys (credential
-        management needs a person's sign-in)."""
+        management needs a person's sign-in). scope: what an API key must have been given to
+        call this (every mutation a key may call names one)."""
         self.roles = frozenset(r.value if isinstance(r, Role) else r for r in roles)
         self.anyone = anyone
         self.signed_in = signed_in or not roles
         self.password_session = password_session
+        self.scope = scope
         self._payload: type | None = None
         self._error: type | None = None
 
@@ -39,6 +41,8 @@ class Allow(FieldExtension):
             "any signed-in caller" if not self.roles else "roles: " + ", ".join(sorted(self.roles)))
         if self.password_session:
             who += " (signed in with a password, not an API key)"
+        elif self.scope is not None:
+            who += f" (an API key needs the {self.scope.name} scope)"
         field.description = ((field.description or "").rstrip() + f"\n\nAllowed: {who}.").strip()
         payload = field.type
         definition = getattr(payload, "__strawberry_definition__", None)
@@ -56,6 +60,8 @@ class Allow(FieldExtension):
             return "FORBIDDEN", "API keys cannot do this; sign in with a password."
         if self.roles and not (principal.roles & self.roles):
             return "FORBIDDEN", "Your account has no role that may do this."
+        if self.scope is not None and not principal.may(self.scope.value):
+            return "FORBIDDEN", f"This API key lacks the {self.scope.name} scope."
         return None
 
     async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any) -> Any:

@@ -68,7 +68,7 @@ async def _api_key_principal(services: Services, plaintext: str, client_ip: str)
     if cached is not None:
         data = orjson.loads(cached)
         return Principal(account_id=uuid.UUID(data["a"]), kind=data["k"], roles=frozenset(data["r"]),
-                         via="api_key", api_key_id=uuid.UUID(data["i"]))
+                         via="api_key", api_key_id=uuid.UUID(data["i"]), scopes=frozenset(data.get("s", ())))
     # an IP that has used up its failed attempts gets no more database look-ups this minute
     window, retry_after = _window(services)
     limit = services.settings.anonymous_rate_limit_per_minute
@@ -83,7 +83,7 @@ async def _api_key_principal(services: Services, plaintext: str, client_ip: str)
         raise AuthFailure("INVALID_API_KEY", "This API key is not valid or was revoked.")
     await services.redis.set(cache_key, orjson.dumps({
         "a": str(principal.account_id), "k": principal.kind, "r": sorted(principal.roles),
-        "i": str(principal.api_key_id)}), ex=API_KEY_CACHE_SECONDS)
+        "i": str(principal.api_key_id), "s": sorted(principal.scopes or ())}), ex=API_KEY_CACHE_SECONDS)
     return principal
 
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from accounts import service
-from accounts.models import Account, AccountRole, Role
+from accounts.models import Account, AccountRole, ApiKeyScope, Role
 from accounts.principal import Principal
 from accounts.security import PasswordHashing
 from core.clock import MovableClock, SystemClock, business_date
@@ -151,7 +151,7 @@ async def _create(session, clock, hashing: PasswordHashing, settings):
     _, api_key = await service.create_api_key(
         session=session, clock=clock, secret=settings.secret_key,
         principal=Principal(account_id=operator.id, kind=operator.kind, roles=operator_roles, via="password"),
-        name="demo reporting system")
+        name="demo reporting system", scopes=[ApiKeyScope.REPORT_BEHAVIOUR.value, ApiKeyScope.INVITE_ENTRUSTMENTS.value])
 
     people = {}
     for account in (ENTRUSTING_PERSON, PERSON):

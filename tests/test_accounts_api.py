@@ -17,6 +17,7 @@ import jwt
 from sqlalchemy import text
 
 from accounts import service
+from accounts.models import SCOPE_ROLES
 from server.logs import JsonFormatter
 from tests.conftest import (
     DECIDE,
@@ -65,16 +66,16 @@ mutation RevokeRole($id: ID!, $reason: String!) {
   }
 }"""
 CREATE_KEY = """
-mutation CreateKey($name: String!) {
-  createApiKey(input: {name: $name}) {
-    secret apiKey { id name prefix createdAt revokedAt lastUsedAt } errors { code field message }
+mutation CreateKey($name: String!, $scopes: [ApiKeyScope!]! = [REPORT_BEHAVIOUR]) {
+  createApiKey(input: {name: $name, scopes: $scopes}) {
+    secret apiKey { id name prefix scopes createdAt revokedAt lastUsedAt } errors { code field message }
   }
 }"""
 REVOKE_KEY = """
 mutation RevokeKey($id: ID!) {
   revokeApiKey(input: {id: $id}) { apiKey { id revokedAt } errors { code field message } }
 }"""
-MY_KEYS = "{ myApiKeys { id name prefix createdAt revokedAt lastUsedAt } }"
+MY_KEYS = "{ myApiKeys { id name prefix scopes createdAt revokedAt lastUsedAt } }"
 INVITE = """
 mutation Invite($ext: String!) {
   createEntrustmentInvitation(input: {externalUserId: $ext}) {
@@ -188,7 +189,9 @@ async def role_id(api, actor, role: str) -> str:
 
 
 async def create_key(api, actor, name: str = "reporting system") -> tuple[str, dict]:
-    payload = (await api.data(CREATE_KEY, {"name": name}, token=actor.token))["createApiKey"]
+    roles = {r["role"].lower() for r in actor.roles if r["status"] == "ACTIVE"}
+    scopes = [scope.name for scope, role in SCOPE_ROLES.items() if role.value in roles]
+    payload = (await api.data(CREATE_KEY, {"name": name, "scopes": scopes}, token=actor.token))["createApiKey"]
     assert payload["errors"] == [], payload
     return payload["secret"], payload["apiKey"]
 
@@ -514,7 +517,7 @@ async def test_refresh_picks_up_roles_granted_since_sign_in(api):
                            token=reg.token))["decideRoleApplication"]["errors"] == []
     new = (await api.data(REFRESH, {"token": org.refresh_token}))["refreshSession"]["session"]
     assert {"role": "MERCHANT", "status": "ACTIVE"} in new["account"]["roles"]
-    created = (await api.data(CREATE_KEY, {"name": "shop"}, token=new["accessToken"]))["createApiKey"]
+    created = (await api.data(CREATE_KEY, {"name": "shop", "scopes": ["MANAGE_LISTINGS"]}, token=new["accessToken"]))["createApiKey"]
     assert created["errors"] == [] and created["secret"].startswith("tph_")
 
 
@@ -776,8 +779,8 @@ async def test_api_key_is_shown_once_and_stored_only_as_a_hash(api, services, cl
     assert secret not in listing.text and secret.split("_", 2)[2] not in listing.text
     assert listing.json()["data"]["myApiKeys"] == [key]
     fields = await api.data('{ __type(name: "ApiKey") { fields { name } } }')
-    assert {f["name"] for f in fields["__type"]["fields"]} == {"id", "name", "prefix", "createdAt", "revokedAt",
-                                                                "lastUsedAt"}
+    assert {f["name"] for f in fields["__type"]["fields"]} == {"id", "name", "prefix", "scopes", "createdAt",
+                                                                "revokedAt", "lastUsedAt"}
 
     row = (await sql(services, "SELECT secret_hash, row_to_json(k)::text FROM api_keys k"))[0]
     assert re.fullmatch(r"[0-9a-f]{64}", row[0])

@@ -42,7 +42,7 @@ async def setup(api, clock) -> tuple[Actor, str, Actor, Actor]:
     published = await api.data(PUBLISH_RULE, {"input": {"id": rule["id"]}}, token=reg.token)
     assert published["publishExchangeRule"]["errors"] == []
     operator = await approved(api, "APP_OPERATOR", reg=reg)
-    key = (await api.data('mutation { createApiKey(input: {name: "reporting"}) { secret errors { code } } }',
+    key = (await api.data('mutation { createApiKey(input: {name: "reporting", scopes: [REPORT_BEHAVIOUR, INVITE_ENTRUSTMENTS]}) { secret errors { code } } }',
                           token=operator.token))["createApiKey"]["secret"]
     someone = await person(api)
     invitation = await api.data(
