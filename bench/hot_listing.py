@@ -160,7 +160,7 @@ async def domain_phase(env: E.Embedded, seeded: Seeded, db: str) -> tuple[int, f
                 async with services.session_factory() as session:
                     async with session.begin():
                         await mall.redeem(session=session, clock=services.clock, wallet_id=wallet,
-                                          listing_id=seeded.listing, quantity=1)
+                                          listing_id=seeded.listing, quantity=1, expected_price_points=PRICE)
             except DomainError as refused:
                 if refused.code == "OUT_OF_STOCK":
                     return
@@ -207,7 +207,7 @@ async def http_phase(env: E.Embedded, seeded: Seeded, db: str) -> tuple[int, flo
         for k in range(seeded.stock + 1):
             body = {"query": REDEEM, "operationName": "Redeem",
                     "variables": {"input": {"listingId": str(seeded.listing), "quantity": 1,
-                                            "idempotencyKey": f"hot-{n}-{k}"}}}
+                                            "expectedPricePoints": PRICE, "idempotencyKey": f"hot-{n}-{k}"}}}
             async with client.post("/graphql", headers=headers, json=body) as response:
                 payload = await response.read()
             if response.status != 200:

@@ -265,23 +265,33 @@ def _voucher_code() -> str:
 
 async def redeem(
     *, session: AsyncSession, clock: Clock, wallet_id: uuid.UUID, listing_id: uuid.UUID, quantity: int,
-    expected_revision: int | None = None, hold_minutes: int = DEFAULT_HOLD_MINUTES,
+    expected_price_points: int | None = None, expected_revision: int | None = None,
+    hold_minutes: int = DEFAULT_HOLD_MINUTES,
 ) -> Redemption:
     """Check the window and the per-person limit, hold the points, issue the voucher and reserve
-    the stock, all in the caller's transaction: any refusal leaves nothing behind."""
+    the stock, all in the caller's transaction: any refusal leaves nothing behind.
+
+    The caller states what the person agreed to: the unit price in points they were shown, or the
+    listing revision they saw (its terms, price included). A listing whose price or revision is
+    another by now is refused (PRICE_CHANGED, LISTING_CHANGED) and nothing is held, so a price
+    raised while someone is at the checkout is never charged to them."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise DomainError("INVALID", f"Redeem 1 to {MAX_QUANTITY} units.", "quantity")
+    if expected_price_points is None and expected_revision is None:
+        raise DomainError("PRICE_REQUIRED", "State the unit price in points the person agreed to "
+                          "(or the listing revision they saw).", "expectedPricePoints")
     now = clock.now()
     redemption_id, hold_id, voucher = uuid.uuid4(), uuid.uuid4(), _voucher_code()
     held_until = now + timedelta(minutes=hold_minutes)
     conn = await driver(session)
-    # the steps run inside PostgreSQL (migration 0006: mall_redeem, wallet_place_hold) in this
+    # the steps run inside PostgreSQL (migrations 0006 and 0008: mall_redeem, wallet_place_hold) in this
     # transaction, one round trip: the person's wallet is locked first (their own redemptions take
     # turns: per-person limit, points). The stock is taken when the transaction commits (same migration), so
     # the hot listing row is locked only that long; losing the race for the last units makes the
     # commit fail with OUT_OF_STOCK (server/db.py), and everything rolls back.
-    row = await conn.fetchrow("SELECT * FROM mall_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9)", wallet_id, listing_id,
-                              quantity, expected_revision, now, held_until, redemption_id, hold_id, voucher)
+    row = await conn.fetchrow("SELECT * FROM mall_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", wallet_id,
+                              listing_id, quantity, expected_revision, expected_price_points, now, held_until,
+                              redemption_id, hold_id, voucher)
     refused = REFUSALS.get(row["code"])
     if refused is not None:
         code, message, field = refused
@@ -303,6 +313,8 @@ REFUSALS = {
     "NOT_FOUND": ("NOT_FOUND", "No such listing.", "listingId"),
     "NOT_AVAILABLE": ("NOT_AVAILABLE", "This listing is not on sale now.", "listingId"),
     "OUTSIDE_WINDOW": ("NOT_AVAILABLE", "This listing is outside its availability window.", "listingId"),
+    "PRICE_CHANGED": ("PRICE_CHANGED", lambda row: f"The price is {row['detail']} points a unit now; look again.",
+                      "expectedPricePoints"),
     "LISTING_CHANGED": ("LISTING_CHANGED", "The listing changed since you saw it; look again.", "expectedRevision"),
     "LIMIT_REACHED": ("LIMIT_REACHED", lambda row: f"At most {row['detail']} per person.", "quantity"),
     "INSUFFICIENT_POINTS": ("INSUFFICIENT_POINTS",

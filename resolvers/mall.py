@@ -204,12 +204,14 @@ class MallMutation:
                 async def act() -> dict:
                     row = await service.redeem(session=session, clock=ctx.clock, wallet_id=ctx.principal.account_id,
                                                listing_id=listing_id, quantity=input.quantity,
+                                               expected_price_points=input.expected_price_points,
                                                expected_revision=input.expected_revision,
                                                hold_minutes=ctx.settings.redemption_hold_minutes)
                     return {"redemption_id": str(row.id)}
 
                 result, _ = await idempotent(ctx, session, operation="redeem", key=input.idempotency_key,
                                              request={"listingId": str(listing_id), "quantity": input.quantity,
+                                                      "expectedPricePoints": input.expected_price_points,
                                                       "expectedRevision": input.expected_revision}, action=act)
                 redemption = await session.get(Redemption, parse_id(result["redemption_id"]))
             return t.RedeemPayload(redemption=t.Redemption.from_row(redemption))

@@ -208,6 +208,10 @@ class RedeemInput:
     listing_id: strawberry.ID
     quantity: int = 1
     idempotency_key: str
+    expected_price_points: Long | None = strawberry.field(
+        default=None, description="The unit price in points the person agreed to; refused with PRICE_CHANGED if "
+                                  "the listing's price is another now. State it, or expectedRevision, or both "
+                                  "(neither: PRICE_REQUIRED).")
     expected_revision: int | None = strawberry.field(default=None, description="Refuse with LISTING_CHANGED if the listing changed since.")
 
 
@@ -245,7 +249,8 @@ class ListingPayload:
 
 
 RedeemErrorCode = error_codes("RedeemErrorCode", "INSUFFICIENT_POINTS", "OUT_OF_STOCK", "LIMIT_REACHED",
-                              "NOT_AVAILABLE", "LISTING_CHANGED", "IDEMPOTENCY_KEY_REUSED")
+                              "NOT_AVAILABLE", "LISTING_CHANGED", "PRICE_CHANGED", "PRICE_REQUIRED",
+                              "IDEMPOTENCY_KEY_REUSED")
 
 
 @strawberry.type

@@ -46,10 +46,19 @@ async def make_listing(services, merchant_id: uuid.UUID, *, price: int, stock: i
 
 
 async def redeem(services, wallet_id, listing_id, quantity: int = 1, **kwargs):
+    """Redeem as a person shown the listing's price now (unless the caller states a price or revision)."""
     async with services.session_factory() as session:
         async with session.begin():
+            if "expected_price_points" not in kwargs and "expected_revision" not in kwargs:
+                kwargs["expected_price_points"] = await price_now(session, listing_id)
             return await mall.redeem(session=session, clock=services.clock, wallet_id=wallet_id,
                                      listing_id=listing_id, quantity=quantity, **kwargs)
+
+
+async def price_now(session, listing_id) -> int:
+    """The listing's unit price as a front-end shows it before the person redeems."""
+    return (await session.execute(text("SELECT price_points FROM listings WHERE id = :l"),
+                                  {"l": listing_id})).scalar_one()
 
 
 async def scalar(services, sql: str, **params):

@@ -409,6 +409,7 @@ async def test_wallet_and_mall_contracts_run_as_persisted_queries(api, clock):
     vouchers = []
     for n in range(3):
         redeemed = await c.run("Redeem", {"input": {"listingId": listing["id"], "quantity": 1,
+                                                    "expectedPricePoints": listing["pricePoints"],
                                                     "idempotencyKey": f"redeem-{n}"}}, token=person_token)
         vouchers.append(redeemed["redeem"]["redemption"])
     assert len((await c.run("MyVouchers", {"status": "HELD", "first": 10}, token=person_token))["myRedemptions"]["edges"]) == 3

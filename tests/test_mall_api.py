@@ -104,7 +104,7 @@ class Mall:
         assert published["publishExchangeRule"]["errors"] == []
         clock.advance(minutes=2)  # behaviour occurs after the rule takes effect
         self.operator = await approved(api, "APP_OPERATOR", reg=self.reg)
-        self.key = (await api.data('mutation { createApiKey(input: {name: "reporting"}) { secret errors { code } } }',
+        self.key = (await api.data('mutation { createApiKey(input: {name: "reporting", scopes: [REPORT_BEHAVIOUR, INVITE_ENTRUSTMENTS]}) { secret errors { code } } }',
                                    token=self.operator.token))["createApiKey"]["secret"]
         self.merchant = await approved(api, "MERCHANT", name="绿色生活百货", reg=self.reg)
         self.merchant2 = await approved(api, "MERCHANT", name="低碳骑行服务", reg=self.reg)
@@ -155,8 +155,14 @@ class Mall:
         assert body["setListingStatus"]["errors"] == [], body
         return body["setListingStatus"]["listing"]
 
-    async def redeem(self, who: Actor, listing_id: str, key: str, quantity: int = 1, **extra) -> dict:
-        body = await self.api.data(REDEEM, {"input": {"listingId": listing_id, "quantity": quantity,
+    async def redeem(self, who: Actor, listing: dict | str, key: str, quantity: int = 1, **extra) -> dict:
+        """`listing` as the person was shown it: they agree to its pricePoints (unless `extra` states a
+        price or revision); or only its id, and `extra` says what they agreed to, if anything."""
+        if isinstance(listing, dict):
+            if "expectedPricePoints" not in extra and "expectedRevision" not in extra:
+                extra["expectedPricePoints"] = listing["pricePoints"]
+            listing = listing["id"]
+        body = await self.api.data(REDEEM, {"input": {"listingId": listing, "quantity": quantity,
                                                       "idempotencyKey": key, **extra}}, token=who.token)
         return body["redeem"]
 
@@ -348,7 +354,7 @@ async def test_redeem_replays_by_key_and_every_refusal_changes_nothing(api, cloc
         await mall.activate(m, listing["id"])
     await mall.activate(m, paused["id"], "PAUSED")
 
-    first = await mall.redeem(ada, brush["id"], "k-1")
+    first = await mall.redeem(ada, brush, "k-1")
     assert first["errors"] == []
     redemption = first["redemption"]
     assert (redemption["status"], redemption["quantity"], redemption["unitPricePoints"], redemption["points"]) == \
@@ -362,46 +368,46 @@ async def test_redeem_replays_by_key_and_every_refusal_changes_nothing(api, cloc
     assert await mall.stock(brush["id"]) == 4
 
     # the same key and input replays; the same key with another input is refused
-    again = await mall.redeem(ada, brush["id"], "k-1")
+    again = await mall.redeem(ada, brush, "k-1")
     assert again["errors"] == [] and again["redemption"] == redemption
-    reused = await mall.redeem(ada, brush["id"], "k-1", quantity=2)
+    reused = await mall.redeem(ada, brush, "k-1", quantity=2)
     assert reused["redemption"] is None and reused["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert (await mall.wallet(ada))["balance"] == 348 and await mall.stock(brush["id"]) == 4
     assert len(await mall.my_redemptions(ada)) == 1
 
-    async def refused(listing_id: str, key: str, code: str, quantity: int = 1, **extra) -> None:
-        before = (await table_counts(services), await mall.wallet(ada), await mall.stock(listing_id))
-        body = await mall.redeem(ada, listing_id, key, quantity=quantity, **extra)
+    async def refused(listing: dict, key: str, code: str, quantity: int = 1, **extra) -> None:
+        before = (await table_counts(services), await mall.wallet(ada), await mall.stock(listing["id"]))
+        body = await mall.redeem(ada, listing, key, quantity=quantity, **extra)
         assert body["redemption"] is None and [e["code"] for e in body["errors"]] == [code], body
-        after = (await table_counts(services), await mall.wallet(ada), await mall.stock(listing_id))
+        after = (await table_counts(services), await mall.wallet(ada), await mall.stock(listing["id"]))
         assert after == before  # the idempotency record rolled back too: the key may be used again
 
-    await refused(pricey["id"], "k-2", "INSUFFICIENT_POINTS")
-    await refused(cheap["id"], "k-3", "OUT_OF_STOCK", quantity=6)
-    await refused(brush["id"], "k-4", "LIMIT_REACHED", quantity=2)
-    await refused(paused["id"], "k-5", "NOT_AVAILABLE")
-    await refused(later["id"], "k-6", "NOT_AVAILABLE")
-    await refused(brush["id"], "k-7", "LISTING_CHANGED", expectedRevision=1)
-    await refused(draft["id"], "k-8", "NOT_FOUND")
-    await refused(brush["id"], "k-9", "INVALID", quantity=0)
-    await refused(cheap["id"], "k-10", "INVALID", quantity=101)
-    bad_key = await mall.redeem(ada, brush["id"], " ")
+    await refused(pricey, "k-2", "INSUFFICIENT_POINTS")
+    await refused(cheap, "k-3", "OUT_OF_STOCK", quantity=6)
+    await refused(brush, "k-4", "LIMIT_REACHED", quantity=2)
+    await refused(paused, "k-5", "NOT_AVAILABLE")
+    await refused(later, "k-6", "NOT_AVAILABLE")
+    await refused(brush, "k-7", "LISTING_CHANGED", expectedRevision=1)
+    await refused(draft, "k-8", "NOT_FOUND")
+    await refused(brush, "k-9", "INVALID", quantity=0)
+    await refused(cheap, "k-10", "INVALID", quantity=101)
+    bad_key = await mall.redeem(ada, brush, " ")
     assert bad_key["errors"][0]["code"] == "INVALID"
 
     # the refused key works once the cause is gone
     current = (await api.data(LISTING, {"id": brush["id"]}))["listing"]["revision"]
-    second = await mall.redeem(ada, brush["id"], "k-7", expectedRevision=current)
+    second = await mall.redeem(ada, brush, "k-7", expectedRevision=current)
     assert second["errors"] == [] and second["redemption"]["points"] == 120
-    await refused(brush["id"], "k-11", "LIMIT_REACHED")  # two held: the limit counts held ones
+    await refused(brush, "k-11", "LIMIT_REACHED")  # two held: the limit counts held ones
 
     # the window closes
     clock.advance(minutes=5)
-    await refused(over["id"], "k-12", "NOT_AVAILABLE")
+    await refused(over, "k-12", "NOT_AVAILABLE")
 
     # a new price applies to new redemptions only
     updated = await api.data(UPDATE_LISTING, {"input": {"id": cheap["id"], "pricePoints": 15}}, token=m.token)
     assert updated["updateListing"]["errors"] == []
-    third = await mall.redeem(ada, cheap["id"], "k-13", quantity=2)
+    third = await mall.redeem(ada, cheap, "k-13", quantity=2, expectedPricePoints=15)
     assert third["redemption"]["points"] == 30
     raised = await api.data(UPDATE_LISTING, {"input": {"id": cheap["id"], "pricePoints": 40}}, token=m.token)
     assert raised["updateListing"]["listing"]["pricePoints"] == 40
@@ -411,8 +417,52 @@ async def test_redeem_replays_by_key_and_every_refusal_changes_nothing(api, cloc
     wallet = await mall.wallet(ada)
     assert (wallet["balance"], wallet["held"]) == (468 - 270, 270)
     # the replay after the price change still answers with what was ordered
-    replay = await mall.redeem(ada, cheap["id"], "k-13", quantity=2)
+    replay = await mall.redeem(ada, cheap, "k-13", quantity=2, expectedPricePoints=15)
     assert replay["redemption"]["id"] == third["redemption"]["id"] and replay["redemption"]["points"] == 30
+
+
+async def test_a_redemption_is_made_at_the_price_the_person_agreed_to(api, clock, services):
+    """Issue 8: redeem without expectedRevision held the new price after the merchant raised it.
+    The client states the unit price the person agreed to (or the revision they saw)."""
+    mall = await Mall(api, clock).open()
+    m = mall.merchant
+    ada = await mall.newcomer("ada")
+    await mall.earn("ada", "100", "r-1")  # 468 points
+    brush = await mall.listing(m, pricePoints=100, stock=5, perPersonLimit=None)
+    await mall.activate(m, brush["id"])
+    raised = await api.data(UPDATE_LISTING, {"input": {"id": brush["id"], "pricePoints": 150}}, token=m.token)
+    assert raised["updateListing"]["listing"]["pricePoints"] == 150
+
+    async def refused(key: str, code: str, field: str, **extra) -> dict:
+        before = (await table_counts(services), await mall.wallet(ada), await mall.stock(brush["id"]))
+        body = await mall.redeem(ada, brush["id"], key, **extra)
+        assert body["redemption"] is None
+        assert [(e["code"], e["field"]) for e in body["errors"]] == [(code, field)], body
+        counts, wallet, stock = (await table_counts(services), await mall.wallet(ada), await mall.stock(brush["id"]))
+        assert (wallet, stock) == before[1:] and (wallet["balance"], wallet["held"]) == (468, 0)
+        assert {k: v for k, v in counts.items() if k != "idempotency_records"} == \
+            {k: v for k, v in before[0].items() if k != "idempotency_records"}
+        return body["errors"][0]
+
+    # agreed to 100, the price is 150 now: refused, nothing held
+    changed = await refused("p-1", "PRICE_CHANGED", "expectedPricePoints", expectedPricePoints=100)
+    assert "150" in changed["message"]
+    # nothing agreed: refused
+    await refused("p-2", "PRICE_REQUIRED", "expectedPricePoints")
+    # a stale revision, even with the right price: refused too
+    await refused("p-3", "LISTING_CHANGED", "expectedRevision", expectedPricePoints=150,
+                  expectedRevision=brush["revision"])
+    assert await mall.my_redemptions(ada) == []
+
+    # agreed to the price shown now: redeemed at it
+    current = (await api.data(LISTING, {"id": brush["id"]}))["listing"]
+    agreed = await mall.redeem(ada, current, "p-4")
+    assert agreed["errors"] == []
+    assert (agreed["redemption"]["unitPricePoints"], agreed["redemption"]["points"]) == (150, 150)
+    by_revision = await mall.redeem(ada, brush["id"], "p-5", expectedRevision=current["revision"])
+    assert by_revision["errors"] == [] and by_revision["redemption"]["points"] == 150
+    wallet = await mall.wallet(ada)
+    assert (wallet["balance"], wallet["held"]) == (168, 300)
 
 
 async def test_a_fulfilment_retried_after_a_lost_answer_returns_the_same_success(api, clock, services):
@@ -423,7 +473,7 @@ async def test_a_fulfilment_retried_after_a_lost_answer_returns_the_same_success
     await mall.earn("ada", "100", "r-1")
     brush = await mall.listing(m, pricePoints=120, stock=5)
     await mall.activate(m, brush["id"])
-    held = (await mall.redeem(ada, brush["id"], "f-1"))["redemption"]
+    held = (await mall.redeem(ada, brush, "f-1"))["redemption"]
 
     done = (await api.data(FULFIL, {"input": {"code": held["voucherCode"]}}, token=m.token))["fulfilRedemption"]
     assert done["errors"] == [] and done["redemption"]["status"] == "FULFILLED"
@@ -441,7 +491,7 @@ async def test_a_fulfilment_retried_after_a_lost_answer_returns_the_same_success
     # another merchant still learns nothing, and a redemption that was not fulfilled is refused
     stolen = (await api.data(FULFIL, {"input": {"code": held["voucherCode"]}}, token=m2.token))["fulfilRedemption"]
     assert stolen["redemption"] is None and stolen["errors"][0]["code"] == "UNKNOWN_CODE"
-    other = (await mall.redeem(ada, brush["id"], "f-2"))["redemption"]
+    other = (await mall.redeem(ada, brush, "f-2"))["redemption"]
     cancelled = (await api.data(CANCEL, {"input": {"id": other["id"]}}, token=ada.token))["cancelRedemption"]
     assert cancelled["errors"] == []
     late = (await api.data(FULFIL, {"input": {"code": other["voucherCode"]}}, token=m.token))["fulfilRedemption"]
@@ -463,10 +513,10 @@ async def test_merchant_fulfils_without_seeing_who_and_the_points_are_cancelled_
     bag = await mall.listing(m2, title="环保购物袋", pricePoints=50, stock=5)
     for listing, owner in ((brush, m), (card, m), (bag, m2)):
         await mall.activate(owner, listing["id"])
-    a1 = (await mall.redeem(ada, brush["id"], "a1"))["redemption"]
-    a2 = (await mall.redeem(ada, card["id"], "a2", quantity=2))["redemption"]
-    b1 = (await mall.redeem(bo, bag["id"], "b1"))["redemption"]
-    b2 = (await mall.redeem(bo, brush["id"], "b2"))["redemption"]
+    a1 = (await mall.redeem(ada, brush, "a1"))["redemption"]
+    a2 = (await mall.redeem(ada, card, "a2", quantity=2))["redemption"]
+    b1 = (await mall.redeem(bo, bag, "b1"))["redemption"]
+    b2 = (await mall.redeem(bo, brush, "b2"))["redemption"]
 
     # the merchant's type carries no code and no person
     fields = (await api.data('{ __type(name: "MerchantRedemption") { fields { name } } }'))["__type"]["fields"]
@@ -567,7 +617,7 @@ async def test_cancel_and_decline_give_the_points_back_to_the_very_lots(api, clo
     [soon, late] = [e["node"]["id"] for e in before["lots"]["edges"]]  # soonest expiry first
     assert lots_before == {soon: (93, 0), late: (468, 0)}
 
-    held = (await mall.redeem(ada, scooter["id"], "c-1", quantity=2))["redemption"]
+    held = (await mall.redeem(ada, scooter, "c-1", quantity=2))["redemption"]
     assert held["points"] == 200
     assert lots_of(await mall.wallet(ada)) == {soon: (0, 93), late: (361, 107)}  # soonest-expiring first
     assert await mall.stock(scooter["id"]) == 1
@@ -584,10 +634,10 @@ async def test_cancel_and_decline_give_the_points_back_to_the_very_lots(api, clo
     fulfil = (await api.data(FULFIL, {"input": {"code": held["voucherCode"]}}, token=m.token))["fulfilRedemption"]
     assert fulfil["errors"][0]["code"] == "NOT_HELD"
 
-    second = (await mall.redeem(ada, scooter["id"], "c-2", quantity=3))["redemption"]
+    second = (await mall.redeem(ada, scooter, "c-2", quantity=3))["redemption"]
     assert lots_of(await mall.wallet(ada)) == {soon: (0, 93), late: (261, 207)}
     assert await mall.stock(scooter["id"]) == 0
-    sold_out = await mall.redeem(ada, scooter["id"], "c-3")
+    sold_out = await mall.redeem(ada, scooter, "c-3")
     assert sold_out["errors"][0]["code"] == "OUT_OF_STOCK"
     for reason in ("", "   ", "x" * 501):
         body = (await api.data(DECLINE, {"input": {"id": second["id"], "reason": reason}},
@@ -614,9 +664,9 @@ async def test_reservations_time_out_and_cannot_be_fulfilled_after(api, clock, s
     await mall.earn("ada", "100", "r-1")
     brush = await mall.listing(m, pricePoints=120, stock=5)
     await mall.activate(m, brush["id"])
-    swept = (await mall.redeem(ada, brush["id"], "t-1"))["redemption"]
+    swept = (await mall.redeem(ada, brush, "t-1"))["redemption"]
     clock.advance(minutes=10)
-    unswept = (await mall.redeem(ada, brush["id"], "t-2"))["redemption"]
+    unswept = (await mall.redeem(ada, brush, "t-2"))["redemption"]
     assert await mall.stock(brush["id"]) == 3
 
     # not yet due: the sweep leaves both
@@ -662,7 +712,7 @@ async def test_only_people_redeem_and_only_the_owner_ever_sees_a_voucher_code(ap
     await mall.earn("ada", "100", "r-1")
     brush = await mall.listing(m, pricePoints=120, stock=5)
     await mall.activate(m, brush["id"])
-    code = (await mall.redeem(ada, brush["id"], "p-1"))["redemption"]["voucherCode"]
+    code = (await mall.redeem(ada, brush, "p-1"))["redemption"]["voucherCode"]
 
     before = await table_counts(services)
     for kwargs in ({"token": mall.operator.token}, {"api_key": mall.key}, {"token": m.token},

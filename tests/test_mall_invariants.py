@@ -198,7 +198,7 @@ async def test_random_interleavings_keep_stock_and_points_exact(services, clock,
                 predicted = "ok"
             try:
                 row = await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listings[which],
-                                           quantity=quantity)
+                                           quantity=quantity, expected_price_points=price)
                 outcome = "ok"
             except DomainError as refused:
                 outcome = refused.code
@@ -303,11 +303,14 @@ async def test_a_lot_expiring_while_its_points_are_held(services, clock):
         [expires_at] = (await session.execute(text("SELECT expires_at FROM point_lots WHERE wallet_id = :w"),
                                               {"w": wallet})).scalars().all()
     clock.set(expires_at - timedelta(minutes=10))
-    used = await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listing, quantity=1)
-    returned = await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listing, quantity=1)
+    used = await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listing, quantity=1,
+                                expected_price_points=30)
+    returned = await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listing, quantity=1,
+                                    expected_price_points=30)
     clock.set(expires_at + timedelta(minutes=5))  # the lot has expired; the reservations have not
     try:
-        await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listing, quantity=1)
+        await in_transaction(services, mall.redeem, wallet_id=wallet, listing_id=listing, quantity=1,
+                             expected_price_points=30)
         raise AssertionError("redeemed from an expired lot")
     except DomainError as refused:
         assert refused.code == "INSUFFICIENT_POINTS"

@@ -89,14 +89,14 @@ async def test_one_key_fired_twenty_times_at_once_redeems_once(services, clock):
     [wallet] = world.people.values()
     merchant = await make_merchant(services)
     listing = await make_listing(services, merchant, price=10, stock=100)
-    request = {"listingId": str(listing), "quantity": 2, "expectedRevision": None}
+    request = {"listingId": str(listing), "quantity": 2, "expectedPricePoints": 10, "expectedRevision": None}
 
     async def fire() -> tuple[dict, bool]:
         async with services.session_factory() as session:
             async with session.begin():
                 async def act() -> dict:
                     row = await mall.redeem(session=session, clock=clock, wallet_id=wallet, listing_id=listing,
-                                            quantity=2)
+                                            quantity=2, expected_price_points=10)
                     return {"redemption_id": str(row.id)}
 
                 return await run_idempotent(session=session, clock=clock, principal=f"acct:{wallet}",
@@ -242,8 +242,10 @@ async def test_losing_the_last_unit_at_commit_is_out_of_stock_and_leaves_nothing
     async with services.session_factory() as winner, services.session_factory() as loser:
         await winner.begin()
         await loser.begin()
-        await mall.redeem(session=winner, clock=services.clock, wallet_id=first, listing_id=listing, quantity=1)
-        await mall.redeem(session=loser, clock=services.clock, wallet_id=second, listing_id=listing, quantity=1)
+        await mall.redeem(session=winner, clock=services.clock, wallet_id=first, listing_id=listing, quantity=1,
+                          expected_price_points=10)
+        await mall.redeem(session=loser, clock=services.clock, wallet_id=second, listing_id=listing, quantity=1,
+                          expected_price_points=10)
         await winner.commit()
         try:
             await loser.commit()
