@@ -104,22 +104,23 @@ class CertificatesMutation:
                        "periodStart": input.period_start.isoformat(), "periodEnd": input.period_end.isoformat(),
                        "tonnes": input.tonnes, "projectId": str(project_id) if project_id else None,
                        "vintage": input.vintage, "serialRange": list(serials) if serials else None}
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    outcome = await retirements.apply_for_neutrality(
-                        session=session, clock=ctx.clock, signer=signer, public_base_url=_base_url(ctx),
-                        holder_id=ctx.principal.account_id, beneficiary_name=input.beneficiary_name,
-                        subject_kind=input.subject_kind.value, subject=input.subject, footprint_kg=input.footprint_kg,
-                        period_start=input.period_start, period_end=input.period_end, tonnes=input.tonnes,
-                        project_id=project_id, vintage=input.vintage, serials=serials)
-                    return {"retirement_id": str(outcome.retirement.id), "certificate_id": str(outcome.certificate.id)}
+            async def act(session) -> dict:
+                outcome = await retirements.apply_for_neutrality(
+                    session=session, clock=ctx.clock, signer=signer, public_base_url=_base_url(ctx),
+                    holder_id=ctx.principal.account_id, beneficiary_name=input.beneficiary_name,
+                    subject_kind=input.subject_kind.value, subject=input.subject, footprint_kg=input.footprint_kg,
+                    period_start=input.period_start, period_end=input.period_end, tonnes=input.tonnes,
+                    project_id=project_id, vintage=input.vintage, serials=serials)
+                return {"retirement_id": str(outcome.retirement.id), "certificate_id": str(outcome.certificate.id)}
 
-                result, _ = await idempotent(ctx, session, operation="applyForNeutrality", key=input.idempotency_key,
-                                             request=request, action=act)
+            async def answer(session, result: dict) -> t.ApplyForNeutralityPayload:
                 retirement = await session.get(Retirement, parse_id(result["retirement_id"]))
                 certificate = await session.get(Certificate, parse_id(result["certificate_id"]))
-            return t.ApplyForNeutralityPayload(
-                retirement=t.CerRetirement.from_row(retirement, certificate, _base_url(ctx)),
-                certificate=t.CarbonNeutralCertificate.from_row(certificate, _base_url(ctx)))
+                return t.ApplyForNeutralityPayload(
+                    retirement=t.CerRetirement.from_row(retirement, certificate, _base_url(ctx)),
+                    certificate=t.CarbonNeutralCertificate.from_row(certificate, _base_url(ctx)))
+
+            return await idempotent(ctx, operation="applyForNeutrality", key=input.idempotency_key,
+                                    request=request, action=act, answer=answer)
 
         return await mutation(t.ApplyForNeutralityPayload, t.ApplyForNeutralityError, body)

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError, NotFound
-from core.idempotency import run_idempotent
+from core.idempotency import idempotent_transaction
 from schema.context import Context
 from schema.errors import domain_errors
 
@@ -33,10 +33,19 @@ async def mutation(payload: type[P], error: type, action: Callable[[], Awaitable
 
 
 async def idempotent(
-    context: Context, session: AsyncSession, *, operation: str, key: str, request: Any,
-    action: Callable[[], Awaitable[dict]],
-) -> tuple[dict, bool]:
-    """The idempotency-key convention: same key + same input replays; same key + other input fails."""
-    principal = context.principal.key if context.principal else "anonymous"
-    return await run_idempotent(session=session, clock=context.clock, principal=principal,
-                                operation=operation, key=key, request=request, action=action)
+    context: Context, *, operation: str, key: str, request: Any,
+    action: Callable[[AsyncSession], Awaitable[dict]], answer: Callable[[AsyncSession, dict], Awaitable[P]],
+    anonymous_scope: str | None = None,
+) -> P:
+    """The idempotency-key convention, in a transaction of its own: same key + same input replays
+    the first answer, success or refusal; same key + other input fails (core/idempotency.py).
+    `action(session)` does the work and returns ids; `answer(session, result)` builds the payload
+    from them (the first time and on every replay). Records are the caller's own; anonymous
+    callers' records are scoped by `anonymous_scope` (a keyed hash of who they say they are)."""
+    if context.principal is not None:
+        principal = context.principal.key
+    else:
+        principal = f"anonymous:{anonymous_scope}" if anonymous_scope else "anonymous"
+    return await idempotent_transaction(session_factory=context.services.session_factory, clock=context.clock,
+                                        principal=principal, operation=operation, key=key, request=request,
+                                        action=action, answer=answer)

@@ -178,16 +178,18 @@ class MallMutation:
         ctx: Context = info.context
 
         async def body() -> t.ListingPayload:
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    row = await service.restock(session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id,
-                                                listing_id=parse_id(input.id), quantity=input.quantity)
-                    return {"listing_id": str(row.id)}
+            async def act(session) -> dict:
+                row = await service.restock(session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id,
+                                            listing_id=parse_id(input.id), quantity=input.quantity)
+                return {"listing_id": str(row.id)}
 
-                result, _ = await idempotent(ctx, session, operation="restockListing", key=input.idempotency_key,
-                                             request={"id": str(input.id), "quantity": input.quantity}, action=act)
-                row = await service.get_listing(session=session, listing_id=parse_id(result["listing_id"]),
-                                                merchant_id=ctx.principal.account_id)
+            async def answer(session, result: dict):
+                return await service.get_listing(session=session, listing_id=parse_id(result["listing_id"]),
+                                                 merchant_id=ctx.principal.account_id)
+
+            row = await idempotent(ctx, operation="restockListing", key=input.idempotency_key,
+                                   request={"id": str(input.id), "quantity": input.quantity}, action=act,
+                                   answer=answer)
             await catalog_cache.invalidate(ctx.redis)
             return t.ListingPayload(listing=t.Listing.from_row(row))
 
@@ -200,21 +202,25 @@ class MallMutation:
 
         async def body() -> t.RedeemPayload:
             listing_id = parse_id(input.listing_id, "listingId")
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    row = await service.redeem(session=session, clock=ctx.clock, wallet_id=ctx.principal.account_id,
-                                               listing_id=listing_id, quantity=input.quantity,
-                                               expected_price_points=input.expected_price_points,
-                                               expected_revision=input.expected_revision,
-                                               hold_minutes=ctx.settings.redemption_hold_minutes)
-                    return {"redemption_id": str(row.id)}
 
-                result, _ = await idempotent(ctx, session, operation="redeem", key=input.idempotency_key,
-                                             request={"listingId": str(listing_id), "quantity": input.quantity,
-                                                      "expectedPricePoints": input.expected_price_points,
-                                                      "expectedRevision": input.expected_revision}, action=act)
+            async def act(session) -> dict:
+                row = await service.redeem(session=session, clock=ctx.clock, wallet_id=ctx.principal.account_id,
+                                           listing_id=listing_id, quantity=input.quantity,
+                                           expected_price_points=input.expected_price_points,
+                                           expected_revision=input.expected_revision,
+                                           hold_minutes=ctx.settings.redemption_hold_minutes)
+                return {"redemption_id": str(row.id)}
+
+            async def answer(session, result: dict) -> t.RedeemPayload:
+                # the first time, the redemption is the session's own already: no query
                 redemption = await session.get(Redemption, parse_id(result["redemption_id"]))
-            return t.RedeemPayload(redemption=t.Redemption.from_row(redemption))
+                return t.RedeemPayload(redemption=t.Redemption.from_row(redemption))
+
+            return await idempotent(ctx, operation="redeem", key=input.idempotency_key,
+                                    request={"listingId": str(listing_id), "quantity": input.quantity,
+                                             "expectedPricePoints": input.expected_price_points,
+                                             "expectedRevision": input.expected_revision},
+                                    action=act, answer=answer)
 
         return await mutation(t.RedeemPayload, t.RedeemError, body)
 

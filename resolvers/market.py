@@ -133,22 +133,22 @@ class MarketMutation:
 
         async def body() -> t.CreateCerOfferPayload:
             project_id = parse_id(input.project_id, "projectId")
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    row = await market.create_offer(
-                        session=session, clock=ctx.clock, seller_id=ctx.principal.account_id, project_id=project_id,
-                        vintage=input.vintage, quantity=input.quantity, price_per_tonne_fen=input.price_per_tonne_fen,
-                        min_purchase=input.min_purchase)
-                    return {"offer_id": str(row.id)}
 
-                result, _ = await idempotent(ctx, session, operation="createCerOffer", key=input.idempotency_key,
-                                             request={"projectId": str(project_id), "vintage": input.vintage,
-                                                      "quantity": input.quantity,
-                                                      "pricePerTonneFen": input.price_per_tonne_fen,
-                                                      "minPurchase": input.min_purchase}, action=act)
+            async def act(session) -> dict:
+                row = await market.create_offer(
+                    session=session, clock=ctx.clock, seller_id=ctx.principal.account_id, project_id=project_id,
+                    vintage=input.vintage, quantity=input.quantity, price_per_tonne_fen=input.price_per_tonne_fen,
+                    min_purchase=input.min_purchase)
+                return {"offer_id": str(row.id)}
+
+            async def answer(session, result: dict) -> t.CreateCerOfferPayload:
                 row = await session.get(Offer, parse_id(result["offer_id"]))
-                offer = (await _offers(session, [row], ctx.principal.account_id))[0]
-            return t.CreateCerOfferPayload(offer=offer)
+                return t.CreateCerOfferPayload(offer=(await _offers(session, [row], ctx.principal.account_id))[0])
+
+            return await idempotent(ctx, operation="createCerOffer", key=input.idempotency_key,
+                                    request={"projectId": str(project_id), "vintage": input.vintage,
+                                             "quantity": input.quantity, "pricePerTonneFen": input.price_per_tonne_fen,
+                                             "minPurchase": input.min_purchase}, action=act, answer=answer)
 
         return await mutation(t.CreateCerOfferPayload, t.CreateCerOfferError, body)
 
@@ -179,16 +179,19 @@ class MarketMutation:
             if payments is None:
                 raise PaymentProviderUnavailable(message="No payment provider is configured on this deployment.")
             offer_id = parse_id(input.offer_id, "offerId")
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    row = await market.reserve_purchase(
-                        session=session, clock=ctx.clock, buyer_id=ctx.principal.account_id, offer_id=offer_id,
-                        quantity=input.quantity, reservation_minutes=ctx.settings.cer_reservation_minutes)
-                    return {"order_id": str(row.id)}
 
-                result, _ = await idempotent(ctx, session, operation="buyCers", key=input.idempotency_key,
-                                             request={"offerId": str(offer_id), "quantity": input.quantity}, action=act)
-            order_id = parse_id(result["order_id"])
+            async def act(session) -> dict:
+                row = await market.reserve_purchase(
+                    session=session, clock=ctx.clock, buyer_id=ctx.principal.account_id, offer_id=offer_id,
+                    quantity=input.quantity, reservation_minutes=ctx.settings.cer_reservation_minutes)
+                return {"order_id": str(row.id)}
+
+            async def answer(session, result: dict):
+                return parse_id(result["order_id"])
+
+            order_id = await idempotent(ctx, operation="buyCers", key=input.idempotency_key,
+                                        request={"offerId": str(offer_id), "quantity": input.quantity}, action=act,
+                                        answer=answer)
             try:
                 row, secret = await market.ensure_payment(session_factory=ctx.services.session_factory,
                                                           clock=ctx.clock, payments=payments, order_id=order_id,

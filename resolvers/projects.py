@@ -237,20 +237,22 @@ class ProjectsMutation:
 
         async def body() -> t.IssueCersPayload:
             report_id = parse_id(input.verifier_report_id, "verifierReportId")
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    issuance = await projects.issue_cers(session=session, clock=ctx.clock,
-                                                         regulator_id=ctx.principal.account_id,
-                                                         verifier_report_id=report_id, tonnes=input.tonnes)
-                    return {"issuance_id": str(issuance.id)}
 
-                result, _ = await idempotent(ctx, session, operation="issueCers", key=input.idempotency_key,
-                                             request={"verifierReportId": str(report_id), "tonnes": input.tonnes},
-                                             action=act)
+            async def act(session) -> dict:
+                issuance = await projects.issue_cers(session=session, clock=ctx.clock,
+                                                     regulator_id=ctx.principal.account_id,
+                                                     verifier_report_id=report_id, tonnes=input.tonnes)
+                return {"issuance_id": str(issuance.id)}
+
+            async def answer(session, result: dict) -> t.IssueCersPayload:
                 issuance = await session.get(Issuance, parse_id(result["issuance_id"]))
                 row = await session.get(Project, issuance.project_id)
                 return t.IssueCersPayload(issuance=t.CerIssuance.from_row(issuance, row.code),
                                           project=await _view(session, row, _viewer(ctx)))
+
+            return await idempotent(ctx, operation="issueCers", key=input.idempotency_key,
+                                    request={"verifierReportId": str(report_id), "tonnes": input.tonnes},
+                                    action=act, answer=answer)
 
         return await mutation(t.IssueCersPayload, t.IssueCersError, body)
 
@@ -262,21 +264,23 @@ class ProjectsMutation:
 
         async def body() -> t.CancelCersPayload:
             project_id = _project_id(input)
-            async with ctx.transaction() as session:
-                async def act() -> dict:
-                    row = await projects.cancel_cers(session=session, clock=ctx.clock,
-                                                     regulator_id=ctx.principal.account_id, project_id=project_id,
-                                                     vintage=input.vintage, first_serial=input.first_serial,
-                                                     last_serial=input.last_serial, reason=input.reason)
-                    return {"cancellation_id": str(row.id)}
 
-                result, _ = await idempotent(ctx, session, operation="cancelCers", key=input.idempotency_key,
-                                             request={"projectId": str(project_id), "vintage": input.vintage,
-                                                      "first": input.first_serial, "last": input.last_serial,
-                                                      "reason": input.reason}, action=act)
+            async def act(session) -> dict:
+                row = await projects.cancel_cers(session=session, clock=ctx.clock,
+                                                 regulator_id=ctx.principal.account_id, project_id=project_id,
+                                                 vintage=input.vintage, first_serial=input.first_serial,
+                                                 last_serial=input.last_serial, reason=input.reason)
+                return {"cancellation_id": str(row.id)}
+
+            async def answer(session, result: dict) -> t.CancelCersPayload:
                 row = await session.get(CerCancellation, parse_id(result["cancellation_id"]))
                 project = await session.get(Project, row.project_id)
                 return t.CancelCersPayload(cancellation=t.CerCancellation.from_row(row, project))
+
+            return await idempotent(ctx, operation="cancelCers", key=input.idempotency_key,
+                                    request={"projectId": str(project_id), "vintage": input.vintage,
+                                             "first": input.first_serial, "last": input.last_serial,
+                                             "reason": input.reason}, action=act, answer=answer)
 
         return await mutation(t.CancelCersPayload, t.CancelCersError, body)
 

@@ -273,11 +273,14 @@ async def test_apply_through_the_api_replays_by_idempotency_key(api, services):
 
     short = (await api.data(APPLY, {"input": application(footprintKg=18_000)}, token=org.token))["applyForNeutrality"]
     assert [(e["code"], e["field"]) for e in short["errors"]] == [("INSUFFICIENT_TONNES", "tonnes")]
-    # a failed attempt remembers nothing: the same key works once the tonnes are there
+    # a refusal is the key's answer, like a success: once the tonnes are there, a new key works
     retry = application(footprintKg=18_000, idempotencyKey="retry-me")
-    assert (await api.data(APPLY, {"input": retry}, token=org.token))["applyForNeutrality"]["errors"]
+    refused = (await api.data(APPLY, {"input": retry}, token=org.token))["applyForNeutrality"]
+    assert [e["code"] for e in refused["errors"]] == ["INSUFFICIENT_TONNES"]
     await blocks_issue(services, reg, uuid.UUID(org.account_id), 31, 40)
     services.clock.advance(minutes=1)
+    assert (await api.data(APPLY, {"input": retry}, token=org.token))["applyForNeutrality"] == refused
+    retry["idempotencyKey"] = "retry-me-again"
     assert (await api.data(APPLY, {"input": retry}, token=org.token))["applyForNeutrality"]["errors"] == []
 
     bad = (await api.data(APPLY, {"input": application(periodStart="2026-03-01", periodEnd="2026-01-01")},

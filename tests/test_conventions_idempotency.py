@@ -8,7 +8,15 @@ import pytest
 from sqlalchemy import func, select, text
 
 from accounts.models import Account
-from core.idempotency import IdempotencyKeyReused, IdempotencyRecord, run_idempotent
+from core.errors import DomainError
+from core.idempotency import (
+    NOT_RECORDED,
+    IdempotencyKeyReused,
+    IdempotencyRecord,
+    ReplayedRefusal,
+    idempotent_transaction,
+    run_idempotent,
+)
 from tests._conventions import assert_no_leak, table_counts
 from tests.conftest import PASSWORD, SIGN_UP, unique_email
 
@@ -141,6 +149,102 @@ async def test_concurrent_callers_after_a_failed_first_attempt_still_run_once(sc
     assert sorted(replayed for _, replayed in results) == [False] + [True] * 7
 
 
+# --- refusals: the first answer of a key, like a success (idempotent_transaction) ---------------
+
+
+async def call_own(services, *, key: str, request, note: str, calls: list, refuse: DomainError | None = None,
+                   principal: str = "acct:1", delay: float = 0.0) -> dict:
+    """The whole convention as resolvers run it: its own transaction, the answer built inside it."""
+    async def action(session) -> dict:
+        calls.append(note)
+        new_id = (await session.execute(text("INSERT INTO scratch (note) VALUES (:n) RETURNING id"),
+                                        {"n": note})).scalar_one()
+        if delay:
+            await asyncio.sleep(delay)
+        if refuse is not None:
+            raise refuse
+        return {"scratch_id": new_id}
+
+    async def answer(session, result: dict) -> dict:
+        note = (await session.execute(text("SELECT note FROM scratch WHERE id = :i"),
+                                      {"i": result["scratch_id"]})).scalar_one()
+        return {"scratch_id": result["scratch_id"], "note": note}
+
+    return await idempotent_transaction(session_factory=services.session_factory, clock=services.clock,
+                                        principal=principal, operation="test.op", key=key, request=request,
+                                        action=action, answer=answer)
+
+
+async def test_a_refusal_is_the_keys_answer_and_is_replayed(scratch):
+    services, calls = scratch, []
+    with pytest.raises(DomainError) as first:
+        await call_own(services, key="r-1", request={"n": 1}, note="refused", calls=calls,
+                       refuse=DomainError("OUT_OF_STOCK", "Not enough stock left.", "quantity"))
+    assert (first.value.code, first.value.message, first.value.field) == (
+        "OUT_OF_STOCK", "Not enough stock left.", "quantity")
+    assert await scratch_rows(services) == [] and await record_count(services) == 1
+    # the cause is gone, but the key's answer stays: the action does not run again
+    with pytest.raises(ReplayedRefusal) as again:
+        await call_own(services, key="r-1", request={"n": 1}, note="later", calls=calls)
+    assert (again.value.code, again.value.message, again.value.field) == (
+        "OUT_OF_STOCK", "Not enough stock left.", "quantity")
+    assert calls == ["refused"] and await scratch_rows(services) == []
+    # another input under that key is still refused as a reused key; a new key runs
+    with pytest.raises(IdempotencyKeyReused):
+        await call_own(services, key="r-1", request={"n": 2}, note="other", calls=calls)
+    done = await call_own(services, key="r-2", request={"n": 1}, note="fresh", calls=calls)
+    assert done["note"] == "fresh" and calls == ["refused", "fresh"]
+
+
+@pytest.mark.parametrize("code", sorted(NOT_RECORDED - {"IDEMPOTENCY_KEY_REUSED"}))
+async def test_a_transient_refusal_is_not_recorded_and_may_be_retried(scratch, code):
+    services, calls = scratch, []
+    with pytest.raises(DomainError) as refused:
+        await call_own(services, key="t-1", request={"n": 1}, note="refused", calls=calls,
+                       refuse=DomainError(code, "Try again later."))
+    assert refused.value.code == code and not isinstance(refused.value, ReplayedRefusal)
+    assert await record_count(services) == 0 and await scratch_rows(services) == []
+    retried = await call_own(services, key="t-1", request={"n": 1}, note="retry", calls=calls)
+    assert retried["note"] == "retry" and calls == ["refused", "retry"]
+    assert await record_count(services) == 1
+
+
+async def test_a_refusal_at_commit_is_recorded_as_the_keys_answer(scratch):
+    """A deferred check that refuses at commit (as the redemption's stock does, SQLSTATE TPH01)
+    is the key's answer too, though the refused transaction is gone by then."""
+    services, calls = scratch, []
+    async with services.engine.begin() as connection:
+        await connection.execute(text(
+            "CREATE FUNCTION scratch_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.note = 'sold out' THEN RAISE EXCEPTION 'OUT_OF_STOCK' USING ERRCODE = 'TPH01',"
+            " DETAIL = 'Not enough stock left.', HINT = 'quantity'; END IF; RETURN NULL; END $$"))
+        await connection.execute(text(
+            "CREATE CONSTRAINT TRIGGER scratch_refuse AFTER INSERT ON scratch DEFERRABLE INITIALLY DEFERRED"
+            " FOR EACH ROW EXECUTE FUNCTION scratch_refuse()"))
+    with pytest.raises(DomainError) as first:
+        await call_own(services, key="c-1", request={"n": 1}, note="sold out", calls=calls)
+    assert (first.value.code, first.value.field) == ("OUT_OF_STOCK", "quantity")
+    assert await scratch_rows(services) == [] and await record_count(services) == 1
+    with pytest.raises(ReplayedRefusal) as again:
+        await call_own(services, key="c-1", request={"n": 1}, note="in stock", calls=calls)
+    assert again.value.code == "OUT_OF_STOCK" and calls == ["sold out"]
+
+
+async def test_concurrent_callers_of_a_refused_key_all_get_one_answer(scratch):
+    services, calls = scratch, []
+
+    async def caller(i: int):
+        try:
+            return await call_own(services, key="burst-refused", request={"n": 1}, note=f"caller-{i}",
+                                  calls=calls, delay=0.05, refuse=DomainError("LIMIT_REACHED", "At most 1.", "quantity"))
+        except DomainError as refused:
+            return (refused.code, refused.message, refused.field)
+
+    answers = await asyncio.gather(*(caller(i) for i in range(8)))
+    assert set(answers) == {("LIMIT_REACHED", "At most 1.", "quantity")}
+    assert await scratch_rows(services) == [] and await record_count(services) == 1
+
+
 # --- the API: signUp(input: {idempotencyKey}) ------------------------------------------------
 
 
@@ -183,14 +287,62 @@ async def test_concurrent_sign_ups_with_one_key_create_one_account(api, services
     assert await account_count(services) == 1
 
 
-async def test_a_failed_sign_up_keeps_no_key(api, services):
+async def test_a_refused_sign_up_replays_its_refusal(api, services):
     taken = unique_email("taken")
     assert (await api.data(SIGN_UP, sign_up_input(taken, key=None)))["signUp"]["errors"] == []
     before = await table_counts(services)
     refused = await api.data(SIGN_UP, sign_up_input(taken, key="retry-me"))
     assert [e["code"] for e in refused["signUp"]["errors"]] == ["EMAIL_TAKEN"]
-    assert await table_counts(services) == before  # no idempotency record either
+    # no account; the key's record holds the refusal
+    assert await table_counts(services) == {**before, "idempotency_records": before["idempotency_records"] + 1}
+    assert await api.data(SIGN_UP, sign_up_input(taken, key="retry-me")) == refused
+    # the same contact with other details is another request under that key: refused as reused
+    renamed = await api.data(SIGN_UP, sign_up_input(taken, name="改名", key="retry-me"))
+    assert [e["code"] for e in renamed["signUp"]["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+    # another email is another caller (anonymous keys are scoped by who the caller says they are)
     fresh = unique_email("fresh")
-    # the key was not burnt: a corrected retry with it succeeds
     retried = await api.data(SIGN_UP, sign_up_input(fresh, key="retry-me"))
     assert retried["signUp"]["errors"] == [] and retried["signUp"]["account"]["id"]
+
+
+async def test_an_anonymous_sign_up_key_never_replays_to_another_password(api, services):
+    """Issue 8: the same key and public fields with another password returned the first caller's
+    account id. The fingerprint holds a keyed hash of the password (never the password)."""
+    email = unique_email("idem-pw")
+    first = await api.data(SIGN_UP, sign_up_input(email, key="shared-key"))
+    assert first["signUp"]["errors"] == []
+    other = sign_up_input(email, key="shared-key")
+    other["input"]["password"] = "another horse battery"
+    body = await api.data(SIGN_UP, other)
+    assert body["signUp"]["account"] is None
+    assert [(e["code"], e["field"]) for e in body["signUp"]["errors"]] == [("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")]
+    assert first["signUp"]["account"]["id"] not in str(body)
+    assert await account_count(services) == 1
+    async with services.session_factory() as session:
+        stored = (await session.execute(text("SELECT principal || fingerprint || coalesce(result::text, '')"
+                                             " FROM idempotency_records"))).scalars().all()
+    assert stored and not any(PASSWORD in row or "another horse" in row or email in row for row in stored)
+    # the first caller's retry still gets their account
+    again = await api.data(SIGN_UP, sign_up_input(email, key="shared-key"))
+    assert again["signUp"]["account"]["id"] == first["signUp"]["account"]["id"]
+
+
+async def test_an_anonymous_sign_up_key_is_scoped_to_its_caller(api, services):
+    """Anonymous callers all shared one principal: another person who happens to send the same key
+    gets a result of their own, never the first caller's account."""
+    first = await api.data(SIGN_UP, sign_up_input(unique_email("idem-a"), name="甲", key="signup"))
+    second = await api.data(SIGN_UP, sign_up_input(unique_email("idem-b"), name="乙", key="signup"))
+    assert first["signUp"]["errors"] == [] and second["signUp"]["errors"] == []
+    assert second["signUp"]["account"]["id"] != first["signUp"]["account"]["id"]
+    assert second["signUp"]["account"]["displayName"] == "乙"
+    assert await account_count(services) == 2
+    # the identity number is part of the input too (as its keyed hash)
+    person = sign_up_input(unique_email("idem-c"), key="with-id")
+    person["input"]["nationalId"] = "440304199003072312"
+    made = await api.data(SIGN_UP, person)
+    assert made["signUp"]["errors"] == [], made
+    person["input"]["nationalId"] = "440304199003072320"
+    body = await api.data(SIGN_UP, person)
+    assert body["signUp"]["account"] is None
+    assert [e["code"] for e in body["signUp"]["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+    assert await account_count(services) == 3

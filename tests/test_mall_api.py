@@ -379,8 +379,12 @@ async def test_redeem_replays_by_key_and_every_refusal_changes_nothing(api, cloc
         before = (await table_counts(services), await mall.wallet(ada), await mall.stock(listing["id"]))
         body = await mall.redeem(ada, listing, key, quantity=quantity, **extra)
         assert body["redemption"] is None and [e["code"] for e in body["errors"]] == [code], body
-        after = (await table_counts(services), await mall.wallet(ada), await mall.stock(listing["id"]))
-        assert after == before  # the idempotency record rolled back too: the key may be used again
+        counts, wallet, stock = (await table_counts(services), await mall.wallet(ada),
+                                 await mall.stock(listing["id"]))
+        # nothing moved; only the key's record is new: the refusal is its answer from now on
+        assert (wallet, stock) == before[1:]
+        assert counts == {**before[0], "idempotency_records": before[0]["idempotency_records"] + 1}
+        assert await mall.redeem(ada, listing, key, quantity=quantity, **extra) == body
 
     await refused(pricey, "k-2", "INSUFFICIENT_POINTS")
     await refused(cheap, "k-3", "OUT_OF_STOCK", quantity=6)
@@ -391,12 +395,16 @@ async def test_redeem_replays_by_key_and_every_refusal_changes_nothing(api, cloc
     await refused(draft, "k-8", "NOT_FOUND")
     await refused(brush, "k-9", "INVALID", quantity=0)
     await refused(cheap, "k-10", "INVALID", quantity=101)
+    before = await table_counts(services)
     bad_key = await mall.redeem(ada, brush, " ")
     assert bad_key["errors"][0]["code"] == "INVALID"
+    assert await table_counts(services) == before  # no key, no record
 
-    # the refused key works once the cause is gone
+    # a refused key keeps its refusal: the corrected input is another request, with a key of its own
     current = (await api.data(LISTING, {"id": brush["id"]}))["listing"]["revision"]
-    second = await mall.redeem(ada, brush, "k-7", expectedRevision=current)
+    reused = await mall.redeem(ada, brush, "k-7", expectedRevision=current)
+    assert reused["redemption"] is None and reused["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    second = await mall.redeem(ada, brush, "k-7-again", expectedRevision=current)
     assert second["errors"] == [] and second["redemption"]["points"] == 120
     await refused(brush, "k-11", "LIMIT_REACHED")  # two held: the limit counts held ones
 
@@ -463,6 +471,53 @@ async def test_a_redemption_is_made_at_the_price_the_person_agreed_to(api, clock
     assert by_revision["errors"] == [] and by_revision["redemption"]["points"] == 150
     wallet = await mall.wallet(ada)
     assert (wallet["balance"], wallet["held"]) == (168, 300)
+
+
+async def test_a_key_refused_out_of_stock_is_refused_again_after_restock(api, clock, services):
+    """Issue 8: refusals were not recorded, so a key first refused OUT_OF_STOCK later got a
+    redemption. The same key and input replay the first answer, refusal included."""
+    mall = await Mall(api, clock).open()
+    m = mall.merchant
+    ada, bo = await mall.newcomer("ada"), await mall.newcomer("bo")
+    await mall.earn("ada", "100", "r-1")
+    await mall.earn("bo", "100", "r-2")
+    last = await mall.listing(m, title="最后一件", pricePoints=100, stock=1, perPersonLimit=None)
+    await mall.activate(m, last["id"])
+    assert (await mall.redeem(ada, last, "ada-1"))["errors"] == []
+    sold_out = await mall.redeem(bo, last, "bo-1")
+    assert sold_out["redemption"] is None and [e["code"] for e in sold_out["errors"]] == ["OUT_OF_STOCK"]
+
+    restocked = await api.data(RESTOCK, {"input": {"id": last["id"], "quantity": 5, "idempotencyKey": "rs-1"}},
+                               token=m.token)
+    assert restocked["restockListing"]["listing"]["stockAvailable"] == 5
+    again = await mall.redeem(bo, last, "bo-1")
+    assert again == sold_out
+    assert await mall.my_redemptions(bo) == []
+    assert await mall.stock(last["id"]) == 5
+    assert ((await mall.wallet(bo))["balance"], (await mall.wallet(bo))["held"]) == (468, 0)
+    # asking again is a new request, with a new key
+    fresh = await mall.redeem(bo, last, "bo-2")
+    assert fresh["errors"] == [] and await mall.stock(last["id"]) == 4
+
+
+async def test_a_key_refused_for_insufficient_points_stays_refused_after_points_arrive(api, clock, services):
+    mall = await Mall(api, clock).open()
+    m = mall.merchant
+    ada = await mall.newcomer("ada")
+    await mall.earn("ada", "20", "r-1")  # 93 points
+    scooter = await mall.listing(m, title="折叠自行车", pricePoints=400, stock=3, perPersonLimit=None)
+    await mall.activate(m, scooter["id"])
+    short = await mall.redeem(ada, scooter, "s-1")
+    assert [e["code"] for e in short["errors"]] == ["INSUFFICIENT_POINTS"]
+
+    await mall.earn("ada", "100", "r-2")  # 468 more: 561 in all
+    again = await mall.redeem(ada, scooter, "s-1")
+    assert again == short
+    wallet = await mall.wallet(ada)
+    assert (wallet["balance"], wallet["held"]) == (561, 0) and await mall.my_redemptions(ada) == []
+    assert await mall.stock(scooter["id"]) == 3
+    fresh = await mall.redeem(ada, scooter, "s-2")
+    assert fresh["errors"] == [] and fresh["redemption"]["points"] == 400
 
 
 async def test_a_fulfilment_retried_after_a_lost_answer_returns_the_same_success(api, clock, services):

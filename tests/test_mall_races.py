@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import text
 
 from core.errors import DomainError
-from core.idempotency import run_idempotent
+from core.idempotency import ReplayedRefusal, idempotent_transaction, run_idempotent
 from expiry_jobs.sweeps import redemption_timeout_sweep
 from mall import service as mall
 from reductions.service import ReportItem
@@ -258,5 +258,68 @@ async def test_losing_the_last_unit_at_commit_is_out_of_stock_and_leaves_nothing
     assert await scalar(services, "SELECT count(*) FROM redemptions WHERE wallet_id = :w", w=second) == 0
     assert await scalar(services, "SELECT count(*) FROM point_holds WHERE wallet_id = :w", w=second) == 0
     assert await scalar(services, "SELECT available_points FROM wallets WHERE account_id = :w", w=second) == before
+    await assert_stock_is_its_movements(services)
+    await assert_ledger_exact(services)
+
+
+async def test_a_key_refused_out_of_stock_at_commit_stays_refused_after_restock(services):
+    """Issue 8, under mixed load: a key refused OUT_OF_STOCK when its commit lost the last unit
+    later got a redemption, after a restock. The refusal is the key's answer (stored in a
+    transaction of its own, the refused one being gone), so the retry gets it again."""
+    world = await funded_world(services, 2)
+    first, second = world.people.values()
+    merchant = await make_merchant(services)
+    listing = await make_listing(services, merchant, price=10, stock=1)
+    saw_the_last_unit, winner_committed = asyncio.Event(), asyncio.Event()
+
+    def redeeming(wallet, *, then: asyncio.Event | None = None, wait: asyncio.Event | None = None):
+        async def action(session) -> dict:
+            row = await mall.redeem(session=session, clock=services.clock, wallet_id=wallet, listing_id=listing,
+                                    quantity=1, expected_price_points=10)
+            if then is not None:
+                then.set()
+            if wait is not None:
+                await wait.wait()  # commit only after the other redemption took the unit
+            return {"redemption_id": str(row.id)}
+        return action
+
+    async def answer(session, result: dict) -> str:
+        return result["redemption_id"]
+
+    async def attempt(wallet, key: str, action) -> str:
+        return await idempotent_transaction(
+            session_factory=services.session_factory, clock=services.clock, principal=f"acct:{wallet}",
+            operation="redeem", key=key, request={"listingId": str(listing), "quantity": 1}, action=action,
+            answer=answer)
+
+    loser = asyncio.create_task(attempt(second, "lost-at-commit",
+                                        redeeming(second, then=saw_the_last_unit, wait=winner_committed)))
+    await saw_the_last_unit.wait()
+    await attempt(first, "won", redeeming(first))
+    winner_committed.set()
+    try:
+        await loser
+    except DomainError as refused:
+        outcome = (refused.code, refused.field)
+    else:
+        outcome = "committed"
+    assert outcome == ("OUT_OF_STOCK", "quantity")
+
+    async with services.session_factory() as session:
+        async with session.begin():
+            await mall.restock(session=session, clock=services.clock, merchant_id=merchant, listing_id=listing,
+                               quantity=5)
+    try:
+        await attempt(second, "lost-at-commit", redeeming(second))
+    except ReplayedRefusal as replayed:
+        retried = (replayed.code, replayed.field)
+    else:
+        retried = "redeemed"
+    assert retried == ("OUT_OF_STOCK", "quantity")
+    assert await scalar(services, "SELECT count(*) FROM redemptions WHERE wallet_id = :w", w=second) == 0
+    assert await scalar(services, "SELECT stock_available FROM listings WHERE id = :l", l=listing) == 5
+    # asking again, with a new key, is a new request
+    assert await attempt(second, "asked-again", redeeming(second))
+    assert await scalar(services, "SELECT stock_available FROM listings WHERE id = :l", l=listing) == 4
     await assert_stock_is_its_movements(services)
     await assert_ledger_exact(services)

@@ -1,5 +1,5 @@
 """exact to the last fraction: a wallet's reported reduction beside its credited one; a redemption
-at the price the person agreed to
+at the price the person agreed to; refusals kept as an idempotency key's answer
 
 `wallets.lifetime_reduction_mg` counts the CO2e points were credited for; the part of a report
 over a daily cap earned nothing and was left out, though the wallet said "all the CO2e avoided".
@@ -11,6 +11,9 @@ listing revision they saw, and refuses with PRICE_CHANGED, before anything is he
 listing's price is another: a merchant raising the price while someone is at the checkout no
 longer makes them pay the new one. mall/service.py insists on one of the two.
 
+`idempotency_records.refusal` holds a key's first answer when it was a refusal, so the same key
+and input get that refusal again (core/idempotency.py) instead of a later success.
+
 Revision ID: 0008_exact_to_the_last_fraction
 Revises: 0006_redeem_in_one_round_trip
 Create Date: 2026-11-26 10:00:00
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 revision = '0008_exact_to_the_last_fraction'
 down_revision = '0006_redeem_in_one_round_trip'
@@ -114,6 +118,7 @@ def _revision_0006():
 def upgrade() -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {OLD_SIGNATURE}")
     op.execute(MALL_REDEEM)
+    op.add_column('idempotency_records', sa.Column('refusal', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
     op.add_column('wallets', sa.Column('lifetime_reported_reduction_mg', sa.BigInteger(), nullable=False,
                                        server_default=sa.text('0')))
     op.execute(
@@ -127,3 +132,4 @@ def downgrade() -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {NEW_SIGNATURE}")
     op.execute(_revision_0006().MALL_REDEEM)
     op.drop_column('wallets', 'lifetime_reported_reduction_mg')
+    op.drop_column('idempotency_records', 'refusal')
