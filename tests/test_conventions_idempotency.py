@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Awaitable, Callable
 
 import pytest
 from sqlalchemy import func, select, text
@@ -38,13 +40,35 @@ async def record_count(services) -> int:
         return (await session.execute(select(func.count()).select_from(IdempotencyRecord))).scalar_one()
 
 
-def make_action(session, note: str, calls: list, delay: float = 0.0, fail: bool = False):
+Hold = Callable[[], Awaitable[None]]
+
+
+async def waiting_on_a_lock(services) -> int:
+    """Connections to this test's database that wait on a lock (the others with the same key wait
+    on the uncommitted idempotency record of the caller that holds it)."""
+    async with services.engine.connect() as connection:
+        return (await connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"))).scalar_one()
+
+
+def until_waiting(services, callers: int, timeout: float = 30.0) -> Hold:
+    """Holds the key (the transaction stays open) until `callers` others are queued on it."""
+    async def hold() -> None:
+        deadline = time.monotonic() + timeout
+        while (waiting := await waiting_on_a_lock(services)) < callers:
+            assert time.monotonic() < deadline, f"{waiting} of {callers} callers queued on the key"
+            await asyncio.sleep(0.01)
+    return hold
+
+
+def make_action(session, note: str, calls: list, hold: Hold | None = None, fail: bool = False):
     async def action() -> dict:
         calls.append(note)
         new_id = (await session.execute(text("INSERT INTO scratch (note) VALUES (:n) RETURNING id"),
                                         {"n": note})).scalar_one()
-        if delay:
-            await asyncio.sleep(delay)  # hold the transaction open so others pile up on the key
+        if hold is not None:
+            await hold()  # the transaction stays open, holding the key
         if fail:
             raise RuntimeError("the effect failed")
         return {"scratch_id": new_id, "note": note}
@@ -52,12 +76,12 @@ def make_action(session, note: str, calls: list, delay: float = 0.0, fail: bool 
 
 
 async def call(services, *, key: str, request, note: str, calls: list, principal: str = "acct:1",
-               delay: float = 0.0, fail: bool = False) -> tuple[dict, bool]:
+               hold: Hold | None = None, fail: bool = False) -> tuple[dict, bool]:
     async with services.session_factory() as session:
         async with session.begin():
             return await run_idempotent(session=session, clock=services.clock, principal=principal,
                                         operation="test.op", key=key, request=request,
-                                        action=make_action(session, note, calls, delay, fail))
+                                        action=make_action(session, note, calls, hold, fail))
 
 
 async def test_same_key_same_input_replays_without_running_again(scratch):
@@ -115,8 +139,10 @@ async def test_invalid_keys_are_refused_before_anything_runs(scratch):
 
 async def test_twenty_concurrent_callers_run_the_action_once(scratch):
     services, calls = scratch, []
+    # whoever takes the key first keeps it until the other 19 are queued on it
     results = await asyncio.gather(*[
-        call(services, key="burst", request={"amount": 7}, note=f"caller-{i}", calls=calls, delay=0.2)
+        call(services, key="burst", request={"amount": 7}, note=f"caller-{i}", calls=calls,
+             hold=until_waiting(services, 19))
         for i in range(20)
     ])
     assert len(calls) == 1
@@ -132,13 +158,22 @@ async def test_concurrent_callers_after_a_failed_first_attempt_still_run_once(sc
     """The first holder of the key fails and rolls back: exactly one waiter then runs the action."""
     services, calls = scratch, []
 
+    holding = asyncio.Event()
+
+    async def hold_until_all_queued() -> None:
+        holding.set()
+        await until_waiting(services, 8)()
+
     async def failing_first():
         with pytest.raises(RuntimeError):
-            await call(services, key="flaky", request={"a": 1}, note="broken", calls=calls, delay=0.2, fail=True)
+            await call(services, key="flaky", request={"a": 1}, note="broken", calls=calls,
+                       hold=hold_until_all_queued, fail=True)
 
     async def later(i: int):
-        await asyncio.sleep(0.05)  # after the failing caller holds the key
-        return await call(services, key="flaky", request={"a": 1}, note=f"later-{i}", calls=calls, delay=0.05)
+        await holding.wait()  # the failing caller holds the key now
+        # the one that takes the key after the failure keeps it until the other 7 queue again
+        return await call(services, key="flaky", request={"a": 1}, note=f"later-{i}", calls=calls,
+                          hold=until_waiting(services, 7))
 
     outcomes = await asyncio.gather(failing_first(), *[later(i) for i in range(8)])
     results = [o for o in outcomes if o is not None]
