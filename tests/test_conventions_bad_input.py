@@ -92,6 +92,18 @@ MALFORMED = [
     ("form", urlencode({"query": SIGN_UP}).encode(), None, "application/x-www-form-urlencoded", 415,
      "UNSUPPORTED_MEDIA_TYPE"),
     ("no content type", orjson.dumps(sign_up()), None, "", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    # a foreign page may send text/plain without a preflight: "json" in a parameter is not JSON
+    ("text/plain with a json parameter", orjson.dumps(sign_up()), None, "text/plain;x=json", 415,
+     "UNSUPPORTED_MEDIA_TYPE"),
+    ("text/plain with a json charset", orjson.dumps(sign_up()), None, "text/plain; charset=json", 415,
+     "UNSUPPORTED_MEDIA_TYPE"),
+    ("application/jsonp", orjson.dumps(sign_up()), None, "application/jsonp", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("another +json type", orjson.dumps(sign_up()), None, "application/json-patch+json", 415,
+     "UNSUPPORTED_MEDIA_TYPE"),
+    ("json as a parameter of form", urlencode({"query": SIGN_UP}).encode(), None,
+     "application/x-www-form-urlencoded; type=application/json", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("JSON in a charset other than UTF-8", orjson.dumps(sign_up()), None, "application/json; charset=iso-8859-1",
+     415, "UNSUPPORTED_MEDIA_TYPE"),
 ]
 
 
@@ -104,6 +116,17 @@ async def test_malformed_requests(api, unchanged):
             error_response(response, status, code)
         except AssertionError as failure:
             raise AssertionError(f"case {name!r}: {failure}") from None
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json", "application/json; charset=utf-8", 'Application/JSON;Charset="UTF-8"',
+    "application/graphql-response+json", "application/graphql-response+json; charset=utf-8",
+])
+async def test_json_media_types_are_accepted_with_their_parameters(api, content_type):
+    response = await api.client.post("/graphql", content=orjson.dumps({"query": "{ service { name } }"}),
+                                     headers={"Content-Type": content_type})
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["service"]["name"]
 
 
 async def test_wrong_variable_types_report_the_variable(api, unchanged):
