@@ -239,6 +239,8 @@ _VARIABLE_OF = {
     "field_suggestions": "TANPUHUI_FIELD_SUGGESTIONS", "cors_origins": "TANPUHUI_CORS_ORIGINS",
 }
 assert set(_VARIABLE_OF.values()) == {name.upper() for name in _Environment.model_fields}
+# every variable read (the README's configuration table lists each)
+VARIABLES = tuple(_VARIABLE_OF.values())
 
 
 def _explain(error: ValidationError) -> str:

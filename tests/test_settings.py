@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from server import cli
-from server.settings import SettingsError, load_settings
+from server.settings import VARIABLES, SettingsError, load_settings
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 CLI = Path(sys.executable).with_name("tanpuhui")
 COMMAND = [str(CLI)] if CLI.exists() else [sys.executable, "-m", "server.cli"]
 
@@ -168,3 +169,10 @@ def test_the_installed_command_refuses_a_bad_setting_cleanly(tmp_path):
     assert result.stderr == "error: TANPUHUI_ACCESS_TOKEN_TTL: expected a whole number of seconds above 0, got '15m'\n"
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert not (tmp_path / "data").exists()
+
+
+def test_every_variable_is_in_the_readme_configuration_table():
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")}
+    assert set(VARIABLES) <= rows, sorted(set(VARIABLES) - rows)
