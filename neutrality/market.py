@@ -395,12 +395,21 @@ async def _apply(session: AsyncSession, clock: Clock, order: PurchaseOrder, even
         return "stray_intent", FollowUp()
     status = OrderStatus(order.status)
     if event_type == SUCCEEDED:
-        if status is OrderStatus.AWAITING_PAYMENT:
-            if intent.amount != order.amount_fen or intent.currency.lower() != order.currency:
-                log.error("payment amount differs from the order; refunding", extra={"order_id": str(order.id)})
+        if status not in (OrderStatus.AWAITING_PAYMENT, OrderStatus.EXPIRED, OrderStatus.CANCELED):
+            return "no_change", FollowUp()
+        # checked before any tonnes move, on time or late: tonnes are delivered only for the
+        # order's exact amount; anything else is refunded whole and the buyer buys again
+        if intent.amount != order.amount_fen or intent.currency.lower() != order.currency:
+            log.error("payment amount differs from the order; refunding", extra={"order_id": str(order.id)})
+            if status is OrderStatus.AWAITING_PAYMENT:
                 await _release(session, clock, order, OrderStatus.PAID, "refund due: the amount paid differs")
-                order.paid_at, order.closed_at = now, None
-                return "refund_due", FollowUp(refund_order=order.id)
+            else:
+                order.status = OrderStatus.PAID.value
+                order.status_reason = "refund due: the amount paid differs (paid after the reservation lapsed)"
+                await session.flush()
+            order.paid_at, order.closed_at = now, None
+            return "refund_due", FollowUp(refund_order=order.id)
+        if status is OrderStatus.AWAITING_PAYMENT:
             await _deliver(session, clock, order)
             return "delivered", FollowUp()
         if status in (OrderStatus.EXPIRED, OrderStatus.CANCELED):
@@ -413,7 +422,6 @@ async def _apply(session: AsyncSession, clock: Clock, order: PurchaseOrder, even
             order.closed_at = None
             await session.flush()
             return "refund_due", FollowUp(refund_order=order.id)
-        return "no_change", FollowUp()
     # failed or canceled: only an order still waiting for its payment lets its tonnes go
     if status is OrderStatus.AWAITING_PAYMENT:
         if event_type == FAILED:

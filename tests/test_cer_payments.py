@@ -428,11 +428,6 @@ async def test_the_exact_amount_delivers(api, services, stripe_world):
     await assert_conserved(services, reserved=0)
 
 
-# A bug this test found (issue 8, "Tests that let real bugs through"): market._apply checks the
-# amount only for an order still awaiting payment; a late payment re-reserves and delivers whatever
-# was paid. Strict: once the production code checks it, this fails until the mark goes.
-@pytest.mark.xfail(strict=True, reason="late payments are not checked against the order's amount "
-                                       "(neutrality/market.py _apply, EXPIRED/CANCELED branch)")
 @pytest.mark.parametrize("paid_fen", [pytest.param(39_999, id="underpaid"), pytest.param(40_001, id="overpaid")])
 async def test_a_late_payment_of_another_amount_delivers_nothing_and_is_refunded(api, services, stripe_world,
                                                                                  paid_fen):
