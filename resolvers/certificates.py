@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from accounts.models import ApiKeyScope as S
 from core.errors import DomainError
 from neutrality import certificates as certs
 from neutrality import retirements
@@ -86,7 +87,7 @@ class CertificatesQuery:
 
 @strawberry.type
 class CertificatesMutation:
-    @strawberry.mutation(extensions=[Allow(*HOLDERS)],
+    @strawberry.mutation(extensions=[Allow(*HOLDERS, scope=S.RETIRE_CERS)],
                          description="Apply for carbon neutrality (自愿实施碳中和): retire at least the footprint rounded "
                                      "up to whole tonnes from your held CERs (not those on offer) for a public "
                                      "beneficiary, and receive the signed certificate. Final; retry with the same "

@@ -7,6 +7,7 @@ from datetime import date
 
 import strawberry
 
+from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError
 from core.keyset import Page, PageItem
@@ -130,7 +131,7 @@ class MallQuery:
 
 @strawberry.type
 class MallMutation:
-    @strawberry.mutation(extensions=[Allow(R.MERCHANT)], description="Draft a listing.")
+    @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="Draft a listing.")
     async def create_listing(self, info: strawberry.Info, input: t.CreateListingInput) -> t.ListingPayload:
         ctx: Context = info.context
 
@@ -144,7 +145,7 @@ class MallMutation:
 
         return await mutation(t.ListingPayload, t.ListingError, body)
 
-    @strawberry.mutation(extensions=[Allow(R.MERCHANT)], description="Edit a listing; orders already placed keep their price.")
+    @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="Edit a listing; orders already placed keep their price.")
     async def update_listing(self, info: strawberry.Info, input: t.UpdateListingInput) -> t.ListingPayload:
         ctx: Context = info.context
 
@@ -158,7 +159,7 @@ class MallMutation:
 
         return await mutation(t.ListingPayload, t.ListingError, body)
 
-    @strawberry.mutation(extensions=[Allow(R.MERCHANT)], description="draft -> active -> paused -> active; archived for good.")
+    @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="draft -> active -> paused -> active; archived for good.")
     async def set_listing_status(self, info: strawberry.Info, input: t.SetListingStatusInput) -> t.ListingPayload:
         ctx: Context = info.context
 
@@ -173,7 +174,7 @@ class MallMutation:
 
         return await mutation(t.ListingPayload, t.ListingError, body)
 
-    @strawberry.mutation(extensions=[Allow(R.MERCHANT)], description="Add stock (a restock movement). Idempotent per key.")
+    @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="Add stock (a restock movement). Idempotent per key.")
     async def restock_listing(self, info: strawberry.Info, input: t.RestockListingInput) -> t.ListingPayload:
         ctx: Context = info.context
 
@@ -237,7 +238,7 @@ class MallMutation:
 
         return await mutation(t.CancelRedemptionPayload, t.CancelRedemptionError, body)
 
-    @strawberry.mutation(extensions=[Allow(R.MERCHANT)], description="Decline a redemption: the person's points and the stock come back.")
+    @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.FULFIL_REDEMPTIONS)], description="Decline a redemption: the person's points and the stock come back.")
     async def decline_redemption(self, info: strawberry.Info, input: t.DeclineRedemptionInput) -> t.DeclineRedemptionPayload:
         ctx: Context = info.context
 
@@ -250,7 +251,7 @@ class MallMutation:
 
         return await mutation(t.DeclineRedemptionPayload, t.DeclineRedemptionError, body)
 
-    @strawberry.mutation(extensions=[Allow(R.MERCHANT)],
+    @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.FULFIL_REDEMPTIONS)],
                          description="Confirm fulfilment of the voucher the owner presents; the points are cancelled (注销) for good.")
     async def fulfil_redemption(self, info: strawberry.Info, input: t.FulfilRedemptionInput) -> t.FulfilRedemptionPayload:
         ctx: Context = info.context

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError
 from neutrality import market
@@ -126,7 +127,7 @@ class MarketQuery:
 
 @strawberry.type
 class MarketMutation:
-    @strawberry.mutation(extensions=[Allow(*HOLDERS)],
+    @strawberry.mutation(extensions=[Allow(*HOLDERS, scope=S.SELL_CERS)],
                          description="Offer whole tonnes of one project and vintage you hold, at a price per tonne in fen.")
     async def create_cer_offer(self, info: strawberry.Info, input: t.CreateCerOfferInput) -> t.CreateCerOfferPayload:
         ctx: Context = info.context
@@ -152,7 +153,7 @@ class MarketMutation:
 
         return await mutation(t.CreateCerOfferPayload, t.CreateCerOfferError, body)
 
-    @strawberry.mutation(extensions=[Allow(*HOLDERS)],
+    @strawberry.mutation(extensions=[Allow(*HOLDERS, scope=S.SELL_CERS)],
                          description="Take your offer off the market; orders already reserved still settle.")
     async def withdraw_cer_offer(self, info: strawberry.Info, input: t.WithdrawCerOfferInput) -> t.WithdrawCerOfferPayload:
         ctx: Context = info.context

@@ -10,6 +10,7 @@ from typing import Awaitable, Callable
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError, NotFound
 from neutrality import projects, registry
@@ -148,7 +149,7 @@ class ProjectsQuery:
 
 @strawberry.type
 class ProjectsMutation:
-    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)], description="Register a reduction project as a draft.")
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)], description="Register a reduction project as a draft.")
     async def register_cer_project(self, info: strawberry.Info,
                                    input: t.RegisterCerProjectInput) -> t.RegisterCerProjectPayload:
         ctx: Context = info.context
@@ -157,7 +158,7 @@ class ProjectsMutation:
             lambda session: projects.register_project(
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, fields=_fields(input)))
 
-    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)], description="Edit a draft project.")
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)], description="Edit a draft project.")
     async def update_cer_project(self, info: strawberry.Info,
                                  input: t.UpdateCerProjectInput) -> t.UpdateCerProjectPayload:
         ctx: Context = info.context
@@ -167,7 +168,7 @@ class ProjectsMutation:
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input),
                 fields=_fields(input)))
 
-    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)],
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
                          description="Publish a draft for public notice (公示), taking the pledge that its reductions "
                                      "are in no other mechanism. The declaration may follow 7 working days later.")
     async def publish_cer_project(self, info: strawberry.Info,
@@ -179,7 +180,7 @@ class ProjectsMutation:
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input),
                 pledge_accepted=input.pledge_accepted))
 
-    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)],
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
                          description="Submit the declaration (申报) once the notice has run 7 working days.")
     async def declare_cer_project(self, info: strawberry.Info,
                                   input: t.DeclareCerProjectInput) -> t.DeclareCerProjectPayload:
@@ -189,7 +190,7 @@ class ProjectsMutation:
             lambda session: projects.declare_project(
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input)))
 
-    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER)],
+    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
                          description="Attach a third-party verifier's report of one vintage to a declared project.")
     async def attach_verifier_report(self, info: strawberry.Info,
                                      input: t.AttachVerifierReportInput) -> t.AttachVerifierReportPayload:

@@ -7,6 +7,7 @@ from datetime import date
 import strawberry
 from sqlalchemy import select
 
+from accounts.models import ApiKeyScope as S
 from accounts.models import Entrustment, Role as R
 from accounts.wallets import ExpiryNotice, PointLot
 from reductions import service
@@ -15,7 +16,6 @@ from resolvers.common import mutation, parse_id
 from schema import reductions as t
 from schema.pagination import Connection
 from schema.permissions import Allow
-from accounts.models import ApiKeyScope as S
 from schema.wallets import OperatorPointTotals, PointTotals
 
 # a batch racing another batch with the same report ids is retried once; then they are duplicates

@@ -308,10 +308,11 @@ async def test_organisations_individuals_and_project_owners_apply_others_are_ref
     # a merchant's or an app operator's machine (API key: only that role) and the regulator may not retire
     reg = await regulator(api)
     keys = []
-    for role, name in (("MERCHANT", "绿意咖啡连锁有限公司"), ("APP_OPERATOR", "低碳星球运营有限公司")):
+    for role, name, scopes in (("MERCHANT", "绿意咖啡连锁有限公司", "FULFIL_REDEMPTIONS"),
+                               ("APP_OPERATOR", "低碳星球运营有限公司", "REPORT_BEHAVIOUR")):
         actor = await approved(api, role, name, reg=reg)
         await holding(services, uuid.UUID(actor.account_id), 20)
-        keys.append((await api.data('mutation { createApiKey(input: {name: "till"}) { secret } }',
+        keys.append((await api.data(f'mutation {{ createApiKey(input: {{name: "till", scopes: [{scopes}]}}) {{ secret }} }}',
                                     token=actor.token))["createApiKey"]["secret"])
     for credentials in [{"api_key": k} for k in keys] + [{"token": reg.token}]:
         refused = (await api.data(APPLY, {"input": application()}, **credentials))["applyForNeutrality"]

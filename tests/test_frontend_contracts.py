@@ -259,7 +259,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
     org_token = (await c.login(org_email))["accessToken"]
     assert {"role": "PROJECT_OWNER", "status": "ACTIVE"} in [
         {k: r[k] for k in ("role", "status")} for r in (await c.run("OrganisationMe", token=org_token))["me"]["roles"]]
-    key = (await c.run("OrganisationCreateApiKey", {"input": {"name": "meter gateway"}}, token=org_token))["createApiKey"]
+    key = (await c.run("OrganisationCreateApiKey", {"input": {"name": "meter gateway", "scopes": ["MANAGE_CER_PROJECTS"]}}, token=org_token))["createApiKey"]
     assert key["secret"].startswith("tph_")
     assert [k["id"] for k in (await c.run("OrganisationMyApiKeys", token=org_token))["myApiKeys"]] == [key["apiKey"]["id"]]
     revoked = await c.run("OrganisationRevokeApiKey", {"input": {"id": key["apiKey"]["id"]}}, token=org_token)
@@ -287,7 +287,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
         approved[prefix] = (account_id, token, application["id"])
 
     _, operator_token, _ = approved["Operator"]
-    key = (await c.run("OperatorCreateApiKey", {"input": {"name": "reporting"}}, token=operator_token))["createApiKey"]
+    key = (await c.run("OperatorCreateApiKey", {"input": {"name": "reporting", "scopes": ["REPORT_BEHAVIOUR", "INVITE_ENTRUSTMENTS"]}}, token=operator_token))["createApiKey"]
     operator_key = key["secret"]
     assert len((await c.run("OperatorMyApiKeys", token=operator_token))["myApiKeys"]) == 1
     listed = await c.run("AppOperators", {"first": 10})
@@ -321,7 +321,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
 
     # the merchant's keys, then the regulator withdraws the merchant's registration
     merchant_id, merchant_token, merchant_application = approved["Merchant"]
-    key = (await c.run("MerchantCreateApiKey", {"input": {"name": "till"}}, token=merchant_token))["createApiKey"]
+    key = (await c.run("MerchantCreateApiKey", {"input": {"name": "till", "scopes": ["FULFIL_REDEMPTIONS", "MANAGE_LISTINGS"]}}, token=merchant_token))["createApiKey"]
     assert len((await c.run("MerchantMyApiKeys", token=merchant_token))["myApiKeys"]) == 1
     await c.run("MerchantRevokeApiKey", {"input": {"id": key["apiKey"]["id"]}}, token=merchant_token)
     await c.run("MerchantLogout", token=merchant_token)
@@ -369,7 +369,7 @@ async def test_wallet_and_mall_contracts_run_as_persisted_queries(api, clock):
     assert len((await c.run("ExchangeRules"))["exchangeRules"]) == 1
 
     operator = await approved(api, "APP_OPERATOR", reg=reg)
-    operator_key = (await api.data('mutation { createApiKey(input: {name: "r"}) { secret } }',
+    operator_key = (await api.data('mutation { createApiKey(input: {name: "r", scopes: [REPORT_BEHAVIOUR, INVITE_ENTRUSTMENTS]}) { secret } }',
                                    token=operator.token))["createApiKey"]["secret"]
     person_id, person_email = await c.sign_up("PERSON", "王小明")
     person_token = (await c.login(person_email))["accessToken"]
