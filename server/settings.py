@@ -35,43 +35,46 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
+    """What the rest of the code reads; built only by `load_settings`, which holds the defaults
+    (in `_Environment`) and the checks."""
+
     data_dir: Path
     database_url: str | None
     redis_url: str | None
     secret_key: str
     personal_data_key: str
-    environment: str = "development"
-    access_token_ttl_seconds: int = 900
-    refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    rate_limit_per_minute: int = 600
-    anonymous_rate_limit_per_minute: int = 120
+    environment: str
+    access_token_ttl_seconds: int
+    refresh_token_ttl_seconds: int
+    rate_limit_per_minute: int
+    anonymous_rate_limit_per_minute: int
     # sign-up attempts a client IP may make an hour (each hashes a password with argon2)
-    sign_ups_per_ip_per_hour: int = 20
-    max_query_depth: int = 12
-    max_aliases: int = 30
-    max_query_cost: int = 10_000
-    max_body_bytes: int = 1_000_000
-    persisted_queries_only: bool = False
-    db_pool_size: int = 20
-    redemption_hold_minutes: int = 30
+    sign_ups_per_ip_per_hour: int
+    max_query_depth: int
+    max_aliases: int
+    max_query_cost: int
+    max_body_bytes: int
+    persisted_queries_only: bool
+    db_pool_size: int
+    redemption_hold_minutes: int
     # the worker's expiry sweep: every this many minutes (a divisor of 60, or a multiple of 60 dividing a day)
-    expiry_sweep_minutes: int = 60
+    expiry_sweep_minutes: int
     # Stripe (issue 5): unset key = the embedded test-mode emulator (localstripe on 127.0.0.1)
-    stripe_api_key: str | None = None
-    stripe_webhook_secret: str | None = None
-    stripe_api_base: str | None = None
-    cer_reservation_minutes: int = 30
+    stripe_api_key: str | None
+    stripe_webhook_secret: str | None
+    stripe_api_base: str | None
+    cer_reservation_minutes: int
     # carbon-neutral certificates: Ed25519 private key (PEM or base64); unset = <data dir>/certificate-signing.key
-    certificate_signing_key: str | None = None
+    certificate_signing_key: str | None
     # the public address the certificates' verification links and QR codes point to
-    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
-    log_level: str = "INFO"
-    # what a production deployment turns off unless enabled explicitly (the defaults here are development's)
-    graphiql: bool = True
-    introspection: bool = True
-    field_suggestions: bool = True
+    public_base_url: str
+    log_level: str
+    # what a production deployment turns off unless enabled explicitly
+    graphiql: bool
+    introspection: bool
+    field_suggestions: bool
     # origins allowed to call the API from a browser (CORS); empty: none
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...]
     extra: dict = field(default_factory=dict)
 
     @property
@@ -304,37 +307,17 @@ def load_settings(**overrides) -> Settings:
         return value if value is not None else (in_production if production else development)
 
     data_dir = Path(env.tanpuhui_data_dir).resolve()
-    return Settings(
+    values = {attribute: getattr(env, variable.lower()) for attribute, variable in _VARIABLE_OF.items()}
+    values.update(
         data_dir=data_dir,
-        database_url=env.database_url,
-        redis_url=env.redis_url,
         secret_key=env.tanpuhui_secret_key or _secret_from_file(data_dir, "secret.key"),
         personal_data_key=env.tanpuhui_personal_data_key or _secret_from_file(data_dir, "personal-data.key"),
-        environment=env.tanpuhui_env,
-        access_token_ttl_seconds=env.tanpuhui_access_token_ttl,
-        refresh_token_ttl_seconds=env.tanpuhui_refresh_token_ttl,
-        rate_limit_per_minute=env.tanpuhui_rate_limit_per_minute,
-        anonymous_rate_limit_per_minute=env.tanpuhui_anonymous_rate_limit_per_minute,
-        sign_ups_per_ip_per_hour=env.tanpuhui_sign_ups_per_ip_per_hour,
-        max_query_depth=env.tanpuhui_max_query_depth,
-        max_aliases=env.tanpuhui_max_aliases,
-        max_query_cost=env.tanpuhui_max_query_cost,
-        max_body_bytes=env.tanpuhui_max_body_bytes,
-        persisted_queries_only=default(env.tanpuhui_persisted_queries_only, False, True),
-        db_pool_size=env.tanpuhui_db_pool_size,
-        redemption_hold_minutes=env.tanpuhui_redemption_hold_minutes,
-        expiry_sweep_minutes=env.tanpuhui_expiry_sweep_minutes,
-        stripe_api_key=env.stripe_api_key,
-        stripe_webhook_secret=env.stripe_webhook_secret,
-        stripe_api_base=env.stripe_api_base,
-        cer_reservation_minutes=env.tanpuhui_cer_reservation_minutes,
-        certificate_signing_key=env.tanpuhui_certificate_signing_key,
         public_base_url=env.tanpuhui_public_base_url or DEFAULT_PUBLIC_BASE_URL,
-        log_level=env.tanpuhui_log_level,
+        persisted_queries_only=default(env.tanpuhui_persisted_queries_only, False, True),
         graphiql=default(env.tanpuhui_graphiql, True, False),
         introspection=default(env.tanpuhui_introspection, True, False),
         field_suggestions=default(env.tanpuhui_field_suggestions, True, False),
-        cors_origins=env.tanpuhui_cors_origins,
         extra=overrides.get("extra") or {},
     )
+    return Settings(**values)
 
