@@ -160,6 +160,7 @@ class AccountsMutation:
                                                   per_hour=ctx.settings.sign_ups_per_ip_per_hour)
             if wait:
                 raise throttle.TooManyAttempts(wait, "Too many sign-ups from this address.")
+
             async def create(session) -> dict:
                 account = await service.sign_up(
                     session=session, clock=ctx.clock, hashing=ctx.services.hashing,
