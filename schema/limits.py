@@ -33,6 +33,7 @@ class Measure:
     depth: int
     aliases: int
     cost: int
+    named: int = 0  # root fields bearing one of the names asked for
 
 
 def _page_size(field: FieldNode, variables: dict[str, Any]) -> int | None:
@@ -56,35 +57,37 @@ def measure(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any] | None = None,
+    root_names: frozenset[str] = frozenset(),
 ) -> Measure:
     """One pass over the operation. Each fragment is measured once and reused wherever it is
     spread: its cost scales linearly with the list multiplier above it, so a document that
-    spreads fragments exponentially many times (a "fragment bomb") is measured in linear time."""
+    spreads fragments exponentially many times (a "fragment bomb") is measured in linear time.
+    `root_names`: the root fields to count (aliases counted, fragments followed) into `named`."""
     variables = variables or {}
-    # per fragment: (cost at multiplier 1, depth of its deepest field below the spread, aliases)
-    summaries: dict[str, tuple[int, int, int]] = {}
+    # per fragment: (cost at multiplier 1, depth of its deepest field below the spread, aliases,
+    # fields at its own level bearing one of root_names)
+    summaries: dict[str, tuple[int, int, int, int]] = {}
     in_progress: set[str] = set()
 
-    def summarize(selection_set: SelectionSetNode | None) -> tuple[int, int, int]:
-        cost = depth = aliases = 0
+    def summarize(selection_set: SelectionSetNode | None) -> tuple[int, int, int, int]:
+        cost = depth = aliases = named = 0
         if selection_set is None:
-            return 0, 0, 0
+            return 0, 0, 0, 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 if selection.name.value.startswith("__"):
                     continue
                 if selection.alias is not None:
                     aliases += 1
+                named += selection.name.value in root_names
                 size = _page_size(selection, variables)
-                inner_cost, inner_depth, inner_aliases = summarize(selection.selection_set)
+                inner_cost, inner_depth, inner_aliases, _ = summarize(selection.selection_set)
                 cost += 1 + inner_cost * (size if size is not None else 1)
                 depth = max(depth, 1 + inner_depth)
                 aliases += inner_aliases
-            elif isinstance(selection, InlineFragmentNode):
-                inner_cost, inner_depth, inner_aliases = summarize(selection.selection_set)
-                cost += inner_cost
-                depth = max(depth, inner_depth)
-                aliases += inner_aliases
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                inner = summarize(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = fragments.get(name)
@@ -94,42 +97,15 @@ def measure(
                     in_progress.add(name)
                     summaries[name] = summarize(fragment.selection_set)
                     in_progress.discard(name)
-                inner_cost, inner_depth, inner_aliases = summaries[name]
-                cost += inner_cost
-                depth = max(depth, inner_depth)
-                aliases += inner_aliases
-        return cost, depth, aliases
+                inner = summaries[name]
+            else:
+                continue
+            cost += inner[0]
+            depth = max(depth, inner[1])
+            aliases += inner[2]
+            named += inner[3]
+        return cost, depth, aliases, named
 
-    cost, depth, aliases = summarize(operation.selection_set)
-    return Measure(depth=depth, aliases=min(aliases, MEASURE_CEILING), cost=min(cost, MEASURE_CEILING))
-
-
-def root_fields_named(
-    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode], names: frozenset[str],
-) -> int:
-    """How many of the operation's root fields (aliases counted, fragments followed) bear one of
-    `names`. Each fragment is counted once and reused, as in `measure`, so a fragment bomb costs
-    linear time."""
-    per_fragment: dict[str, int] = {}
-    in_progress: set[str] = set()
-
-    def count(selection_set: SelectionSetNode | None) -> int:
-        total = 0
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                total += selection.name.value in names
-            elif isinstance(selection, InlineFragmentNode):
-                total += count(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is None or name in in_progress:  # unknown or cyclic: validation errors
-                    continue
-                if name not in per_fragment:
-                    in_progress.add(name)
-                    per_fragment[name] = count(fragment.selection_set)
-                    in_progress.discard(name)
-                total += per_fragment[name]
-        return total
-
-    return count(operation.selection_set)
+    cost, depth, aliases, named = summarize(operation.selection_set)
+    return Measure(depth=depth, aliases=min(aliases, MEASURE_CEILING), cost=min(cost, MEASURE_CEILING),
+                   named=min(named, MEASURE_CEILING))

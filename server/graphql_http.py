@@ -40,7 +40,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from core.errors import DomainError
 from schema.context import Context, Services
-from schema.limits import measure, root_fields_named
+from schema.limits import measure
 from schema.permissions import credential_fields
 from server.auth import AuthFailure, authenticate_and_limit
 from server.input_text import BadText, clean, clean_values
@@ -185,7 +185,7 @@ class GraphQLEndpoint:
         prepared = PreparedDocument(document, errors)
         if not errors:
             for operation in prepared.operations.values():
-                static = measure(operation, prepared.fragments, {})
+                static = measure(operation, prepared.fragments, {}, self.credential_fields)
                 if static.depth > self.max_depth:
                     prepared.errors = [GraphQLError(
                         f"The query is {static.depth} levels deep; the limit is {self.max_depth}.",
@@ -194,7 +194,7 @@ class GraphQLEndpoint:
                     prepared.errors = [GraphQLError(
                         f"The query uses {static.aliases} aliases; the limit is {self.max_aliases}.",
                         extensions={"code": "TOO_MANY_ALIASES"})]
-                elif root_fields_named(operation, prepared.fragments, self.credential_fields) > 1:
+                elif static.named > 1:
                     prepared.errors = [GraphQLError(
                         "An operation checks at most one credential (" + ", ".join(sorted(self.credential_fields))
                         + "): send each in its own request.", extensions={"code": "TOO_MANY_CREDENTIAL_CHECKS"})]

@@ -122,6 +122,22 @@ def clock() -> MovableClock:
 
 
 @pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A clean environment of settings for load_settings and the CLI: the test process's own
+    TANPUHUI_*, STRIPE_* and URLs removed, a data dir of its own; call it with the variables to set."""
+    for name in list(os.environ):
+        if name.startswith(("TANPUHUI_", "STRIPE_")) or name in ("DATABASE_URL", "REDIS_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TANPUHUI_DATA_DIR", str(tmp_path / "data"))
+
+    def set_(variables: dict) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+
+    return set_
+
+
+@pytest.fixture
 def settings_overrides() -> dict:
     """Override in a test module to change settings (rate limits, persisted-only...)."""
     return {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import os
 
 import orjson
 import pytest
@@ -21,21 +20,6 @@ SIGNING_KEY = base64.b64encode(b"c" * 32).decode()
 PRODUCTION = {"TANPUHUI_ENV": "production", "TANPUHUI_SECRET_KEY": "s" * 48, "TANPUHUI_PERSONAL_DATA_KEY": "p" * 48,
               "TANPUHUI_CERTIFICATE_SIGNING_KEY": SIGNING_KEY, "TANPUHUI_PUBLIC_BASE_URL": "https://tanpuhui.example.org"}
 SERVICE_INFO = next(text for text in load_documents().values() if text.startswith("query ServiceInfo"))
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    """A clean environment of settings: the given variables and a data dir, nothing else."""
-    for name in list(os.environ):
-        if name.startswith(("TANPUHUI_", "STRIPE_")) or name in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("TANPUHUI_DATA_DIR", str(tmp_path / "data"))
-
-    def set_(variables: dict) -> None:
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-
-    return set_
 
 
 # --- the start -------------------------------------------------------------------------------------
