@@ -13,20 +13,14 @@ CONTRACTS_DIR = Path(__file__).resolve().parent
 SNAPSHOT_PATH = CONTRACTS_DIR / "schema.graphql"
 
 
-def live_schema_sdl() -> str:
-    """The SDL of the schema the code serves now."""
-    from schema.root import schema
-
-    return schema.as_str()
-
-
-def snapshot_text(sdl: str | None = None) -> str:
-    """What schema.graphql holds for a given SDL (the live one by default): the SDL and a final newline."""
-    return (live_schema_sdl() if sdl is None else sdl).rstrip("\n") + "\n"
+def snapshot_text(sdl: str) -> str:
+    """What schema.graphql holds for a given SDL (server.graphql_schema.live_schema_sdl()): the SDL and a
+    final newline."""
+    return sdl.rstrip("\n") + "\n"
 
 
-def write_snapshot() -> Path:
-    SNAPSHOT_PATH.write_text(snapshot_text(), encoding="utf-8")
+def write_snapshot(sdl: str) -> Path:
+    SNAPSHOT_PATH.write_text(snapshot_text(sdl), encoding="utf-8")
     return SNAPSHOT_PATH
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from strawberry.extensions import FieldExtension
+from strawberry.types import get_object_definition
 from strawberry.types.field import StrawberryField
 
 from accounts.models import ApiKeyScope, Role
@@ -89,12 +90,17 @@ class ChecksCredentials(FieldExtension):
         return await next_(source, info, **kwargs)
 
 
+def root_fields(schema, root: str) -> list[tuple[str, Any]]:
+    """(GraphQL name, strawberry field) of each field of a strawberry schema's "query" or "mutation"
+    root, through strawberry's public definitions."""
+    root_type = getattr(schema, root)
+    if root_type is None:
+        return []
+    names = schema.config.name_converter
+    return [(names.get_graphql_name(field), field) for field in get_object_definition(root_type, strict=True).fields]
+
+
 def credential_fields(schema) -> frozenset[str]:
     """Names of the root fields marked ChecksCredentials in a strawberry schema."""
-    names = set()
-    for root in (schema._schema.query_type, schema._schema.mutation_type):
-        for name, field in (root.fields.items() if root else ()):
-            definition = (field.extensions or {}).get("strawberry-definition")
-            if definition is not None and any(isinstance(e, ChecksCredentials) for e in definition.extensions):
-                names.add(name)
-    return frozenset(names)
+    return frozenset(name for root in ("query", "mutation") for name, field in root_fields(schema, root)
+                     if any(isinstance(e, ChecksCredentials) for e in field.extensions))

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accounts.security import PasswordHashing
 from core.clock import Clock, SystemClock
 from schema.context import Services
-from schema.root import schema
+from server.graphql_schema import schema
 from server.db import create_engine, create_session_factory
 from server.graphql_http import GraphQLEndpoint
 from server.logs import request_id_var

@@ -240,8 +240,9 @@ def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from frontend_contracts.snapshot import write_snapshot
+    from server.graphql_schema import live_schema_sdl
 
-    path = write_snapshot()
+    path = write_snapshot(live_schema_sdl())
     print(f"wrote {path}")
     return 0
 

@@ -18,18 +18,19 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLScalarType,
+    build_schema,
     get_named_type,
     is_leaf_type,
 )
 
 from accounts.models import Role
 from accounts.security import issue_access_token
-from schema.root import schema
+from server.graphql_schema import live_schema_sdl
 from tests._conventions import assert_no_leak, codes, table_counts
 from tests.conftest import PASSWORD, SIGN_UP, person, unique_email
 from tests.test_wallet_api import REPORT, setup
 
-LIVE = schema._schema
+LIVE = build_schema(live_schema_sdl())
 BAD_STRINGS = {
     "NUL": "a\x00b",
     "only NUL": "\x00",
