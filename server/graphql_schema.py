@@ -1,4 +1,4 @@
-"""The root schema: every area's Query and Mutation merged into one."""
+"""The root schema: every area's Query and Mutation merged into one (composition, so it lives in server/)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,8 @@ def build_schema() -> strawberry.Schema:
 
 
 schema = build_schema()
+
+
+def live_schema_sdl() -> str:
+    """The SDL of the schema the code serves now (frontend_contracts/schema.graphql is its snapshot)."""
+    return schema.as_str()
