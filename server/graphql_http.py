@@ -43,6 +43,7 @@ from schema.context import Context, Services
 from schema.limits import measure
 from schema.permissions import credential_fields
 from server.auth import AuthFailure, authenticate_and_limit
+from server.graphql_schema import executable_schema
 from server.input_text import BadText, clean, clean_values
 from server.logs import request_id_var
 
@@ -150,7 +151,7 @@ class PreparedDocument:
 class GraphQLEndpoint:
     def __init__(self, schema, services: Services, persisted: dict[str, str]):
         self.strawberry_schema = schema
-        self.schema: GraphQLSchema = schema._schema
+        self.schema: GraphQLSchema = executable_schema(schema)
         self.services = services
         self.persisted = persisted
         settings = services.settings

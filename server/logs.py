@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import re
 import sys
 import time
@@ -27,6 +26,8 @@ import traceback
 from typing import IO
 
 import orjson
+
+from server.settings import stripe_prints_bodies
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -100,7 +101,7 @@ class JsonFormatter(logging.Formatter):
 
 def refuse_console_stripe_log() -> None:
     """stripe prints request and response bodies to stderr itself when STRIPE_LOG is set."""
-    if os.environ.get("STRIPE_LOG", "").strip().lower() in ("debug", "info"):
+    if stripe_prints_bodies():
         raise SystemExit("STRIPE_LOG: unset it; it makes the stripe library print request bodies "
                          "(with payment client secrets) to stderr. Use TANPUHUI_LOG_LEVEL instead.")
 

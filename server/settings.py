@@ -246,6 +246,12 @@ assert set(_VARIABLE_OF.values()) == {name.upper() for name in _Environment.mode
 VARIABLES = tuple(_VARIABLE_OF.values())
 
 
+def stripe_prints_bodies() -> bool:
+    """Whether STRIPE_LOG asks the stripe library (which reads it itself) to print request and response
+    bodies to stderr; not a setting of ours, so not in the table: server/logs.py refuses to start."""
+    return os.environ.get("STRIPE_LOG", "").strip().lower() in ("debug", "info")
+
+
 def _explain(error: ValidationError) -> str:
     """One line per bad variable: its name, what it accepts and (unless it is a secret) what it got."""
     lines = {}
