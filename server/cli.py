@@ -194,7 +194,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the job queue's worker: the scheduled expiry sweep and redemption time-outs."""
     from arq.worker import run_worker
 
-    from expiry_jobs.worker import worker_settings
+    from server.worker import worker_settings
 
     with servers(settings) as (database_url, redis_url):
         _migrate(database_url)

@@ -9,7 +9,7 @@ import uuid
 from graphql import build_schema
 from sqlalchemy import func, select
 
-from expiry_jobs import worker as worker_module
+from server import worker as worker_module
 from neutrality.models import Offer, PurchaseOrder
 from neutrality.payments import EMULATOR_API_KEY, PaymentRefused, Payments
 from server.graphql_schema import live_schema_sdl
@@ -304,8 +304,8 @@ async def test_each_side_sees_its_own_orders_and_buyers_may_resell(api, services
 
 def test_the_worker_runs_the_cer_reservation_sweep_every_minute():
     settings = worker_module.worker_settings("postgresql+asyncpg://x@/y", "redis://localhost:6379/0")
-    assert worker_module.run_cer_reservation_timeouts in settings.functions
-    [job] = [j for j in settings.cron_jobs if j.coroutine is worker_module.run_cer_reservation_timeouts]
+    [function] = [f for f in settings.functions if f.name == "run_cer_reservation_timeouts"]
+    [job] = [j for j in settings.cron_jobs if j.coroutine is function.coroutine]
     assert job.unique and job.minute is None
 
 

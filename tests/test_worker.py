@@ -9,20 +9,21 @@ from arq import create_pool
 from arq.worker import Worker
 
 from accounts import ledger
-from expiry_jobs import worker as worker_module
+from expiry_jobs.schedule import sweep_schedule
 from reductions.service import ReportItem
+from server import worker as worker_module
 from server.settings import SettingsError, load_settings
 from tests.ledger_fixtures import make_world, publish_rule, report
 
 
 def test_sweep_schedule_is_configurable(monkeypatch, tmp_path):
-    assert worker_module.sweep_schedule() == {"minute": {0}}
+    assert sweep_schedule() == {"minute": {0}}
     monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "15")
     every = load_settings(data_dir=tmp_path).expiry_sweep_minutes
-    assert worker_module.sweep_schedule(every) == {"minute": {0, 15, 30, 45}}
+    assert sweep_schedule(every) == {"minute": {0, 15, 30, 45}}
     monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", "360")
     every = load_settings(data_dir=tmp_path).expiry_sweep_minutes
-    assert worker_module.sweep_schedule(every) == {"hour": {0, 6, 12, 18}, "minute": {0}}
+    assert sweep_schedule(every) == {"hour": {0, 6, 12, 18}, "minute": {0}}
     for wrong in ("7", "90", "420", "0", "hourly"):
         monkeypatch.setenv("TANPUHUI_EXPIRY_SWEEP_MINUTES", wrong)
         with pytest.raises(SettingsError, match=f"^TANPUHUI_EXPIRY_SWEEP_MINUTES: expected .*, got '{wrong}'$"):
@@ -50,7 +51,7 @@ async def test_queued_sweep_expires_due_lots(services, clock, embedded, monkeypa
         result = await job.result(timeout=10)
     finally:
         await pool.aclose()
-    assert result["lots"] == 2 and result["points"] == 2 * 117
+    assert result["lots_expired"] == 2 and result["points_expired"] == 2 * 117
     async with services.session_factory() as session:
         audit = await ledger.ledger_audit(session=session)
     assert audit.ok and audit.totals.expired == 2 * 117
