@@ -11,10 +11,10 @@ from neutrality import certificates as certs
 from neutrality import retirements
 from neutrality.models import Certificate, Retirement
 from resolvers.common import idempotent, mutation, parse_id
-from resolvers.market import HOLDERS
 from schema import certificates as t
 from schema.context import Context
 from schema.pagination import Connection
+from schema.permissions import CER_HOLDERS as HOLDERS
 from schema.permissions import Allow
 
 

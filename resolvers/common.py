@@ -23,6 +23,14 @@ def parse_id(value: str, field: str = "id") -> uuid.UUID:
         raise NotFound(message="Nothing has this id.", field=field) from None
 
 
+def parse_optional_id(value: str | None) -> uuid.UUID | None:
+    """An optional id filter from a client; a malformed one matches nothing."""
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return uuid.UUID(int=0)
+
+
 async def mutation(payload: type[P], error: type, action: Callable[[], Awaitable[P]]) -> P:
     """Run a mutation body; an expected (domain) failure becomes the payload's typed error.
     The body's transaction has rolled back by then, so a failure changes nothing."""

@@ -14,7 +14,7 @@ from core.keyset import Page, PageItem
 from mall import catalog_cache, service
 from mall.models import ListingStatus as DomainListingStatus
 from mall.models import Redemption
-from resolvers.common import idempotent, mutation, parse_id
+from resolvers.common import idempotent, mutation, parse_id, parse_optional_id
 from schema import mall as t
 from schema.context import Context
 from schema.pagination import Connection
@@ -44,8 +44,8 @@ class MallQuery:
         ctx: Context = info.context
         f = filter or t.MallFilter()
         filters = service.BrowseFilter(
-            channel=f.channel.value if f.channel else None, app_operator_id=t.parse_optional_id(f.app_operator_id),
-            category=f.category, merchant_id=t.parse_optional_id(f.merchant_id), min_price=f.min_price,
+            channel=f.channel.value if f.channel else None, app_operator_id=parse_optional_id(f.app_operator_id),
+            category=f.category, merchant_id=parse_optional_id(f.merchant_id), min_price=f.min_price,
             max_price=f.max_price, text=f.text, sort=sort.value)
 
         async def load() -> dict:

@@ -11,15 +11,14 @@ from core.errors import DomainError
 from neutrality import market
 from neutrality.models import Offer, PurchaseOrder
 from neutrality.payments import PaymentProviderUnavailable, PaymentRefused
-from resolvers.common import idempotent, mutation, parse_id
+from resolvers.common import idempotent, mutation, parse_id, parse_optional_id
 from schema import market as t
 from schema.context import Context
 from schema.errors import domain_errors
-from schema.mall import parse_optional_id
 from schema.pagination import Connection
+from schema.permissions import CER_HOLDERS as HOLDERS
 from schema.permissions import Allow
 
-HOLDERS = (R.PROJECT_OWNER, R.ORGANISATION, R.INDIVIDUAL)  # anyone who can hold CERs may resell them
 BUYERS = (R.ORGANISATION, R.INDIVIDUAL)
 
 

@@ -16,10 +16,10 @@ from core.errors import DomainError, NotFound
 from neutrality import projects, registry
 from neutrality.models import CerCancellation, Issuance, Project
 from resolvers.common import idempotent, mutation, parse_id
-from resolvers.market import HOLDERS
 from schema import projects as t
 from schema.context import Context
 from schema.pagination import Connection
+from schema.permissions import CER_HOLDERS as HOLDERS
 from schema.permissions import Allow
 
 def _viewer(ctx: Context) -> uuid.UUID | None:

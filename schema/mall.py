@@ -305,10 +305,3 @@ class FulfilRedemptionPayload:
     redemption: MerchantRedemption | None = None
     cancellation: PointCancellation | None = None
     errors: list[FulfilRedemptionError] = strawberry.field(default_factory=list)
-
-
-def parse_optional_id(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return uuid.UUID(int=0)  # matches nothing

@@ -20,6 +20,8 @@ from accounts.principal import Principal
 from schema.errors import PublicError, payload_error
 
 ANYONE = "anyone"
+# Anyone who can hold CERs: they may resell, retire and see their holdings (art. 19).
+CER_HOLDERS = (Role.PROJECT_OWNER, Role.ORGANISATION, Role.INDIVIDUAL)
 
 
 class Allow(FieldExtension):
