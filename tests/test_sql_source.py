@@ -8,13 +8,17 @@ forgiven: a changed word, type, name or option in a body or a header is drift.""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from core.sql_source import defines, read_sql, sql_names, statement
+from server.migrate import downgrade, upgrade
+from tests.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,3 +143,26 @@ def test_whitespace_alone_is_not_drift_but_a_word_is():
     assert drift({key: ("x.sql", text)}, {key: [printed]}) == []
     assert drift({key: ("x.sql", text)}, {key: [printed.replace("SELECT 1", "SELECT 2")]}) != []
     assert drift({key: ("x.sql", text)}, {key: [printed.replace("b text", "b varchar")]}) != []
+
+
+async def test_downgrading_0010_gives_back_the_rules_of_0009(embedded):
+    """Migration 0010 applies the files' frozen copy; its downgrade restores what 0006 and 0008 made."""
+    name = f"rules_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(host=embedded.pg_host, user="postgres", database="postgres")
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        url = database_url(embedded, name)
+        conn = await asyncpg.connect(host=embedded.pg_host, user="postgres", database=name)
+        try:
+            await asyncio.to_thread(upgrade, url, "0009_api_key_scopes")
+            before = await database_definitions(conn)
+            await asyncio.to_thread(upgrade, url)
+            assert drift(source_files(), await database_definitions(conn)) == []
+            await asyncio.to_thread(downgrade, url, "0009_api_key_scopes")
+            assert await database_definitions(conn) == before
+            assert ("function", "wallet_lock") not in before
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
