@@ -219,7 +219,7 @@ async def place_hold(
     if points <= 0:
         raise DomainError("INVALID", "A hold is for a positive number of points.", "points")
     conn = await driver(session)
-    # the steps run inside PostgreSQL (migration 0006: wallet_place_hold), one round trip
+    # the steps run inside PostgreSQL (wallets/sql/wallet_place_hold.sql), one round trip
     outcome = await conn.fetchrow("SELECT code, usable FROM wallet_place_hold($1, $2, $3, $4, $5)",
                                   wallet_id, hold_id, points, reference, clock.now())
     if outcome["code"] == "no_wallet":

@@ -284,11 +284,12 @@ async def redeem(
     redemption_id, hold_id, voucher = uuid.uuid4(), uuid.uuid4(), _voucher_code()
     held_until = now + timedelta(minutes=hold_minutes)
     conn = await driver(session)
-    # the steps run inside PostgreSQL (migrations 0006 and 0008: mall_redeem, wallet_place_hold) in this
-    # transaction, one round trip: the person's wallet is locked first (their own redemptions take
-    # turns: per-person limit, points). The stock is taken when the transaction commits (same migration), so
-    # the hot listing row is locked only that long; losing the race for the last units makes the
-    # commit fail with OUT_OF_STOCK (server/db.py), and everything rolls back.
+    # the steps run inside PostgreSQL (mall/sql/mall_redeem.sql, which holds the refusals' order; the
+    # points through wallets/sql/wallet_place_hold.sql) in this transaction, one round trip: the person's
+    # wallet is locked first (their own redemptions take turns: per-person limit, points). The stock is
+    # taken when the transaction commits (mall/sql/mall_reserve_stock_at_commit.sql), so the hot listing
+    # row is locked only that long; losing the race for the last units makes the commit fail with
+    # OUT_OF_STOCK (core/deferred_refusal.py), and everything rolls back.
     row = await conn.fetchrow("SELECT * FROM mall_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", wallet_id,
                               listing_id, quantity, expected_revision, expected_price_points, now, held_until,
                               redemption_id, hold_id, voucher)
@@ -308,7 +309,8 @@ async def redeem(
     return redemption
 
 
-# mall_redeem's refusals: (code, message or message(row), input field)
+# mall_redeem's refusals (mall/sql/mall_redeem.sql, in the order it checks them): (code, message or
+# message(row), input field)
 REFUSALS = {
     "NOT_FOUND": ("NOT_FOUND", "No such listing.", "listingId"),
     "NOT_AVAILABLE": ("NOT_AVAILABLE", "This listing is not on sale now.", "listingId"),

@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from core.errors import DomainError
-
-# SQLSTATE of a refusal a database check makes at commit (a deferred constraint trigger): its
-# message is the error code, its detail the message, its hint the input field
-DEFERRED_REFUSAL = "TPH01"
-
-
-def _deferred_refusal(context: ExceptionContext) -> DomainError | None:
-    """A commit the database refused for a domain reason raises that domain error instead, so
-    callers see e.g. OUT_OF_STOCK whether it was found before or at commit."""
-    error = context.original_exception
-    if getattr(error, "sqlstate", None) != DEFERRED_REFUSAL:
-        return None
-    cause = getattr(error, "__cause__", None) or error
-    return DomainError(str(getattr(cause, "message", "") or "INVALID"), getattr(cause, "detail", "") or "",
-                       getattr(cause, "hint", None))
+from core.deferred_refusal import deferred_refusal
 
 
 def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
@@ -35,7 +19,8 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         # asyncpg's own prepared-statement cache; fine behind a session-mode pooler
         connect_args={"server_settings": {"application_name": "tanpuhui", "timezone": "UTC"}},
     )
-    event.listen(engine.sync_engine, "handle_error", _deferred_refusal)
+    # a refusal at commit (SQLSTATE TPH01) raises its DomainError
+    event.listen(engine.sync_engine, "handle_error", deferred_refusal)
     return engine
 
 
