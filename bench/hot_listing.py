@@ -243,7 +243,7 @@ async def check(services, seeded: Seeded, redeemed: int) -> None:
     """No oversell, nothing unsold, every point where it should be; raises otherwise."""
     from sqlalchemy import text
 
-    from accounts import ledger
+    from wallets.audit import ledger_audit
 
     async with services.session_factory() as session:
         async def one(sql: str, **params):
@@ -260,7 +260,7 @@ async def check(services, seeded: Seeded, redeemed: int) -> None:
             " OR w.held_points <> :price * (SELECT count(*) FROM redemptions r WHERE r.wallet_id = w.account_id)"
             " OR w.available_points < 0", funded=funded, price=PRICE)
         wallets = await one("SELECT count(*) FROM wallets")
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
     problems = []
     if not (vouchers == sold == redeemed == seeded.stock):
         problems.append(f"vouchers {vouchers}, units sold {sold}, redemptions counted {redeemed}, stock {seeded.stock}")
