@@ -359,6 +359,31 @@ async def test_a_sweep_as_of_a_time_notices_as_of_that_time(services, clock):
     await audit_ok(services)
 
 
+async def test_an_operator_reads_its_users_notices_page_by_page_none_dropped(services, clock):
+    """operator_expiry_notices: keyset pages by (expiry, lot), by the operator's own user ids, only
+    of lots its reports earned; walking the pages yields every notice once."""
+    world = await make_world(services, people=3)
+    other = await make_world(services, people=1, prefix="o-")
+    await publish_rule(services, validity_years=1)
+    for user in world.people:
+        await credit_days(services, world, clock, user=user, days=2)
+    await report(services, other.operator_id, [ride("o-r", "o-0", "10", clock.now())])
+    await expiry_sweep(session_factory=services.session_factory, clock=clock, as_of=clock.now() + timedelta(days=340))
+    seen, after = [], None
+    async with services.session_factory() as session:
+        while True:
+            page = await read.operator_expiry_notices(session=session, operator_id=world.operator_id, first=4,
+                                                      after=after)
+            seen += [item.node for item in page.items]
+            if not page.has_next_page:
+                break
+            after = page.end_cursor
+        with pytest.raises(DomainError):  # pages are at most 100 notices
+            await read.operator_expiry_notices(session=session, operator_id=world.operator_id, first=101, after=None)
+    assert len(seen) == 6 and sorted({n.external_user_id for n in seen}) == sorted(world.people)
+    assert [n.expires_at for n in seen] == sorted(n.expires_at for n in seen)
+
+
 async def test_two_sweeps_at_once_expire_nothing_twice(services, clock):
     world = await make_world(services, people=40)
     await publish_rule(services, validity_years=1)
