@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core.clock import BUSINESS_TZ
 from core.errors import DomainError
@@ -398,3 +398,30 @@ async def test_two_sweeps_at_once_expire_nothing_twice(services, clock):
     assert a.points_expired + b.points_expired == 40 * 46
     audit = await audit_ok(services)
     assert audit.totals.expired == 40 * 46 and audit.totals.outstanding == 0
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+async def test_the_audit_names_every_counter_the_journal_does_not_explain(services, clock):
+    world = await make_world(services, people=2)
+    await publish_rule(services)
+    await credit_days(services, world, clock, user="u-0", days=1)
+    await credit_days(services, world, clock, user="u-1", days=1)
+    wallet, lot = world.people["u-0"], None
+    async with services.session_factory() as session:
+        async with session.begin():
+            lot = (await read.list_lots(session=session, account_id=wallet, first=1, after=None)).items[0].node.id
+            # a tampered copy of the counters: the journal stays as it was
+            await session.execute(text("UPDATE wallets SET lifetime_points = lifetime_points + 5,"
+                                       " held_points = 2 WHERE account_id = :w"), {"w": wallet})
+            await session.execute(text("UPDATE point_lots SET points_remaining = points_remaining - 3"
+                                       " WHERE id = :l"), {"l": lot})
+    async with services.session_factory() as session:
+        audit = await ledger_audit(session=session)
+    assert not audit.ok
+    assert {(m.subject, m.id, m.field, m.recorded, m.recomputed) for m in audit.mismatches} == {
+        ("wallet", str(wallet), "held", 2, 0), ("wallet", str(wallet), "issued", 122, 117),
+        ("lot", str(lot), "remaining", 114, 117),
+        ("totals", "platform", "issued", 239, 234), ("totals", "platform", "held", 2, 0),
+    }

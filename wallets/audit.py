@@ -25,7 +25,6 @@ class Totals:
         return self.issued == self.outstanding + self.held + self.cancelled + self.expired
 
 
-
 # the journal's sums by kind: the one place they are written (platform totals, per operator, audit)
 _JOURNAL_SUMS = """
        coalesce(sum(e.points) FILTER (WHERE e.kind = 'credit'), 0)::bigint AS credit,
@@ -85,59 +84,46 @@ class Audit:
         return not self.mismatches and self.totals.reconciles
 
 
+# what the journal recomputes, per subject: its table and key, the journal's column naming it, and
+# its counters (field, column) in the order of _JOURNAL_EFFECT: usable, held, credited
+_RECOMPUTED = (
+    ("wallet", "wallets", "account_id", "wallet_id",
+     (("available", "available_points"), ("held", "held_points"), ("issued", "lifetime_points"))),
+    ("lot", "point_lots", "id", "lot_id",
+     (("remaining", "points_remaining"), ("held", "points_held"), ("credited", "points_credited"))),
+)
+_JOURNAL_EFFECT = (
+    "sum(CASE kind WHEN 'credit' THEN points WHEN 'hold' THEN -points WHEN 'release' THEN points"
+    " WHEN 'expire' THEN -points ELSE 0 END)",
+    "sum(CASE kind WHEN 'hold' THEN points WHEN 'release' THEN -points WHEN 'cancel' THEN -points ELSE 0 END)",
+    "sum(CASE kind WHEN 'credit' THEN points ELSE 0 END)",
+)
+
+
+def _mismatches_sql(table: str, key: str, journal_key: str, counters: tuple) -> str:
+    """The subject's rows whose counters differ from the journal's, each counter recorded and recomputed."""
+    effects = ", ".join(f"{effect} AS j{i}" for i, effect in enumerate(_JOURNAL_EFFECT))
+    columns = ", ".join(f"t.{column} AS recorded{i}, coalesce(j.j{i}, 0)::bigint AS recomputed{i}"
+                        for i, (_, column) in enumerate(counters))
+    differs = " OR ".join(f"t.{column} <> coalesce(j.j{i}, 0)" for i, (_, column) in enumerate(counters))
+    return (f"WITH j AS (SELECT {journal_key} AS k, {effects} FROM wallet_entries GROUP BY {journal_key})"
+            f" SELECT t.{key} AS id, {columns} FROM {table} t LEFT JOIN j ON j.k = t.{key} WHERE {differs} LIMIT $1")
+
+
+_MISMATCHES = [(subject, _mismatches_sql(table, key, journal_key, counters), [name for name, _ in counters])
+               for subject, table, key, journal_key, counters in _RECOMPUTED]
+
+
 async def ledger_audit(*, session: AsyncSession, limit: int = 100) -> Audit:
     """Recompute every wallet and lot from the journal and compare with their counters."""
     conn = await driver(session)
     journal = totals_from_journal(await conn.fetchrow(_JOURNAL_TOTALS))
     mismatches: list[Mismatch] = []
-    wallet_rows = await conn.fetch(
-        """
-        WITH j AS (
-          SELECT wallet_id,
-                 sum(CASE kind WHEN 'credit' THEN points WHEN 'hold' THEN -points WHEN 'release' THEN points
-                               WHEN 'expire' THEN -points ELSE 0 END) AS available,
-                 sum(CASE kind WHEN 'hold' THEN points WHEN 'release' THEN -points WHEN 'cancel' THEN -points
-                               ELSE 0 END) AS held,
-                 sum(CASE kind WHEN 'credit' THEN points ELSE 0 END) AS issued
-          FROM wallet_entries GROUP BY wallet_id)
-        SELECT w.account_id, w.available_points, w.held_points, w.lifetime_points,
-               coalesce(j.available, 0)::bigint AS j_available, coalesce(j.held, 0)::bigint AS j_held,
-               coalesce(j.issued, 0)::bigint AS j_issued
-        FROM wallets w LEFT JOIN j ON j.wallet_id = w.account_id
-        WHERE w.available_points <> coalesce(j.available, 0) OR w.held_points <> coalesce(j.held, 0)
-           OR w.lifetime_points <> coalesce(j.issued, 0)
-        LIMIT $1
-        """, limit)
-    for r in wallet_rows:
-        for name, recorded, recomputed in (("available", r["available_points"], r["j_available"]),
-                                           ("held", r["held_points"], r["j_held"]),
-                                           ("issued", r["lifetime_points"], r["j_issued"])):
-            if recorded != recomputed:
-                mismatches.append(Mismatch("wallet", str(r["account_id"]), name, recorded, recomputed))
-    lot_rows = await conn.fetch(
-        """
-        WITH j AS (
-          SELECT lot_id,
-                 sum(CASE kind WHEN 'credit' THEN points WHEN 'hold' THEN -points WHEN 'release' THEN points
-                               WHEN 'expire' THEN -points ELSE 0 END) AS remaining,
-                 sum(CASE kind WHEN 'hold' THEN points WHEN 'release' THEN -points WHEN 'cancel' THEN -points
-                               ELSE 0 END) AS held,
-                 sum(CASE kind WHEN 'credit' THEN points ELSE 0 END) AS credited
-          FROM wallet_entries GROUP BY lot_id)
-        SELECT l.id, l.points_remaining, l.points_held, l.points_credited,
-               coalesce(j.remaining, 0)::bigint AS j_remaining, coalesce(j.held, 0)::bigint AS j_held,
-               coalesce(j.credited, 0)::bigint AS j_credited
-        FROM point_lots l LEFT JOIN j ON j.lot_id = l.id
-        WHERE l.points_remaining <> coalesce(j.remaining, 0) OR l.points_held <> coalesce(j.held, 0)
-           OR l.points_credited <> coalesce(j.credited, 0)
-        LIMIT $1
-        """, limit)
-    for r in lot_rows:
-        for name, recorded, recomputed in (("remaining", r["points_remaining"], r["j_remaining"]),
-                                           ("held", r["points_held"], r["j_held"]),
-                                           ("credited", r["points_credited"], r["j_credited"])):
-            if recorded != recomputed:
-                mismatches.append(Mismatch("lot", str(r["id"]), name, recorded, recomputed))
+    for subject, sql, names in _MISMATCHES:
+        for r in await conn.fetch(sql, limit):
+            for i, name in enumerate(names):
+                if r[f"recorded{i}"] != r[f"recomputed{i}"]:
+                    mismatches.append(Mismatch(subject, str(r["id"]), name, r[f"recorded{i}"], r[f"recomputed{i}"]))
     recorded = await totals(session=session)
     for name in ("issued", "outstanding", "held", "cancelled", "expired"):
         if getattr(recorded, name) != getattr(journal, name):

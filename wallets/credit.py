@@ -39,7 +39,6 @@ class Fraction:
         return whole, Fraction(rest, self.den if rest else 1)
 
 
-
 @dataclass(frozen=True)
 class Credit:
     wallet_id: uuid.UUID
