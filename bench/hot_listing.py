@@ -56,7 +56,7 @@ async def seed(env: E.Embedded, people: int, stock: int) -> Seeded:
     conn = await env.connect(WORLD)
     try:
         world = await E.make_world(conn, people)
-        await E.fund_wallets(conn, world, LOTS, points=str(LOT_POINTS))
+        await E.fund_wallets(url, world, LOTS, points=LOT_POINTS)
         merchant = await E.make_organisation(conn, "merchant", "Bench merchant")
         await conn.execute("CREATE TABLE bench_stock (id uuid PRIMARY KEY, qty bigint NOT NULL CHECK (qty >= 0))")
     finally:
