@@ -1,7 +1,8 @@
 """Reading wallets (Measures art. 20-22): the owner's summary, lots, points expiring soon,
 journal and expiry notices, and an operator's notices for its own users. Reads change nothing.
 
-Lists are keyset pages (core.keyset), at most 100 items a page; no read drops rows silently."""
+The long lists (lots, the journal, an operator's notices) are keyset pages (core.keyset) of at
+most 100 items; no read drops rows silently."""
 
 from __future__ import annotations
 
