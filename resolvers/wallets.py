@@ -39,8 +39,8 @@ class Wallet:
         ctx = info.context
         async with ctx.reading(autocommit=True) as session:
             page = await read.list_lots(session=session, account_id=self._account_id, first=first, after=after,
-                                          descending=order == t.LotOrder.EXPIRY_DESC, usable_only=usable_only,
-                                          clock=ctx.clock)
+                                        descending=order == t.LotOrder.EXPIRY_DESC, usable_only=usable_only,
+                                        clock=ctx.clock)
         return Connection.from_page(page, t.PointLotType.from_row)
 
     @strawberry.field(description="Usable points expiring within the next N days, grouped by day.")
@@ -48,7 +48,7 @@ class Wallet:
         ctx = info.context
         async with ctx.reading(autocommit=True) as session:
             days = await read.expiring_soon(session=session, clock=ctx.clock, account_id=self._account_id,
-                                              within_days=within_days)
+                                            within_days=within_days)
         return [t.ExpiringDay(expires_on=d.expires_on, points=d.points, lots=d.lots) for d in days]
 
     @strawberry.field(description="Every credit, hold, release, cancellation and expiry, newest first.")
@@ -56,7 +56,7 @@ class Wallet:
                       kinds: list[t.EntryKind] | None = None) -> Connection[t.WalletEntryType]:
         async with info.context.reading(autocommit=True) as session:
             page = await read.history(session=session, account_id=self._account_id, first=first, after=after,
-                                        kinds=[k.value for k in kinds] if kinds else None)
+                                      kinds=[k.value for k in kinds] if kinds else None)
         return Connection.from_page(page, t.WalletEntryType.from_row)
 
     @strawberry.field(description="Notices of lots expiring within 30 days.")

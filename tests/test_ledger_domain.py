@@ -228,7 +228,7 @@ async def hold(services, wallet_id, points, hold_id=None, reference="test"):
     async with services.session_factory() as session:
         async with session.begin():
             return await place_hold(session=session, clock=services.clock, wallet_id=wallet_id,
-                                           hold_id=hold_id or uuid.uuid4(), points=points, reference=reference)
+                                    hold_id=hold_id or uuid.uuid4(), points=points, reference=reference)
 
 
 async def settle(services, fn, hold_id):

@@ -133,7 +133,7 @@ async def test_random_sequences_keep_the_ledger_exact(services, clock, start, va
                 async with services.session_factory() as session:
                     async with session.begin():
                         await place_hold(session=session, clock=clock, wallet_id=wallets[step[1]],
-                                                hold_id=hold_id, points=step[2], reference="hypothesis")
+                                         hold_id=hold_id, points=step[2], reference="hypothesis")
                 pending[hold_id] = (wallets[step[1]], step[2])
                 await check_drawn_from_unexpired(services, hold_id, step[2])
                 await check_soonest_first(services, hold_id)
@@ -189,7 +189,7 @@ async def test_credits_holds_releases_and_sweeps_at_once_never_lose_a_point(serv
             async with services.session_factory() as session:
                 async with session.begin():
                     await place_hold(session=session, clock=clock, wallet_id=wallet, hold_id=hold_id,
-                                            points=points, reference=f"race-{n}")
+                                     points=points, reference=f"race-{n}")
         except DomainError as refused:
             assert refused.code == "INSUFFICIENT_POINTS"
             return
@@ -224,7 +224,7 @@ async def _hold(services, wallet, points: int) -> uuid.UUID:
     hold_id = uuid.uuid4()
     async with services.session_factory() as session, session.begin():
         await place_hold(session=session, clock=services.clock, wallet_id=wallet, hold_id=hold_id,
-                                points=points, reference="test")
+                         points=points, reference="test")
     return hold_id
 
 

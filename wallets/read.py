@@ -147,9 +147,9 @@ async def operator_expiry_notices(*, session: AsyncSession, operator_id: uuid.UU
         .join(Entrustment, (Entrustment.individual_account_id == PointLot.wallet_id)
               & (Entrustment.operator_account_id == operator_id) & (Entrustment.status == "active"))
         .where(PointLot.operator_account_id == operator_id))
-    return await keyset_page(session, stmt, keys=[ExpiryNotice.expires_at, ExpiryNotice.lot_id], first=first,
-                             after=after, node=lambda r: OperatorNotice(r.external_user_id, r.points, r.expires_at,
-                                                                         r.created_at))
+    return await keyset_page(
+        session, stmt, keys=[ExpiryNotice.expires_at, ExpiryNotice.lot_id], first=first, after=after,
+        node=lambda r: OperatorNotice(r.external_user_id, r.points, r.expires_at, r.created_at))
 
 
 async def lot_expiries(*, session: AsyncSession, lot_ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
