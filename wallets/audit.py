@@ -1,4 +1,4 @@
-"""Totals and the audit (Measures art. 20-22): issued = outstanding + held + cancelled (注销 after
+"""Totals and the audit (Measures art. 20-23): issued = outstanding + held + cancelled (注销 after
 use) + expired, for the platform and per reporting operator, and the audit that recomputes every
 wallet's and lot's counters from the append-only journal and reports any difference. Reads only."""
 

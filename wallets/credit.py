@@ -1,10 +1,10 @@
 """Crediting points (Measures art. 20-21): credits go into day lots, one lot per wallet, issue
 date, expiry and reporting operator, so every point stays attributable to its operator.
 
-Operators cannot debit: crediting is the only thing an operator's reports do to a wallet. Points
-leave a wallet only by its owner's hold (wallets/hold.py, for a mall redemption), that hold's
-cancellation (注销) after use (wallets/post.py) and expiry (wallets/expire.py); there is no
-debit and no transfer between wallets (art. 22-23).
+Operators cannot debit (art. 22): crediting is the only thing an operator's reports do to a
+wallet. Points leave a wallet only by its owner's hold (wallets/hold.py, for a mall redemption),
+that hold's cancellation (注销) after use (wallets/post.py) and expiry (wallets/expire.py); there
+is no debit and no transfer between wallets (art. 22-23).
 
 Lock order: the caller locks the wallets first (wallets.lock.lock_wallets, ascending id), then
 apply_credits writes their lots."""

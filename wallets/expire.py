@@ -1,4 +1,4 @@
-"""Expiry (Measures art. 20): lots past their validity (wallets/validity.py: at most 10 years)
+"""Expiry (Measures art. 22): lots past their validity (wallets/validity.py: at most 10 years)
 leave the wallets, with an expire entry per lot and an expiry run as the cancellation record;
 lots about to expire get one notice each, NOTICE_DAYS before.
 

@@ -1,4 +1,4 @@
-"""The ledger's scheduled job (Measures art. 20): the expiry sweep. A plain function over a
+"""The ledger's scheduled job (Measures art. 22): the expiry sweep. A plain function over a
 session factory and a clock, so the worker, the CLI and the tests run exactly the same code.
 
 Step order: expire every lot due (wallets/expire.py: each batch commits on its own, so a crash

@@ -1,4 +1,4 @@
-"""Posting a hold: the cancellation (注销) of used points (Measures art. 22). When a redemption is
+"""Posting a hold: the cancellation (注销) of used points (Measures art. 23). When a redemption is
 fulfilled, the points its hold set aside are cancelled for good: they leave the lots' held
 counters and the wallet, and a cancel entry per lot records it in the journal.
 
