@@ -39,6 +39,7 @@ from accounts.security import (
     random_token,
     token_hash,
 )
+from core.bulk import driver
 from core.clock import Clock
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -713,6 +714,20 @@ async def entrusted_individual(
                    Entrustment.status == EntrustmentStatus.ACTIVE.value)
         )
     ).scalar_one_or_none()
+
+
+async def entrusted_individuals(
+    *, session: AsyncSession, operator_id: uuid.UUID, external_user_ids: list[str],
+) -> dict[str, tuple[uuid.UUID, datetime]]:
+    """entrusted_individual for a batch of the operator's user ids, in one statement (the
+    reportBehaviour hot path): external user id -> (individual account id, entrusted at)."""
+    rows = await (await driver(session)).fetch(
+        "SELECT e.external_user_id, e.individual_account_id, e.created_at FROM entrustments e"
+        " JOIN account_roles ar ON ar.account_id = e.operator_account_id AND ar.role = 'app_operator'"
+        " AND ar.status = 'active'"
+        " WHERE e.operator_account_id = $1 AND e.status = 'active' AND e.external_user_id = ANY($2::text[])",
+        operator_id, list(external_user_ids))
+    return {r["external_user_id"]: (r["individual_account_id"], r["created_at"]) for r in rows}
 
 
 async def list_entrustments(

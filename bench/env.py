@@ -1,6 +1,7 @@
 """A fresh embedded PostgreSQL + Redis per benchmark, migrated databases cloned from a template,
-direct-SQL set-up of operators, entrusted people and an exchange rule (the tests' approach), and
-app servers run by uvicorn in a subprocess on 127.0.0.1 and a free port."""
+direct-SQL set-up of operators, entrusted people and an exchange rule (the tests' approach), wallets
+funded through the ledger's own credit function, and app servers run by uvicorn in a subprocess on
+127.0.0.1 and a free port."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 import asyncpg
 
@@ -142,26 +144,35 @@ async def make_world(conn: asyncpg.Connection, people: int, prefix: str = "u-") 
     return World(operator_id=operator_id, externals=externals, people=ids)
 
 
-async def fund_wallets(conn: asyncpg.Connection, world: World, lots: int, points: str = "10 + d") -> None:
+async def fund_wallets(database_url: str, world: World, lots: int,
+                       points: int | Callable[[int], int] = lambda d: 10 + d) -> None:
     """`lots` day lots per person, issued over the last `lots` days (lot d on day -d), valid 10 years,
-    each with its credit journal entry, and the wallets they add up to. `points` is an SQL
-    expression in d (1..lots): the points of lot d (10,000 mg CO2e a point, the bench rule's rate)."""
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO point_lots (id, wallet_id, issue_date, expires_at, operator_account_id, points_credited,"
-            " points_remaining, points_held, reduction_mg, created_at)"
-            f" SELECT gen_random_uuid(), p, current_date - d, (current_date - d + interval '10 years')::timestamptz,"
-            f" $2, {points}, {points}, 0, ({points}) * 10000, now() - d * interval '1 day'"
-            " FROM unnest($1::uuid[]) p, generate_series(1, $3) d", world.people, world.operator_id, lots)
-        await conn.execute(
-            "INSERT INTO wallet_entries (id, wallet_id, lot_id, kind, points, reduction_mg, at)"
-            " SELECT gen_random_uuid(), wallet_id, id, 'credit', points_credited, reduction_mg, created_at"
-            " FROM point_lots WHERE wallet_id = ANY($1::uuid[])", world.people)
-        await conn.execute(
-            "INSERT INTO wallets (account_id, available_points, held_points, lifetime_points,"
-            " lifetime_reduction_mg, remainder_num, remainder_den, created_at)"
-            " SELECT wallet_id, sum(points_remaining), 0, sum(points_credited), sum(reduction_mg), 0, 1, min(created_at)"
-            " FROM point_lots WHERE wallet_id = ANY($1::uuid[]) GROUP BY wallet_id", world.people)
+    credited through the ledger (wallets.credit.apply_credits, set-based: one statement per table)
+    in one transaction. `points` is the points of lot d (1..lots), or the same for every lot
+    (10,000 mg CO2e a point, the bench rule's rate)."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from core.clock import SystemClock, business_date
+    from wallets.credit import Credit, Fraction, apply_credits
+    from wallets.lock import ensure_wallets, lock_wallets
+    from wallets.validity import lot_expiry
+
+    clock = SystemClock()
+    today = business_date(clock.now())
+    days = [(d, today - timedelta(days=d)) for d in range(1, lots + 1)]
+    days = [(d, issued, lot_expiry(issued, 10), points(d) if callable(points) else points) for d, issued in days]
+    credits = [Credit(wallet_id=person, points=p, reduction_mg=p * 10_000, issue_date=issued, expires_at=expires,
+                      report_row_id=None, rule_id=None, operator_id=world.operator_id)
+               for person in world.people for _, issued, expires, p in days]
+    engine = create_async_engine(database_url)
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            await ensure_wallets(session=session, clock=clock, account_ids=world.people)
+            wallets = await lock_wallets(session=session, account_ids=world.people)
+            await apply_credits(session=session, clock=clock, credits=credits,
+                                remainders={w: Fraction(0, 1) for w in wallets})
+    finally:
+        await engine.dispose()
 
 
 async def make_organisation(conn: asyncpg.Connection, role: str, name: str = "Bench organisation") -> uuid.UUID:

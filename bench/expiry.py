@@ -3,7 +3,7 @@
 `lots` due lots (10 per wallet, all expired before `as_of`, each wallet's 10 on 10 different days),
 with their wallets and credit journal entries, bulk-generated in SQL so the ledger reconciles.
 The database is then cloned (CREATE DATABASE ... TEMPLATE) so both sides start from identical data:
-  - figure: expiry_jobs.sweeps.expiry_sweep (accounts.ledger.expire_due, batches of 5,000);
+  - figure: wallets.jobs.expiry_sweep (wallets.expire.expire_due, batches of 5,000);
   - baseline: one transaction of raw SQL: INSERT the expire entries, UPDATE the wallets' balances,
     UPDATE point_lots SET points_remaining = 0 for the same lots.
 Both are checked afterwards: every lot emptied, the ledger audit clean.
@@ -78,12 +78,12 @@ RAW_SQL = [
 
 
 async def check(env: E.Embedded, db: str, lots: int) -> None:
-    from accounts import ledger
+    from wallets.audit import ledger_audit
 
     services = E.services(env, env.url(db))
     try:
         async with services.session_factory() as session:
-            audit = await ledger.ledger_audit(session=session)
+            audit = await ledger_audit(session=session)
             left = (await (await session.connection()).exec_driver_sql(
                 "SELECT count(*) FROM point_lots WHERE points_remaining > 0")).scalar_one()
     finally:
@@ -94,7 +94,7 @@ async def check(env: E.Embedded, db: str, lots: int) -> None:
 
 
 async def expiry(env: E.Embedded, scale: float) -> list[Result]:
-    from expiry_jobs.sweeps import expiry_sweep
+    from wallets.jobs import expiry_sweep
 
     wanted = scaled(1_000_000, scale, 1_000)
     started = time.perf_counter()

@@ -56,7 +56,7 @@ async def seed(env: E.Embedded, people: int, stock: int) -> Seeded:
     conn = await env.connect(WORLD)
     try:
         world = await E.make_world(conn, people)
-        await E.fund_wallets(conn, world, LOTS, points=str(LOT_POINTS))
+        await E.fund_wallets(url, world, LOTS, points=LOT_POINTS)
         merchant = await E.make_organisation(conn, "merchant", "Bench merchant")
         await conn.execute("CREATE TABLE bench_stock (id uuid PRIMARY KEY, qty bigint NOT NULL CHECK (qty >= 0))")
     finally:
@@ -243,7 +243,7 @@ async def check(services, seeded: Seeded, redeemed: int) -> None:
     """No oversell, nothing unsold, every point where it should be; raises otherwise."""
     from sqlalchemy import text
 
-    from accounts import ledger
+    from wallets.audit import ledger_audit
 
     async with services.session_factory() as session:
         async def one(sql: str, **params):
@@ -260,7 +260,7 @@ async def check(services, seeded: Seeded, redeemed: int) -> None:
             " OR w.held_points <> :price * (SELECT count(*) FROM redemptions r WHERE r.wallet_id = w.account_id)"
             " OR w.available_points < 0", funded=funded, price=PRICE)
         wallets = await one("SELECT count(*) FROM wallets")
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
     problems = []
     if not (vouchers == sold == redeemed == seeded.stock):
         problems.append(f"vouchers {vouchers}, units sold {sold}, redemptions counted {redeemed}, stock {seeded.stock}")

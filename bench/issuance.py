@@ -109,12 +109,12 @@ class DomainSide:
         return elapsed
 
     async def close(self, audit: bool = True) -> None:
-        from accounts import ledger
+        from wallets.audit import ledger_audit
 
         try:
             if audit:
                 async with self.services.session_factory() as session:
-                    result = await ledger.ledger_audit(session=session)
+                    result = await ledger_audit(session=session)
                 if not result.ok:
                     raise RuntimeError(f"the ledger does not reconcile after issuance: {result}")
         finally:

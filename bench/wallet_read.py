@@ -29,11 +29,11 @@ ROUNDS = 5
 
 
 async def seed(env: E.Embedded, people: int) -> E.World:
-    await env.clone(DB)
+    url = await env.clone(DB)
     conn = await env.connect(DB)
     try:
         world = await E.make_world(conn, people)
-        await E.fund_wallets(conn, world, LOTS_PER_WALLET)  # 25 day lots each, issued over the last 25 days
+        await E.fund_wallets(url, world, LOTS_PER_WALLET)  # 25 day lots each, issued over the last 25 days
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()

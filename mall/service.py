@@ -18,7 +18,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 
-from accounts import ledger
 from accounts.models import Role
 from accounts.service import active_roles
 from core.bulk import driver
@@ -36,6 +35,7 @@ from mall.models import (
     RedemptionStatus,
     StockMovement,
 )
+from wallets import hold, lock, post, release
 
 DEFAULT_HOLD_MINUTES = 30
 MAX_QUANTITY = 100
@@ -320,7 +320,7 @@ REFUSALS = {
     "LISTING_CHANGED": ("LISTING_CHANGED", "The listing changed since you saw it; look again.", "expectedRevision"),
     "LIMIT_REACHED": ("LIMIT_REACHED", lambda row: f"At most {row['detail']} per person.", "quantity"),
     "INSUFFICIENT_POINTS": ("INSUFFICIENT_POINTS",
-                            lambda row: ledger.insufficient_message(row["detail"], row["points"]), "quantity"),
+                            lambda row: hold.insufficient_message(row["detail"], row["points"]), "quantity"),
     "OUT_OF_STOCK": ("OUT_OF_STOCK", "Not enough stock left.", "quantity"),
 }
 
@@ -335,8 +335,7 @@ async def _locked_redemption(session: AsyncSession, redemption_id: uuid.UUID, *,
     found = (await session.execute(select(Redemption.wallet_id).where(condition))).scalar_one_or_none()
     if found is None:
         raise NotFound(message="No such redemption.", field="id")
-    conn = await driver(session)
-    await conn.execute("SELECT 1 FROM wallets WHERE account_id = $1 FOR UPDATE", found)
+    await lock.lock_wallets(session=session, account_ids=[found])
     # populate_existing: a row this session already loaded (fulfil looks the code up first) must be
     # read afresh under the lock, or a cancellation committed meanwhile would go unseen
     return (await session.execute(select(Redemption).where(condition).with_for_update()
@@ -347,7 +346,7 @@ async def _undo(session: AsyncSession, clock: Clock, redemption: Redemption, sta
                 reason: str | None) -> Redemption:
     """Release the points to their lots and put the stock back."""
     now = clock.now()
-    await ledger.release_hold(session=session, clock=clock, hold_id=redemption.hold_id)
+    await release.release_hold(session=session, clock=clock, hold_id=redemption.hold_id)
     conn = await driver(session)
     if await conn.fetchval("SELECT stock_available IS NOT NULL FROM listings WHERE id = $1", redemption.listing_id):
         await conn.execute("UPDATE listings SET stock_available = stock_available + $2 WHERE id = $1",
@@ -433,7 +432,7 @@ async def fulfil(*, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID,
     now = clock.now()
     if redemption.held_until <= now:
         raise DomainError("RESERVATION_EXPIRED", "This reservation has timed out.", "code")
-    _, drawn = await ledger.post_hold(session=session, clock=clock, hold_id=redemption.hold_id)
+    _, drawn = await post.post_hold(session=session, clock=clock, hold_id=redemption.hold_id)
     if await (await driver(session)).fetchval("SELECT stock_available IS NOT NULL FROM listings WHERE id = $1",
                                                redemption.listing_id):
         session.add(StockMovement(listing_id=redemption.listing_id, kind=MovementKind.SELL.value, delta=0,

@@ -3,7 +3,7 @@
 from core.db import Base
 from core import idempotency  # noqa: F401
 from accounts import models as accounts_models  # noqa: F401
-from accounts import wallets as wallet_models  # noqa: F401
+from wallets import models as wallet_models  # noqa: F401
 from reductions import models as reductions_models  # noqa: F401
 from mall import models as mall_models  # noqa: F401
 

@@ -16,14 +16,15 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import ledger
 from accounts import service as accounts
-from accounts.ledger import Credit, Fraction
 from core.bulk import driver
 from core.clock import Clock, business_date
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
 from reductions.models import BehaviourReport, ExchangeRule, Methodology, PublicationStatus, ReportOutcome
+from wallets import audit, lock, read
+from wallets.credit import Credit, Fraction, apply_credits
+from wallets.validity import MAX_VALIDITY_YEARS, lot_expiry
 
 MAX_BATCH = 1000
 # clocks of phones and operators' servers drift; behaviour "in the future" beyond this is refused
@@ -139,12 +140,12 @@ async def list_methodologies(*, session: AsyncSession, include_drafts: bool) -> 
 
 async def create_exchange_rule(
     *, session: AsyncSession, clock: Clock, points: int, reduction_mg: int, daily_cap_points: int,
-    acceptance_window_days: int, effective_from: datetime, validity_years: int = ledger.MAX_VALIDITY_YEARS,
+    acceptance_window_days: int, effective_from: datetime, validity_years: int = MAX_VALIDITY_YEARS,
     methodology_code: str | None = None, note: str | None = None,
 ) -> ExchangeRule:
     if points <= 0 or reduction_mg <= 0:
         raise DomainError("INVALID", "The ratio is a positive number of points per positive mg.", "points")
-    if validity_years > ledger.MAX_VALIDITY_YEARS:
+    if validity_years > MAX_VALIDITY_YEARS:
         raise DomainError("VALIDITY_TOO_LONG", "Points are valid for at most 10 years (art. 22).", "validityYears")
     if validity_years < 1:
         raise DomainError("INVALID", "Points are valid for at least a year.", "validityYears")
@@ -295,24 +296,20 @@ async def report_behaviour(
     # planner, when its statistics lag behind a busy table, scans all of the operator's reports
     seen_rows = await conn.fetch(
         "SELECT b.report_id, b.outcome, b.reject_code, b.points_credited, b.reduction_mg, b.lot_id,"
-        " b.uncredited_reduction_mg, b.uncredited_reason, l.expires_at"
+        " b.uncredited_reduction_mg, b.uncredited_reason"
         " FROM unnest($2::text[]) AS r(report_id)"
         " CROSS JOIN LATERAL (SELECT * FROM behaviour_reports x WHERE x.operator_account_id = $1"
-        "  AND x.report_id = r.report_id LIMIT 1) b"
-        " LEFT JOIN point_lots l ON l.id = b.lot_id", operator_id, report_ids)
+        "  AND x.report_id = r.report_id LIMIT 1) b", operator_id, report_ids)
     seen = {r["report_id"]: r for r in seen_rows}
+    # a duplicate answers with its lot's expiry: one more read, only when a batch repeats credited reports
+    seen_lots = [r["lot_id"] for r in seen_rows if r["lot_id"] is not None]
+    seen_expiry = await read.lot_expiries(session=session, lot_ids=seen_lots) if seen_lots else {}
 
     methodologies = (await session.execute(select(Methodology))).scalars().all()
     rules = (await session.execute(
         select(ExchangeRule).where(ExchangeRule.status == PublicationStatus.PUBLISHED.value))).scalars().all()
-    entrustments = {
-        r["external_user_id"]: r for r in await conn.fetch(
-            "SELECT e.external_user_id, e.individual_account_id, e.created_at FROM entrustments e"
-            " JOIN account_roles ar ON ar.account_id = e.operator_account_id AND ar.role = 'app_operator'"
-            " AND ar.status = 'active'"
-            " WHERE e.operator_account_id = $1 AND e.status = 'active' AND e.external_user_id = ANY($2::text[])",
-            operator_id, list({i.external_user_id for i in items}))
-    }
+    entrustments = await accounts.entrusted_individuals(
+        session=session, operator_id=operator_id, external_user_ids=list({i.external_user_id for i in items}))
 
     # first pass: decide each new item's fate without touching wallets
     @dataclass
@@ -337,8 +334,7 @@ async def report_behaviour(
     next_id = _id_source(len(items))
     for index, item in enumerate(items):
         if item.report_id in seen:
-            results[index] = _result_from_row(seen[item.report_id], ItemStatus.DUPLICATE,
-                                              {seen[item.report_id]["lot_id"]: seen[item.report_id]["expires_at"]})
+            results[index] = _result_from_row(seen[item.report_id], ItemStatus.DUPLICATE, seen_expiry)
             continue
         if item.report_id in first_index:
             continue  # answered with the first occurrence's result below
@@ -382,15 +378,16 @@ async def report_behaviour(
         if entrustment is None:
             p.reject = Reject.NO_ACTIVE_ENTRUSTMENT
             continue
-        if item.occurred_at < entrustment["created_at"] - CLOCK_SKEW:
+        individual_id, entrusted_at = entrustment
+        if item.occurred_at < entrusted_at - CLOCK_SKEW:
             p.reject = Reject.BEFORE_ENTRUSTMENT
             continue
-        p.wallet_id = entrustment["individual_account_id"]
+        p.wallet_id = individual_id
 
     accepted = [p for _, p in pending if p.reject is None]
     wallet_ids = sorted({p.wallet_id for p in accepted})
-    await ledger.ensure_wallets(session=session, clock=clock, account_ids=wallet_ids)
-    wallets = await ledger.lock_wallets(session=session, account_ids=wallet_ids)
+    await lock.ensure_wallets(session=session, clock=clock, account_ids=wallet_ids)
+    wallets = await lock.lock_wallets(session=session, account_ids=wallet_ids)
 
     # points already credited per (wallet, methodology, behaviour day), for the daily caps
     used: dict[tuple, int] = {}
@@ -434,7 +431,7 @@ async def report_behaviour(
         issue_date = today
         expires_at = expiry_by_validity.get(rule.validity_years)
         if expires_at is None:
-            expires_at = expiry_by_validity[rule.validity_years] = ledger.lot_expiry(issue_date, rule.validity_years)
+            expires_at = expiry_by_validity[rule.validity_years] = lot_expiry(issue_date, rule.validity_years)
         credited_mg = reduction_mg - uncredited_mg
         if points > 0:
             credits.append(Credit(wallet_id=p.wallet_id, points=points, reduction_mg=credited_mg,
@@ -447,9 +444,9 @@ async def report_behaviour(
         computed[p.row_id] = {"points": points, "reduction_mg": reduction_mg, "uncredited_mg": uncredited_mg,
                               "reason": reason, "expires_at": expires_at if points > 0 else None}
 
-    lots = await ledger.apply_credits(session=session, clock=clock, credits=credits, remainders=remainders,
-                                      reduction_without_points=zero_point_reduction,
-                                      uncredited_reduction=uncredited_reduction) if wallets else {}
+    lots = await apply_credits(session=session, clock=clock, credits=credits, remainders=remainders,
+                               reduction_without_points=zero_point_reduction,
+                               uncredited_reduction=uncredited_reduction) if wallets else {}
 
     rows = []
     for index, p in pending:
@@ -534,16 +531,9 @@ async def operator_aggregates(*, session: AsyncSession, operator_id: uuid.UUID, 
                            r["points"], r["reduction"], r["uncredited"]) for r in rows]
 
 
-async def totals_by_operator(*, session: AsyncSession) -> list[tuple[uuid.UUID, str, ledger.Totals]]:
-    """issued = outstanding + held + cancelled + expired, per reporting operator, from the journal."""
-    conn = await driver(session)
-    rows = await conn.fetch(
-        "SELECT l.operator_account_id AS operator,"
-        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'credit'), 0)::bigint AS credit,"
-        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'hold'), 0)::bigint AS hold,"
-        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'release'), 0)::bigint AS release,"
-        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'cancel'), 0)::bigint AS cancel,"
-        " coalesce(sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expire"
-        " FROM wallet_entries e JOIN point_lots l ON l.id = e.lot_id GROUP BY 1 ORDER BY 1")
-    names = await accounts.account_names(session=session, ids=[r["operator"] for r in rows])
-    return [(r["operator"], names.get(r["operator"], ""), ledger.totals_from_journal(r)) for r in rows]
+async def totals_by_operator(*, session: AsyncSession) -> list[tuple[uuid.UUID, str, audit.Totals]]:
+    """issued = outstanding + held + cancelled + expired, per reporting operator (wallets.audit),
+    with the operator's name."""
+    rows = await audit.totals_by_operator(session=session)
+    names = await accounts.account_names(session=session, ids=[operator for operator, _ in rows])
+    return [(operator, names.get(operator, ""), totals) for operator, totals in rows]

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import strawberry
-from sqlalchemy import select
 
 from accounts.models import ApiKeyScope as S
-from accounts.models import Entrustment, Role as R
-from accounts.wallets import ExpiryNotice, PointLot
+from accounts.models import Role as R
+from core.keyset import MAX_PAGE_SIZE
 from reductions import service
 from reductions.models import PublicationStatus as DomainStatus
 from resolvers.common import mutation, parse_id
@@ -17,6 +16,7 @@ from schema import reductions as t
 from schema.pagination import Connection
 from schema.permissions import Allow
 from schema.wallets import OperatorPointTotals, PointTotals
+from wallets import read
 
 # a batch racing another batch with the same report ids is retried once; then they are duplicates
 REPORT_ATTEMPTS = 3
@@ -66,18 +66,18 @@ class ReductionsQuery:
                       description="Expiry notices of lots this operator's reports earned, by its own user ids.")
     async def operator_expiry_notices(self, info: strawberry.Info) -> list[t.OperatorExpiryNotice]:
         ctx = info.context
-        operator = ctx.principal.account_id
+        notices: list[t.OperatorExpiryNotice] = []
+        after = None
         async with ctx.reading() as session:
-            rows = await session.execute(
-                select(Entrustment.external_user_id, ExpiryNotice.points, ExpiryNotice.expires_at,
-                       ExpiryNotice.created_at)
-                .join(PointLot, PointLot.id == ExpiryNotice.lot_id)
-                .join(Entrustment, (Entrustment.individual_account_id == PointLot.wallet_id)
-                      & (Entrustment.operator_account_id == operator) & (Entrustment.status == "active"))
-                .where(PointLot.operator_account_id == operator)
-                .order_by(ExpiryNotice.expires_at).limit(1000))
-        return [t.OperatorExpiryNotice(external_user_id=r[0], points=r[1], expires_at=r[2], noticed_at=r[3])
-                for r in rows]
+            while True:  # every notice, a keyset page at a time
+                page = await read.operator_expiry_notices(session=session, operator_id=ctx.principal.account_id,
+                                                          first=MAX_PAGE_SIZE, after=after)
+                notices += [t.OperatorExpiryNotice(external_user_id=n.external_user_id, points=n.points,
+                                                   expires_at=n.expires_at, noticed_at=n.noticed_at)
+                            for n in (item.node for item in page.items)]
+                if not page.has_next_page:
+                    return notices
+                after = page.end_cursor
 
     @strawberry.field(extensions=[Allow(R.REGULATOR)], description="Point totals per reporting app operator.")
     async def point_totals_by_operator(self, info: strawberry.Info) -> list[OperatorPointTotals]:

@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 
 import strawberry
 
-from accounts import ledger
 from core.clock import business_date
-from accounts.wallets import EntryKind as DomainEntryKind
-from accounts.wallets import PointLot, WalletEntry
+from wallets import audit
+from wallets.models import EntryKind as DomainEntryKind
+from wallets.models import PointLot, WalletEntry
 
 EntryKind = strawberry.enum(DomainEntryKind, name="WalletEntryKind",
                             description="credit, hold, release, cancel (注销 after use) or expire.")
@@ -84,7 +84,7 @@ class PointTotals:
     reconciles: bool
 
     @classmethod
-    def from_totals(cls, totals: ledger.Totals) -> "PointTotals":
+    def from_totals(cls, totals: audit.Totals) -> "PointTotals":
         return cls(issued=totals.issued, outstanding=totals.outstanding, held=totals.held,
                    cancelled=totals.cancelled, expired=totals.expired, reconciles=totals.reconciles)
 

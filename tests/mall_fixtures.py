@@ -7,10 +7,10 @@ import uuid
 
 from sqlalchemy import text
 
-from accounts import ledger
 from accounts.models import AccountKind, Role, RoleStatus
 from core.bulk import driver
 from mall import service as mall
+from wallets.audit import Audit, ledger_audit
 
 
 async def make_merchant(services) -> uuid.UUID:
@@ -66,9 +66,9 @@ async def scalar(services, sql: str, **params):
         return (await session.execute(text(sql), params)).scalar_one()
 
 
-async def assert_ledger_exact(services) -> ledger.Audit:
+async def assert_ledger_exact(services) -> Audit:
     async with services.session_factory() as session:
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
     assert audit.ok, audit
     return audit
 

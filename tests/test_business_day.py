@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from accounts import ledger
 from core.errors import DomainError
 from mall import service as mall
 from neutrality import projects
@@ -25,6 +24,7 @@ from tests.certificate_fixtures import holding, retire
 from tests.ledger_fixtures import make_world, publish_rule, report
 from tests.mall_fixtures import make_listing, make_merchant, redeem, scalar
 from tests.neutrality_fixtures import accounts, filed_project
+from wallets import read
 
 UTC = timezone.utc
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # stated here, not taken from the code under test
@@ -70,19 +70,19 @@ async def test_a_credit_is_issued_on_the_shanghai_date_and_keeps_its_whole_valid
     assert credited.expires_at == expires_at
     wallet = world.people["u-0"]
     async with services.session_factory() as session:
-        [lot] = (await ledger.list_lots(session=session, account_id=wallet, first=10, after=None)).items
+        [lot] = (await read.list_lots(session=session, account_id=wallet, first=10, after=None)).items
     assert (lot.node.issue_date, lot.node.expires_at) == (day, expires_at)
 
     # the last usable minute, shown as expiring on the anniversary; one minute later it is gone
     clock.set(expires_at - timedelta(minutes=1))
     async with services.session_factory() as session:
-        summary = await ledger.wallet_summary(session=session, clock=clock, account_id=wallet)
-        soon = await ledger.expiring_soon(session=session, clock=clock, account_id=wallet, within_days=30)
+        summary = await read.wallet_summary(session=session, clock=clock, account_id=wallet)
+        soon = await read.expiring_soon(session=session, clock=clock, account_id=wallet, within_days=30)
     assert summary.balance == 117
     assert [(d.expires_on, d.points) for d in soon] == [(anniversary, 117)]
     clock.set(expires_at)
     async with services.session_factory() as session:
-        summary = await ledger.wallet_summary(session=session, clock=clock, account_id=wallet)
+        summary = await read.wallet_summary(session=session, clock=clock, account_id=wallet)
     assert (summary.balance, summary.awaiting_expiry) == (0, 117)
 
 

@@ -1,8 +1,9 @@
 from datetime import timedelta
 
-from accounts import ledger
 from reductions.service import ItemStatus, ReportItem
 from tests.ledger_fixtures import make_world, publish_rule, report
+from wallets import read
+from wallets.audit import ledger_audit
 
 
 async def test_metro_ride_credits_points(services, clock):
@@ -17,7 +18,7 @@ async def test_metro_ride_credits_points(services, clock):
     [again] = await report(services, world.operator_id, [ride])
     assert again.status == ItemStatus.DUPLICATE and again.points == 58
     async with services.session_factory() as session:
-        summary = await ledger.wallet_summary(session=session, clock=clock, account_id=world.people["u-0"])
-        audit = await ledger.ledger_audit(session=session)
+        summary = await read.wallet_summary(session=session, clock=clock, account_id=world.people["u-0"])
+        audit = await ledger_audit(session=session)
     assert summary.balance == 58
     assert audit.ok, audit

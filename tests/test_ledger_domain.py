@@ -7,15 +7,17 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from accounts import ledger
-from accounts.wallets import ExpiryRun, WalletEntry
 from core.clock import BUSINESS_TZ
 from core.errors import DomainError
-from expiry_jobs.sweeps import expiry_sweep
 from reductions.service import ItemStatus, ReportItem
 from tests.ledger_fixtures import make_world, publish_rule, report
+from wallets import post, read, release, validity
+from wallets.audit import ledger_audit
+from wallets.hold import place_hold
+from wallets.jobs import expiry_sweep
+from wallets.models import ExpiryRun, WalletEntry
 
 
 def ride(report_id: str, user: str, km: str, at: datetime, code: str = "SZ-METRO") -> ReportItem:
@@ -24,12 +26,12 @@ def ride(report_id: str, user: str, km: str, at: datetime, code: str = "SZ-METRO
 
 async def summary(services, wallet_id):
     async with services.session_factory() as session:
-        return await ledger.wallet_summary(session=session, clock=services.clock, account_id=wallet_id)
+        return await read.wallet_summary(session=session, clock=services.clock, account_id=wallet_id)
 
 
 async def audit_ok(services):
     async with services.session_factory() as session:
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
     assert audit.ok, audit
     return audit
 
@@ -38,24 +40,24 @@ async def audit_ok(services):
 
 
 def test_expiry_is_local_midnight_on_the_anniversary():
-    expires = ledger.lot_expiry(date(2026, 3, 2), 10)
+    expires = validity.lot_expiry(date(2026, 3, 2), 10)
     assert expires == datetime(2036, 3, 2, 0, 0, tzinfo=BUSINESS_TZ)
     assert expires.tzinfo is timezone.utc or expires.utcoffset() == timedelta(0)
     assert expires == datetime(2036, 3, 1, 16, 0, tzinfo=timezone.utc)
 
 
 def test_leap_day_credits_expire_on_28_february():
-    assert ledger.lot_expiry(date(2028, 2, 29), 10) == datetime(2038, 2, 28, 0, 0, tzinfo=BUSINESS_TZ)
-    assert ledger.lot_expiry(date(2028, 2, 29), 3) == datetime(2031, 2, 28, 0, 0, tzinfo=BUSINESS_TZ)
-    assert ledger.lot_expiry(date(2028, 2, 29), 4) == datetime(2032, 2, 29, 0, 0, tzinfo=BUSINESS_TZ)
+    assert validity.lot_expiry(date(2028, 2, 29), 10) == datetime(2038, 2, 28, 0, 0, tzinfo=BUSINESS_TZ)
+    assert validity.lot_expiry(date(2028, 2, 29), 3) == datetime(2031, 2, 28, 0, 0, tzinfo=BUSINESS_TZ)
+    assert validity.lot_expiry(date(2028, 2, 29), 4) == datetime(2032, 2, 29, 0, 0, tzinfo=BUSINESS_TZ)
 
 
 def test_validity_is_never_more_than_ten_years():
     with pytest.raises(DomainError):
-        ledger.lot_expiry(date(2026, 1, 1), 11)
+        validity.lot_expiry(date(2026, 1, 1), 11)
     for day in (date(2026, 1, 1), date(2028, 2, 29), date(2027, 12, 31)):
         issued_local = datetime.combine(day, datetime.min.time(), tzinfo=BUSINESS_TZ)
-        assert ledger.lot_expiry(day, 10) - issued_local <= timedelta(days=3653)
+        assert validity.lot_expiry(day, 10) - issued_local <= timedelta(days=3653)
 
 
 # --- credits -----------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ async def test_one_lot_per_day_however_many_reports(services, clock):
     [next_day] = await report(services, world.operator_id, [ride("r-next", "u-0", "5", clock.now())])
     assert next_day.lot_id != results[0].lot_id
     async with services.session_factory() as session:
-        page = await ledger.list_lots(session=session, account_id=world.people["u-0"], first=10, after=None)
+        page = await read.list_lots(session=session, account_id=world.people["u-0"], first=10, after=None)
     assert [lot.node.points_credited for lot in page.items] == [1170, 23]  # 50 x 23.4, then 23.4
 
 
@@ -225,8 +227,8 @@ async def credit_days(services, world, clock, user="u-0", days=3, km="25"):
 async def hold(services, wallet_id, points, hold_id=None, reference="test"):
     async with services.session_factory() as session:
         async with session.begin():
-            return await ledger.place_hold(session=session, clock=services.clock, wallet_id=wallet_id,
-                                           hold_id=hold_id or uuid.uuid4(), points=points, reference=reference)
+            return await place_hold(session=session, clock=services.clock, wallet_id=wallet_id,
+                                    hold_id=hold_id or uuid.uuid4(), points=points, reference=reference)
 
 
 async def settle(services, fn, hold_id):
@@ -242,15 +244,15 @@ async def test_hold_draws_soonest_expiring_lots_first_and_release_returns_them(s
     wallet = world.people["u-0"]
     placed = await hold(services, wallet, 150)
     async with services.session_factory() as session:
-        lots = (await ledger.list_lots(session=session, account_id=wallet, first=10, after=None)).items
+        lots = (await read.list_lots(session=session, account_id=wallet, first=10, after=None)).items
     assert [(l.node.points_remaining, l.node.points_held) for l in lots] == [(0, 117), (84, 33), (117, 0)]
     assert (await summary(services, wallet)).balance == 201
-    await settle(services, ledger.release_hold, placed.id)
+    await settle(services, release.release_hold, placed.id)
     async with services.session_factory() as session:
-        lots = (await ledger.list_lots(session=session, account_id=wallet, first=10, after=None)).items
+        lots = (await read.list_lots(session=session, account_id=wallet, first=10, after=None)).items
     assert [(l.node.points_remaining, l.node.points_held) for l in lots] == [(117, 0), (117, 0), (117, 0)]
     # releasing again changes nothing
-    await settle(services, ledger.release_hold, placed.id)
+    await settle(services, release.release_hold, placed.id)
     assert (await summary(services, wallet)).balance == 351
     await audit_ok(services)
 
@@ -261,10 +263,10 @@ async def test_posted_hold_is_cancelled_for_good(services, clock):
     await credit_days(services, world, clock, days=2)
     wallet = world.people["u-0"]
     placed = await hold(services, wallet, 50)
-    _, drawn = await settle(services, ledger.post_hold, placed.id)
+    _, drawn = await settle(services, post.post_hold, placed.id)
     assert sum(p for _, p in drawn) == 50
     with pytest.raises(DomainError) as refused:
-        await settle(services, ledger.release_hold, placed.id)
+        await settle(services, release.release_hold, placed.id)
     assert refused.value.code == "HOLD_SETTLED"
     s = await summary(services, wallet)
     assert (s.balance, s.held) == (184, 0)
@@ -298,7 +300,7 @@ async def test_expired_points_are_not_usable_and_a_lot_expired_while_held_expire
     clock.advance(days=364)  # the older lot has expired, the newer expires tomorrow
     s = await summary(services, wallet)
     assert (s.balance, s.awaiting_expiry, s.held) == (84, 0, 150)
-    await settle(services, ledger.release_hold, placed.id)
+    await settle(services, release.release_hold, placed.id)
     s = await summary(services, wallet)
     assert (s.balance, s.held) == (117, 0)  # the 117 released to the expired lot were expired at once
     audit = await audit_ok(services)
@@ -347,7 +349,7 @@ async def test_a_sweep_as_of_a_time_notices_as_of_that_time(services, clock):
     assert (swept.as_of, swept.lots_expired, swept.notices_issued) == (as_of, 0, 6)
     async with services.session_factory() as session:
         notices = [n for wallet in world.people.values()
-                   for n in await ledger.notices_for(session=session, account_id=wallet)]
+                   for n in await read.notices_for(session=session, account_id=wallet)]
     assert len(notices) == 6 and all(n.created_at == start for n in notices)  # noticed when the sweep ran
     assert all(as_of < n.expires_at <= as_of + timedelta(days=30) for n in notices)
     # as of a time long past the lots' expiry, they are expired, and nothing due is left to notice
@@ -355,6 +357,31 @@ async def test_a_sweep_as_of_a_time_notices_as_of_that_time(services, clock):
                                as_of=start + timedelta(days=400))
     assert (later.lots_expired, later.notices_issued) == (6, 0)
     await audit_ok(services)
+
+
+async def test_an_operator_reads_its_users_notices_page_by_page_none_dropped(services, clock):
+    """operator_expiry_notices: keyset pages by (expiry, lot), by the operator's own user ids, only
+    of lots its reports earned; walking the pages yields every notice once."""
+    world = await make_world(services, people=3)
+    other = await make_world(services, people=1, prefix="o-")
+    await publish_rule(services, validity_years=1)
+    for user in world.people:
+        await credit_days(services, world, clock, user=user, days=2)
+    await report(services, other.operator_id, [ride("o-r", "o-0", "10", clock.now())])
+    await expiry_sweep(session_factory=services.session_factory, clock=clock, as_of=clock.now() + timedelta(days=340))
+    seen, after = [], None
+    async with services.session_factory() as session:
+        while True:
+            page = await read.operator_expiry_notices(session=session, operator_id=world.operator_id, first=4,
+                                                      after=after)
+            seen += [item.node for item in page.items]
+            if not page.has_next_page:
+                break
+            after = page.end_cursor
+        with pytest.raises(DomainError):  # pages are at most 100 notices
+            await read.operator_expiry_notices(session=session, operator_id=world.operator_id, first=101, after=None)
+    assert len(seen) == 6 and sorted({n.external_user_id for n in seen}) == sorted(world.people)
+    assert [n.expires_at for n in seen] == sorted(n.expires_at for n in seen)
 
 
 async def test_two_sweeps_at_once_expire_nothing_twice(services, clock):
@@ -371,3 +398,30 @@ async def test_two_sweeps_at_once_expire_nothing_twice(services, clock):
     assert a.points_expired + b.points_expired == 40 * 46
     audit = await audit_ok(services)
     assert audit.totals.expired == 40 * 46 and audit.totals.outstanding == 0
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+async def test_the_audit_names_every_counter_the_journal_does_not_explain(services, clock):
+    world = await make_world(services, people=2)
+    await publish_rule(services)
+    await credit_days(services, world, clock, user="u-0", days=1)
+    await credit_days(services, world, clock, user="u-1", days=1)
+    wallet, lot = world.people["u-0"], None
+    async with services.session_factory() as session:
+        async with session.begin():
+            lot = (await read.list_lots(session=session, account_id=wallet, first=1, after=None)).items[0].node.id
+            # a tampered copy of the counters: the journal stays as it was
+            await session.execute(text("UPDATE wallets SET lifetime_points = lifetime_points + 5,"
+                                       " held_points = 2 WHERE account_id = :w"), {"w": wallet})
+            await session.execute(text("UPDATE point_lots SET points_remaining = points_remaining - 3"
+                                       " WHERE id = :l"), {"l": lot})
+    async with services.session_factory() as session:
+        audit = await ledger_audit(session=session)
+    assert not audit.ok
+    assert {(m.subject, m.id, m.field, m.recorded, m.recomputed) for m in audit.mismatches} == {
+        ("wallet", str(wallet), "held", 2, 0), ("wallet", str(wallet), "issued", 122, 117),
+        ("lot", str(lot), "remaining", 114, 117),
+        ("totals", "platform", "issued", 239, 234), ("totals", "platform", "held", 2, 0),
+    }

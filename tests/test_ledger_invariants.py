@@ -12,11 +12,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from accounts import ledger
 from core.errors import DomainError
-from expiry_jobs.sweeps import expiry_sweep
 from reductions.service import ReportItem
 from tests.ledger_fixtures import make_world, publish_rule, report
+from wallets import post, read, release
+from wallets.audit import ledger_audit
+from wallets.hold import place_hold
+from wallets.jobs import expiry_sweep
 
 # starts: an ordinary day, the eve of a leap day (Shanghai), a 31 December, and an early morning
 # in Shanghai whose UTC date is the day before
@@ -43,7 +45,7 @@ ops = st.lists(
 
 async def check_invariants(services, wallets, pending: dict, validity: int):
     async with services.session_factory() as session:
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
         assert audit.ok, audit
         for wallet in wallets:
             row = (await session.execute(text(
@@ -130,8 +132,8 @@ async def test_random_sequences_keep_the_ledger_exact(services, clock, start, va
             try:
                 async with services.session_factory() as session:
                     async with session.begin():
-                        await ledger.place_hold(session=session, clock=clock, wallet_id=wallets[step[1]],
-                                                hold_id=hold_id, points=step[2], reference="hypothesis")
+                        await place_hold(session=session, clock=clock, wallet_id=wallets[step[1]],
+                                         hold_id=hold_id, points=step[2], reference="hypothesis")
                 pending[hold_id] = (wallets[step[1]], step[2])
                 await check_drawn_from_unexpired(services, hold_id, step[2])
                 await check_soonest_first(services, hold_id)
@@ -139,7 +141,7 @@ async def test_random_sequences_keep_the_ledger_exact(services, clock, start, va
                 assert refused.code == "INSUFFICIENT_POINTS"
         elif kind in ("release", "post") and pending:
             hold_id = list(pending)[step[1] % len(pending)]
-            fn = ledger.release_hold if kind == "release" else ledger.post_hold
+            fn = release.release_hold if kind == "release" else post.post_hold
             async with services.session_factory() as session:
                 async with session.begin():
                     await fn(session=session, clock=clock, hold_id=hold_id)
@@ -186,16 +188,16 @@ async def test_credits_holds_releases_and_sweeps_at_once_never_lose_a_point(serv
         try:
             async with services.session_factory() as session:
                 async with session.begin():
-                    await ledger.place_hold(session=session, clock=clock, wallet_id=wallet, hold_id=hold_id,
-                                            points=points, reference=f"race-{n}")
+                    await place_hold(session=session, clock=clock, wallet_id=wallet, hold_id=hold_id,
+                                     points=points, reference=f"race-{n}")
         except DomainError as refused:
             assert refused.code == "INSUFFICIENT_POINTS"
             return
-        fn = ledger.release_hold if n % 2 else ledger.post_hold
+        fn = release.release_hold if n % 2 else post.post_hold
         async with services.session_factory() as session:
             async with session.begin():
                 await fn(session=session, clock=clock, hold_id=hold_id)
-        if fn is ledger.post_hold:
+        if fn is post.post_hold:
             successes.append(points)
 
     async def sweep():
@@ -206,8 +208,8 @@ async def test_credits_holds_releases_and_sweeps_at_once_never_lose_a_point(serv
     await asyncio.gather(*tasks)
     await sweep()
     async with services.session_factory() as session:
-        audit = await ledger.ledger_audit(session=session)
-        summary = await ledger.wallet_summary(session=session, clock=clock, account_id=wallet)
+        audit = await ledger_audit(session=session)
+        summary = await read.wallet_summary(session=session, clock=clock, account_id=wallet)
     assert audit.ok, audit
     assert audit.totals.issued == 17 * 117
     assert audit.totals.expired == 117
@@ -221,8 +223,8 @@ async def test_credits_holds_releases_and_sweeps_at_once_never_lose_a_point(serv
 async def _hold(services, wallet, points: int) -> uuid.UUID:
     hold_id = uuid.uuid4()
     async with services.session_factory() as session, session.begin():
-        await ledger.place_hold(session=session, clock=services.clock, wallet_id=wallet, hold_id=hold_id,
-                                points=points, reference="test")
+        await place_hold(session=session, clock=services.clock, wallet_id=wallet, hold_id=hold_id,
+                         points=points, reference="test")
     return hold_id
 
 
@@ -267,12 +269,12 @@ async def test_a_sweep_leaves_points_held_on_an_expired_lot_held_and_usable_by_t
     assert (run.lots_expired, run.points_expired) == (1, 67)
     assert [(r[2], r[3]) for r in await _lots(services, wallet)] == [(0, 50)]
     async with services.session_factory() as session:
-        summary = await ledger.wallet_summary(session=session, clock=clock, account_id=wallet)
+        summary = await read.wallet_summary(session=session, clock=clock, account_id=wallet)
     assert (summary.balance, summary.held) == (0, 50)
     async with services.session_factory() as session, session.begin():
-        _, drawn = await ledger.post_hold(session=session, clock=clock, hold_id=hold_id)
+        _, drawn = await post.post_hold(session=session, clock=clock, hold_id=hold_id)
     assert sum(p for _, p in drawn) == 50
     async with services.session_factory() as session:
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
     assert audit.ok, audit
     assert (audit.totals.issued, audit.totals.expired, audit.totals.cancelled, audit.totals.held) == (117, 67, 50, 0)

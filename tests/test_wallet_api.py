@@ -147,3 +147,26 @@ async def test_no_mutation_moves_points_between_wallets_or_lets_operators_debit(
     redeem = next(f for f in fields if f["name"] == "redeem")
     assert allowed(redeem).strip().rstrip(".") in {"individual", "individual (own wallet)"} or \
         "app_operator" not in allowed(redeem) and "merchant" not in allowed(redeem)
+
+
+async def test_an_operator_gets_every_expiry_notice_of_its_users_page_after_page(api, clock, monkeypatch):
+    """operatorExpiryNotices lists them all: the resolver walks the keyset pages (here 1 a page)."""
+    from resolvers import reductions as resolvers
+    from wallets.jobs import expiry_sweep
+
+    reg, key, someone, operator = await setup(api, clock)
+    for day in range(2):  # one lot a day
+        at = (clock.now() - timedelta(minutes=5)).isoformat()
+        item = {"reportId": f"r-{day}", "externalUserId": "u-381", "methodologyCode": "SZ-METRO", "quantity": "12.4",
+                "occurredAt": at}
+        assert (await api.data(REPORT, {"input": {"items": [item]}}, api_key=key)
+                )["reportBehaviour"]["results"][0]["status"] == "CREDITED"
+        clock.advance(days=1)
+    swept = await expiry_sweep(session_factory=api.services.session_factory, clock=clock,
+                               as_of=clock.now() + timedelta(days=3650 - 20))
+    assert swept.notices_issued == 2
+    monkeypatch.setattr(resolvers, "MAX_PAGE_SIZE", 1)
+    notices = (await api.data("{ operatorExpiryNotices { externalUserId points expiresAt } }", api_key=key)
+               )["operatorExpiryNotices"]
+    assert [(n["externalUserId"], n["points"]) for n in notices] == [("u-381", 58), ("u-381", 58)]
+    assert notices[0]["expiresAt"] < notices[1]["expiresAt"]

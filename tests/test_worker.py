@@ -8,12 +8,12 @@ import pytest
 from arq import create_pool
 from arq.worker import Worker
 
-from accounts import ledger
 from expiry_jobs.schedule import sweep_schedule
 from reductions.service import ReportItem
 from server import worker as worker_module
 from server.settings import SettingsError, load_settings
 from tests.ledger_fixtures import make_world, publish_rule, report
+from wallets.audit import ledger_audit
 
 
 def test_sweep_schedule_is_configurable(monkeypatch, tmp_path):
@@ -53,5 +53,5 @@ async def test_queued_sweep_expires_due_lots(services, clock, embedded, monkeypa
         await pool.aclose()
     assert result["lots_expired"] == 2 and result["points_expired"] == 2 * 117
     async with services.session_factory() as session:
-        audit = await ledger.ledger_audit(session=session)
+        audit = await ledger_audit(session=session)
     assert audit.ok and audit.totals.expired == 2 * 117

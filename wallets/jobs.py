@@ -1,0 +1,42 @@
+"""The ledger's scheduled job (Measures art. 22): the expiry sweep. A plain function over a
+session factory and a clock, so the worker, the CLI and the tests run exactly the same code.
+
+Step order: expire every lot due (wallets/expire.py: each batch commits on its own, so a crash
+loses at most the batch in flight), then issue the notices, as of the same moment."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from wallets.expire import expire_due, issue_expiry_notices
+
+log = logging.getLogger("tanpuhui.sweeps")
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    run_id: str
+    as_of: datetime
+    lots_expired: int
+    points_expired: int
+    notices_issued: int
+
+
+async def expiry_sweep(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock,
+                       as_of: datetime | None = None, batch_size: int = 5000) -> SweepReport:
+    """Expire every lot due as of `as_of` (default now), then notify lots expiring within 30 days
+    of that same time (`tanpuhui expire --as-of T` catches up as of T, notices included)."""
+    moment = as_of or clock.now()
+    run = await expire_due(session_factory=session_factory, clock=clock, as_of=moment, batch_size=batch_size)
+    async with session_factory() as session:
+        async with session.begin():
+            notices = await issue_expiry_notices(session=session, clock=clock, as_of=moment)
+    log.info("expiry sweep", extra={"run_id": str(run.id), "lots": run.lots_expired, "points": run.points_expired,
+                                    "notices": notices})
+    return SweepReport(run_id=str(run.id), as_of=moment, lots_expired=run.lots_expired,
+                       points_expired=run.points_expired, notices_issued=notices)
