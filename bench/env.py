@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 import asyncpg
+
+from accounts.seeding import seed_api_key, seed_entrustments, seed_organisations, seed_people
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "bench_template"
@@ -116,31 +117,15 @@ class World:
 
 
 async def make_world(conn: asyncpg.Connection, people: int, prefix: str = "u-") -> World:
-    """As tests/ledger_fixtures.make_world: rows written straight into the database."""
+    """As tests/ledger_fixtures.make_world, through the same seeding (accounts/seeding.py)."""
     when = now() - timedelta(days=30)
     operator_id = uuid.uuid4()
     ids = [uuid.uuid4() for _ in range(people)]
     externals = [f"{prefix}{i}" for i in range(people)]
     async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
-            " VALUES ($1, 'organisation', 'Bench operator', $2, 'x', $3)",
-            operator_id, f"op-{operator_id.hex[:8]}@example.org", when)
-        await conn.execute(
-            "INSERT INTO account_roles (id, account_id, role, status, created_at)"
-            " VALUES ($1, $2, 'app_operator', 'active', $3)", uuid.uuid4(), operator_id, when)
-        await conn.execute(
-            "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
-            " SELECT id, 'person', 'Person', 'p-' || id::text || '@example.org', 'x', $2 FROM unnest($1::uuid[]) id",
-            ids, when)
-        await conn.execute(
-            "INSERT INTO account_roles (id, account_id, role, status, created_at)"
-            " SELECT gen_random_uuid(), id, 'individual', 'active', $2 FROM unnest($1::uuid[]) id", ids, when)
-        await conn.execute(
-            "INSERT INTO entrustments (id, individual_account_id, operator_account_id, external_user_id, status,"
-            " agreement_version, created_at)"
-            " SELECT gen_random_uuid(), i, $2, e, 'active', 'v1', $3 FROM unnest($1::uuid[], $4::text[]) AS t(i, e)",
-            ids, operator_id, when, externals)
+        await seed_organisations(conn, ids=[operator_id], roles=["app_operator"], when=when, name="Bench operator")
+        await seed_people(conn, ids=ids, when=when)
+        await seed_entrustments(conn, operator_id=operator_id, people=ids, external_ids=externals, when=when)
     return World(operator_id=operator_id, externals=externals, people=ids)
 
 
@@ -178,15 +163,8 @@ async def fund_wallets(database_url: str, world: World, lots: int,
 async def make_organisation(conn: asyncpg.Connection, role: str, name: str = "Bench organisation") -> uuid.UUID:
     """An organisation account holding one active role (merchant, organisation, ...)."""
     account_id = uuid.uuid4()
-    when = now() - timedelta(days=30)
     async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
-            " VALUES ($1, 'organisation', $2, $3, 'x', $4)",
-            account_id, name, f"{role}-{account_id.hex[:8]}@example.org", when)
-        await conn.execute(
-            "INSERT INTO account_roles (id, account_id, role, status, created_at) VALUES ($1, $2, $3, 'active', $4)",
-            uuid.uuid4(), account_id, role, when)
+        await seed_organisations(conn, ids=[account_id], roles=[role], when=now() - timedelta(days=30), name=name)
     return account_id
 
 
@@ -205,17 +183,8 @@ async def publish_rule(conn: asyncpg.Connection, *, daily_cap_points: int = 1_00
 
 async def make_api_key(conn: asyncpg.Connection, account_id: uuid.UUID,
                        scopes: tuple[str, ...] = ("report_behaviour",)) -> str:
-    """An API key row as accounts.service.create_api_key writes it; returns the plaintext."""
-    from accounts.security import keyed_hash, random_token
-    from accounts.service import API_KEY_PREFIX
-
-    prefix = secrets.token_hex(6)
-    plaintext = f"{API_KEY_PREFIX}_{prefix}_{random_token(32)}"
-    await conn.execute(
-        "INSERT INTO api_keys (id, account_id, name, prefix, secret_hash, scopes, created_by, created_at)"
-        " VALUES ($1, $2, 'bench', $3, $4, $5, $2, $6)",
-        uuid.uuid4(), account_id, prefix, keyed_hash(SECRET_KEY, plaintext), list(scopes), now())
-    return plaintext
+    """An API key as accounts.service.create_api_key stores it; returns the plaintext."""
+    return await seed_api_key(conn, account_id=account_id, secret_key=SECRET_KEY, scopes=scopes, when=now())
 
 
 # --- app servers in a subprocess ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Domain-level set-up for wallet and issuance tests: accounts, an approved operator, entrustments
-and an exchange rule, written straight into the real database (no password hashing)."""
+and an exchange rule, seeded in bulk through accounts/seeding.py (no password hashing)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from accounts.models import AccountKind, Role, RoleStatus
+from accounts.models import Role
+from accounts.seeding import seed_entrustments, seed_organisations, seed_people
 from core.bulk import driver
 from reductions import service as reductions
 
@@ -28,25 +29,10 @@ async def make_world(services, people: int = 3, entrusted_at: datetime | None = 
     async with services.session_factory() as session:
         async with session.begin():
             conn = await driver(session)
-            await conn.execute(
-                "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
-                " VALUES ($1, $2, 'Operator', $3, 'x', $4)",
-                operator_id, AccountKind.ORGANISATION.value, f"op-{operator_id.hex[:8]}@example.org", when)
-            await conn.execute(
-                "INSERT INTO account_roles (id, account_id, role, status, created_at) VALUES ($1, $2, $3, $4, $5)",
-                uuid.uuid4(), operator_id, Role.APP_OPERATOR.value, RoleStatus.ACTIVE.value, when)
-            await conn.execute(
-                "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
-                " SELECT id, 'person', 'Person', 'p-' || id::text || '@example.org', 'x', $2 FROM unnest($1::uuid[]) id",
-                ids, when)
-            await conn.execute(
-                "INSERT INTO account_roles (id, account_id, role, status, created_at)"
-                " SELECT gen_random_uuid(), id, 'individual', 'active', $2 FROM unnest($1::uuid[]) id", ids, when)
-            await conn.execute(
-                "INSERT INTO entrustments (id, individual_account_id, operator_account_id, external_user_id, status,"
-                " agreement_version, created_at)"
-                " SELECT gen_random_uuid(), i, $2, e, 'active', 'v1', $3 FROM unnest($1::uuid[], $4::text[]) AS t(i, e)",
-                ids, operator_id, when, externals)
+            await seed_organisations(conn, ids=[operator_id], roles=[Role.APP_OPERATOR.value], when=when,
+                                     name="Operator")
+            await seed_people(conn, ids=ids, when=when)
+            await seed_entrustments(conn, operator_id=operator_id, people=ids, external_ids=externals, when=when)
     return World(operator_id=operator_id, people=dict(zip(externals, ids)))
 
 

@@ -1,4 +1,4 @@
-"""Domain-level set-up for mall tests: a merchant written straight into the database, listings
+"""Domain-level set-up for mall tests: a merchant seeded through accounts/seeding.py, listings
 created and activated through mall.service, and the checks every mall test shares."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import uuid
 
 from sqlalchemy import text
 
-from accounts.models import AccountKind, Role, RoleStatus
+from accounts.models import Role
+from accounts.seeding import seed_organisations
 from core.bulk import driver
 from mall import service as mall
 from wallets.audit import Audit, ledger_audit
@@ -18,14 +19,8 @@ async def make_merchant(services) -> uuid.UUID:
     now = services.clock.now()
     async with services.session_factory() as session:
         async with session.begin():
-            conn = await driver(session)
-            await conn.execute(
-                "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
-                " VALUES ($1, $2, 'Merchant', $3, 'x', $4)",
-                merchant_id, AccountKind.ORGANISATION.value, f"m-{merchant_id.hex[:8]}@example.org", now)
-            await conn.execute(
-                "INSERT INTO account_roles (id, account_id, role, status, created_at) VALUES ($1, $2, $3, $4, $5)",
-                uuid.uuid4(), merchant_id, Role.MERCHANT.value, RoleStatus.ACTIVE.value, now)
+            await seed_organisations(await driver(session), ids=[merchant_id], roles=[Role.MERCHANT.value],
+                                     when=now, name="Merchant")
     return merchant_id
 
 
