@@ -10,6 +10,7 @@ import strawberry
 from reductions import models
 from reductions.service import DAILY_CAP_REACHED, ItemResult, Reject
 from reductions.service import ItemStatus as DomainItemStatus
+from reductions.errors import ReductionCode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 
@@ -198,7 +199,7 @@ class PublishExchangeRuleInput:
 
 # --- payloads ----------------------------------------------------------------------------------
 
-ReportBehaviourErrorCode = error_codes("ReportBehaviourErrorCode", "INVALID_BATCH")
+ReportBehaviourErrorCode = error_codes("ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH)
 
 
 @strawberry.type
@@ -212,7 +213,7 @@ class ReportBehaviourPayload:
     errors: list[ReportBehaviourError] = strawberry.field(default_factory=list)
 
 
-MethodologyErrorCode = error_codes("MethodologyErrorCode", "INVALID_QUANTITY", "INVALID_TRANSITION")
+MethodologyErrorCode = error_codes("MethodologyErrorCode", ReductionCode.INVALID_QUANTITY, ReductionCode.INVALID_TRANSITION)
 
 
 @strawberry.type
@@ -226,8 +227,8 @@ class MethodologyPayload:
     errors: list[MethodologyError] = strawberry.field(default_factory=list)
 
 
-ExchangeRuleErrorCode = error_codes("ExchangeRuleErrorCode", "VALIDITY_TOO_LONG", "UNKNOWN_METHODOLOGY",
-                                    "INVALID_TRANSITION", "EFFECTIVE_IN_PAST")
+ExchangeRuleErrorCode = error_codes("ExchangeRuleErrorCode", ReductionCode.VALIDITY_TOO_LONG, ReductionCode.UNKNOWN_METHODOLOGY,
+                                    ReductionCode.INVALID_TRANSITION, ReductionCode.EFFECTIVE_IN_PAST)
 
 
 @strawberry.type
