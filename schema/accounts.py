@@ -262,9 +262,11 @@ class RevokeEntrustmentInput:
 
 # --- payloads and their errors -----------------------------------------------------------------
 
-SignUpErrorCode = error_codes("SignUpErrorCode", *CREDENTIAL_CODES, AccountCode.EMAIL_TAKEN, AccountCode.PHONE_TAKEN, AccountCode.NATIONAL_ID_TAKEN,
-                              AccountCode.INVALID_EMAIL, AccountCode.INVALID_PHONE, AccountCode.INVALID_NATIONAL_ID, AccountCode.WEAK_PASSWORD,
-                              AccountCode.ROLE_NOT_ALLOWED, CoreCode.IDEMPOTENCY_KEY_REUSED)
+SignUpErrorCode = error_codes(
+    "SignUpErrorCode", *CREDENTIAL_CODES, AccountCode.EMAIL_TAKEN, AccountCode.PHONE_TAKEN,
+    AccountCode.NATIONAL_ID_TAKEN, AccountCode.INVALID_EMAIL, AccountCode.INVALID_PHONE,
+    AccountCode.INVALID_NATIONAL_ID, AccountCode.WEAK_PASSWORD, AccountCode.ROLE_NOT_ALLOWED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -278,7 +280,8 @@ class SignUpPayload:
     errors: list[SignUpError] = strawberry.field(default_factory=list)
 
 
-LoginErrorCode = error_codes("LoginErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_CREDENTIALS, AccountCode.ACCOUNT_SUSPENDED)
+LoginErrorCode = error_codes(
+    "LoginErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_CREDENTIALS, AccountCode.ACCOUNT_SUSPENDED)
 
 
 @strawberry.type
@@ -292,8 +295,9 @@ class LoginPayload:
     errors: list[LoginError] = strawberry.field(default_factory=list)
 
 
-RefreshSessionErrorCode = error_codes("RefreshSessionErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_REFRESH_TOKEN, AccountCode.REFRESH_TOKEN_REVOKED,
-                                      AccountCode.REFRESH_TOKEN_REUSED, AccountCode.REFRESH_TOKEN_EXPIRED, AccountCode.ACCOUNT_SUSPENDED)
+RefreshSessionErrorCode = error_codes(
+    "RefreshSessionErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_REFRESH_TOKEN, AccountCode.REFRESH_TOKEN_REVOKED,
+    AccountCode.REFRESH_TOKEN_REUSED, AccountCode.REFRESH_TOKEN_EXPIRED, AccountCode.ACCOUNT_SUSPENDED)
 
 
 @strawberry.type
@@ -321,8 +325,9 @@ class LogoutPayload:
     errors: list[LogoutError] = strawberry.field(default_factory=list)
 
 
-ChangePasswordErrorCode = error_codes("ChangePasswordErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_CREDENTIALS, AccountCode.WEAK_PASSWORD,
-                                      AccountCode.SAME_PASSWORD)
+ChangePasswordErrorCode = error_codes(
+    "ChangePasswordErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_CREDENTIALS, AccountCode.WEAK_PASSWORD,
+    AccountCode.SAME_PASSWORD)
 
 
 @strawberry.type
@@ -350,7 +355,8 @@ class ApplyForRolePayload:
     errors: list[ApplyForRoleError] = strawberry.field(default_factory=list)
 
 
-DecideRoleApplicationErrorCode = error_codes("DecideRoleApplicationErrorCode", AccountCode.NOT_PENDING, AccountCode.REASON_REQUIRED)
+DecideRoleApplicationErrorCode = error_codes(
+    "DecideRoleApplicationErrorCode", AccountCode.NOT_PENDING, AccountCode.REASON_REQUIRED)
 
 
 @strawberry.type
@@ -421,8 +427,9 @@ class CreateEntrustmentInvitationPayload:
     errors: list[CreateEntrustmentInvitationError] = strawberry.field(default_factory=list)
 
 
-AcceptEntrustmentErrorCode = error_codes("AcceptEntrustmentErrorCode", AccountCode.INVALID_CODE, AccountCode.CODE_EXPIRED,
-                                         AccountCode.ALREADY_ENTRUSTED, AccountCode.OPERATOR_NOT_ACTIVE)
+AcceptEntrustmentErrorCode = error_codes(
+    "AcceptEntrustmentErrorCode", AccountCode.INVALID_CODE, AccountCode.CODE_EXPIRED, AccountCode.ALREADY_ENTRUSTED,
+    AccountCode.OPERATOR_NOT_ACTIVE)
 
 
 @strawberry.type

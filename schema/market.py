@@ -7,10 +7,10 @@ from datetime import datetime
 
 import strawberry
 
-from neutrality import models
-from neutrality.payments import PaymentMode
 from core.errors import CoreCode
+from neutrality import models
 from neutrality.errors import MarketCode
+from neutrality.payments import PaymentMode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 
@@ -171,8 +171,9 @@ class BuyCersInput:
 
 # --- payloads ----------------------------------------------------------------------------------------
 
-CreateCerOfferErrorCode = error_codes("CreateCerOfferErrorCode", MarketCode.INVALID_PRICE, MarketCode.INSUFFICIENT_TONNES,
-                                      CoreCode.IDEMPOTENCY_KEY_REUSED)
+CreateCerOfferErrorCode = error_codes(
+    "CreateCerOfferErrorCode", MarketCode.INVALID_PRICE, MarketCode.INSUFFICIENT_TONNES,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -200,9 +201,10 @@ class WithdrawCerOfferPayload:
     errors: list[WithdrawCerOfferError] = strawberry.field(default_factory=list)
 
 
-BuyCersErrorCode = error_codes("BuyCersErrorCode", MarketCode.OFFER_NOT_ACTIVE, MarketCode.BELOW_MINIMUM, MarketCode.INSUFFICIENT_TONNES,
-                               MarketCode.CANNOT_BUY_OWN_OFFER, MarketCode.PAYMENT_PROVIDER_UNAVAILABLE, MarketCode.PAYMENT_REFUSED,
-                               CoreCode.IDEMPOTENCY_KEY_REUSED)
+BuyCersErrorCode = error_codes(
+    "BuyCersErrorCode", MarketCode.OFFER_NOT_ACTIVE, MarketCode.BELOW_MINIMUM, MarketCode.INSUFFICIENT_TONNES,
+    MarketCode.CANNOT_BUY_OWN_OFFER, MarketCode.PAYMENT_PROVIDER_UNAVAILABLE, MarketCode.PAYMENT_REFUSED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type

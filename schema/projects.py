@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 import strawberry
 
-from neutrality import blocks, models, registry
-from neutrality.projects import notice_of
 from core.errors import CoreCode
+from neutrality import blocks, models, registry
 from neutrality.errors import RegistryCode
+from neutrality.projects import notice_of
 from schema.errors import MutationError, error_codes
 from schema.market import CerOfferProject
 from schema.scalars import Long
@@ -329,7 +329,8 @@ class UpdateCerProjectPayload:
     errors: list[UpdateCerProjectError] = strawberry.field(default_factory=list)
 
 
-PublishCerProjectErrorCode = error_codes("PublishCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.PLEDGE_REQUIRED)
+PublishCerProjectErrorCode = error_codes(
+    "PublishCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.PLEDGE_REQUIRED)
 
 
 @strawberry.type
@@ -343,7 +344,8 @@ class PublishCerProjectPayload:
     errors: list[PublishCerProjectError] = strawberry.field(default_factory=list)
 
 
-DeclareCerProjectErrorCode = error_codes("DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER)
+DeclareCerProjectErrorCode = error_codes(
+    "DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER)
 
 
 @strawberry.type
@@ -371,7 +373,8 @@ class FileCerProjectPayload:
     errors: list[FileCerProjectError] = strawberry.field(default_factory=list)
 
 
-RejectCerProjectErrorCode = error_codes("RejectCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.REASON_REQUIRED)
+RejectCerProjectErrorCode = error_codes(
+    "RejectCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.REASON_REQUIRED)
 
 
 @strawberry.type
@@ -400,7 +403,8 @@ class AttachVerifierReportPayload:
     errors: list[AttachVerifierReportError] = strawberry.field(default_factory=list)
 
 
-IssueCersErrorCode = error_codes("IssueCersErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.EXCEEDS_VERIFIED, CoreCode.IDEMPOTENCY_KEY_REUSED)
+IssueCersErrorCode = error_codes(
+    "IssueCersErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.EXCEEDS_VERIFIED, CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -415,8 +419,9 @@ class IssueCersPayload:
     errors: list[IssueCersError] = strawberry.field(default_factory=list)
 
 
-CancelCersErrorCode = error_codes("CancelCersErrorCode", RegistryCode.REASON_REQUIRED, RegistryCode.SERIALS_NOT_CANCELLABLE,
-                                  CoreCode.IDEMPOTENCY_KEY_REUSED)
+CancelCersErrorCode = error_codes(
+    "CancelCersErrorCode", RegistryCode.REASON_REQUIRED, RegistryCode.SERIALS_NOT_CANCELLABLE,
+    CoreCode.IDEMPOTENCY_KEY_REUSED, RegistryCode.INSUFFICIENT_TONNES)
 
 
 @strawberry.type
