@@ -101,18 +101,17 @@ class CodeIndex:
 
     def _index(self, module: str, tree: ast.Module) -> None:
         names: dict[str, str] = {}
-        package = module.rsplit(".", 1)[0] if "." in module else module
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                for alias in node.names:
-                    names[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                for alias in node.names:  # `import a.b as c` names a.b; `import a.b` names a
+                    top = alias.name.split(".")[0]
+                    names[alias.asname or top] = alias.name if alias.asname else top
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
                     base = ".".join(module.split(".")[:-node.level] + ([base] if base else []))
                 for alias in node.names:
                     names[alias.asname or alias.name] = f"{base}.{alias.name}"
-        del package
         self.imports[module] = names
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -195,9 +194,7 @@ class CodeIndex:
         function = self.functions[key]
         found: dict[str, Site] = {}
         for node, answered in _walk(function.node, self, function.module):
-            if not isinstance(node, ast.Call):
-                continue
-            if answered:
+            if answered or not isinstance(node, ast.Call):
                 continue
             callee = self.resolve(function.module, node.func)
             for code in self._call_codes(function, node, callee):
@@ -333,12 +330,13 @@ def undeclared(index: CodeIndex, declared: dict[str, set[str]]) -> list[str]:
 
 
 def outside_area(index: CodeIndex, area_codes: dict[str, set[str]]) -> list[str]:
-    """Codes a domain module raises that are not in its area's enum (or CoreCode)."""
+    """Codes a domain module raises that are not in its area's enum (or CoreCode); a package
+    without an errors module may raise only CoreCode's."""
     problems = []
     for module in sorted(index.trees):
         package = module.split(".")[0]
-        if package == RESOLVERS or package not in area_codes:
-            continue
+        if package == RESOLVERS:
+            continue  # the resolvers raise the domain's codes, checked per mutation above
         allowed = set().union(*(area_codes.get(area, set()) for area in
                                 (AREA_OF_MODULE.get(module, package), "core", *RELAYS.get(module, ()))))
         for code, site in sorted(index.module_codes(module).items()):
