@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import DomainError
 from core.idempotency import idempotent_transaction
 from schema.context import Context
-from schema.errors import domain_errors
+from schema.errors import domain_errors, error_type
 
 P = TypeVar("P")
 
@@ -49,11 +49,6 @@ class Idempotency:
         if ctx.principal is not None:
             return ctx.principal.key
         return f"anonymous:{self.anonymous_scope}" if self.anonymous_scope else "anonymous"
-
-
-def error_type(payload: type) -> type:
-    """The typed error of a payload: the item type of its `errors` field."""
-    return payload.__strawberry_definition__.get_field("errors").type.of_type
 
 
 async def run_mutation(

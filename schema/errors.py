@@ -55,11 +55,21 @@ def payload_error(error_cls: type, code: str, message: str, field: str | None = 
                   retry_after: int | None = None) -> Any:
     """Build one error of `error_cls` (which has `code`, `field`, `message`); `code` (a string or
     a Code) must be in its enum, else UndeclaredErrorCode."""
-    enum_cls = error_cls.__strawberry_definition__.get_field("code").type.wrapped_cls
+    enum_cls = code_enum(error_cls)
     member = enum_cls.__members__.get(str(code))
     if member is None:
         raise UndeclaredErrorCode(f"{code} is not a member of {enum_cls.__name__}")
     return error_cls(code=member, field=field, message=message, retry_after=retry_after)
+
+
+def code_enum(error_cls: type) -> type[enum.Enum]:
+    """The error-code enum of a mutation's typed error."""
+    return error_cls.__strawberry_definition__.get_field("code").type.wrapped_cls
+
+
+def error_type(payload: type) -> type:
+    """The typed error of a mutation's payload: the item type of its `errors` field."""
+    return payload.__strawberry_definition__.get_field("errors").type.of_type
 
 
 def domain_errors(error_cls: type, exc: DomainError) -> list[Any]:

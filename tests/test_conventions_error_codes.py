@@ -347,7 +347,7 @@ def outside_area(index: CodeIndex, area_codes: dict[str, set[str]]) -> list[str]
 
 def declared_enums() -> dict[str, set[str]]:
     """(resolver class . method) -> the members of its payload's error enum, from the live schema."""
-    from resolvers.runner import error_type
+    from schema.errors import code_enum, error_type
 
     found = {}
     for path in sorted((ROOT / RESOLVERS).glob("*.py")):
@@ -356,9 +356,7 @@ def declared_enums() -> dict[str, set[str]]:
             if not (isinstance(cls, type) and name.endswith("Mutation") and cls.__module__ == module.__name__):
                 continue
             for mutation in cls.__strawberry_definition__.fields:
-                errors = error_type(mutation.type)
-                enum_cls = errors.__strawberry_definition__.get_field("code").type.wrapped_cls
-                found[f"{name}.{mutation.python_name}"] = set(enum_cls.__members__)
+                found[f"{name}.{mutation.python_name}"] = set(code_enum(error_type(mutation.type)).__members__)
     return found
 
 
