@@ -14,6 +14,8 @@ transitively:
 - refusals returned rather than raised (accounts.service.RefreshRefused);
 - calls inside a `try` whose handler catches DomainError itself and does not re-raise are
   answered there, so their codes do not reach the caller.
+Not followed: calls through objects (e.g. the payment provider's methods) and refusals the database
+raises at commit (server/db.py; today only OUT_OF_STOCK, which redeem declares).
 Then: each mutation's codes (those of the functions its resolver calls, plus the idempotency-key
 convention's when it passes an Idempotency) are members of its payload's error enum, and every
 code a domain module raises is a member of its area's enum (core/errors.py and <area>/errors.py).
