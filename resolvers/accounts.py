@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
-from typing import Awaitable, Callable, TypeVar
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
+import orjson
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,8 @@ from accounts.models import Role as R
 from accounts.security import keyed_hash
 from accounts.service import RefreshRefused, SignedIn
 from core.errors import DomainError
-from resolvers.common import idempotent, mutation, parse_id
+from resolvers.common import parse_id
+from resolvers.runner import Idempotency, run_mutation
 from schema import accounts as t
 from schema.context import Context
 from schema.errors import payload_error
@@ -43,19 +45,28 @@ def _ctx(info: strawberry.Info) -> Context:
     return info.context
 
 
-async def _throttled(ctx: Context, attempt: throttle.Attempt, body: Callable[[], Awaitable[P]]) -> P:
-    """The sign-in throttle around a password check: a barred attempt is refused before any
-    argon2 work; a wrong password counts (and says how long to wait when a delay now applies);
-    a right one clears this IP's count for the login."""
+@asynccontextmanager
+async def _throttled(ctx: Context, attempt: throttle.Attempt) -> AsyncIterator[None]:
+    """The sign-in throttle around a password check (a mutation's guard): a barred attempt is
+    refused before any argon2 work; a wrong password counts (and says how long to wait when a
+    delay now applies); a right one clears this IP's count for the login."""
     await throttle.check(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
     try:
-        answer = await body()
+        yield
     except DomainError as refused:
         if refused.code == "INVALID_CREDENTIALS":
             refused.retry_after = await throttle.record_failure(redis=ctx.redis, clock=ctx.clock, attempt=attempt) or None
         raise
     await throttle.record_success(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
-    return answer
+
+
+def _revoking(ctx: Context, answer: Callable[[list], P]) -> Callable[[list], Awaitable[P]]:
+    """After commit: the access tokens of the session families just ended stop working now."""
+    async def then(families: list) -> P:
+        await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
+        return answer(families)
+
+    return then
 
 
 @strawberry.type
@@ -154,29 +165,30 @@ class AccountsMutation:
     async def sign_up(self, info: strawberry.Info, input: t.SignUpInput) -> t.SignUpPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.SignUpPayload:
+        @asynccontextmanager
+        async def quota():
             # counted before the password is hashed (argon2 is the expensive part)
             wait = await throttle.sign_up_allowed(redis=ctx.redis, clock=ctx.clock, client_ip=ctx.client_ip,
                                                   per_hour=ctx.settings.sign_ups_per_ip_per_hour)
             if wait:
                 raise throttle.TooManyAttempts(wait, "Too many sign-ups from this address.")
+            yield
 
-            async def create(session) -> dict:
-                account = await service.sign_up(
-                    session=session, clock=ctx.clock, hashing=ctx.services.hashing,
-                    personal_data_key=ctx.settings.personal_data_key, kind=input.kind.value,
-                    display_name=input.display_name, password=input.password, email=input.email,
-                    phone=input.phone, national_id=input.national_id,
-                    apply_for=[r.value for r in input.apply_for or []],
-                    application_note=input.application_note)
-                return {"account_id": str(account.id)}
+        async def create(session) -> dict:
+            account = await service.sign_up(
+                session=session, clock=ctx.clock, hashing=ctx.services.hashing,
+                personal_data_key=ctx.settings.personal_data_key, kind=input.kind.value,
+                display_name=input.display_name, password=input.password, email=input.email,
+                phone=input.phone, national_id=input.national_id,
+                apply_for=[r.value for r in input.apply_for or []],
+                application_note=input.application_note)
+            return {"account_id": str(account.id)}
 
-            async def answer(session, result: dict) -> t.SignUpPayload:
-                return t.SignUpPayload(account=await _account(session, parse_id(result["account_id"])))
+        async def answer(session, result: dict) -> t.SignUpPayload:
+            return t.SignUpPayload(account=await _account(session, parse_id(result["account_id"])))
 
-            if input.idempotency_key is None:
-                async with ctx.transaction() as session:
-                    return await answer(session, await create(session))
+        idempotency = None
+        if input.idempotency_key is not None:
             secret, pii = ctx.settings.secret_key, ctx.settings.personal_data_key
             # a replay reaches only the same caller with the same whole input: the records of
             # anonymous callers are scoped by who they say they are, and the fingerprint covers
@@ -188,10 +200,8 @@ class AccountsMutation:
                        "password": keyed_hash(secret, "signUp.password:" + input.password),
                        "nationalId": keyed_hash(pii, input.national_id) if input.national_id else None}
             scope = keyed_hash(secret, "signUp.contact:" + orjson.dumps([input.email, input.phone]).decode())
-            return await idempotent(ctx, operation="signUp", key=input.idempotency_key, request=request,
-                                    action=create, answer=answer, anonymous_scope=scope)
-
-        return await mutation(t.SignUpPayload, t.SignUpError, body)
+            idempotency = Idempotency("signUp", input.idempotency_key, request, anonymous_scope=scope)
+        return await run_mutation(ctx, t.SignUpPayload, create, answer=answer, idempotency=idempotency, guard=quota)
 
     @strawberry.mutation(extensions=[Allow(anyone=True), ChecksCredentials()],
                          description="Sign in with email or phone and password.")
@@ -200,16 +210,15 @@ class AccountsMutation:
         attempt = throttle.Attempt.of(secret=ctx.settings.secret_key, client_ip=ctx.client_ip,
                                       login=service.login_identity(input.login) or "?" + input.login.strip().lower())
 
-        async def body() -> t.LoginPayload:
-            async with ctx.transaction() as session:
-                signed_in = await service.login(
-                    session=session, clock=ctx.clock, hashing=ctx.services.hashing,
-                    secret=ctx.settings.secret_key, login=input.login, password=input.password,
-                    access_ttl=ctx.settings.access_token_ttl_seconds,
-                    refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
-                return t.LoginPayload(session=await _session_type(session, signed_in))
+        async def sign_in(session) -> t.LoginPayload:
+            signed_in = await service.login(
+                session=session, clock=ctx.clock, hashing=ctx.services.hashing,
+                secret=ctx.settings.secret_key, login=input.login, password=input.password,
+                access_ttl=ctx.settings.access_token_ttl_seconds,
+                refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
+            return t.LoginPayload(session=await _session_type(session, signed_in))
 
-        return await mutation(t.LoginPayload, t.LoginError, lambda: _throttled(ctx, attempt, body))
+        return await run_mutation(ctx, t.LoginPayload, sign_in, guard=lambda: _throttled(ctx, attempt))
 
     @strawberry.mutation(extensions=[Allow(anyone=True), ChecksCredentials()],
                          description="Trade a refresh token for a new session; each refresh token works once.")
@@ -217,17 +226,24 @@ class AccountsMutation:
         ctx = _ctx(info)
         attempt = throttle.Attempt.of(secret=ctx.settings.secret_key, client_ip=ctx.client_ip, login=None)
 
-        async def body() -> t.RefreshSessionPayload:
+        @asynccontextmanager
+        async def barred():
             await throttle.check(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
-            async with ctx.transaction() as session:
-                outcome = await service.refresh(
-                    session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
-                    refresh_token=input.refresh_token, access_ttl=ctx.settings.access_token_ttl_seconds,
-                    refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
-                if isinstance(outcome, SignedIn):
-                    return t.RefreshSessionPayload(session=await _session_type(session, outcome))
+            yield
+
+        async def refresh(session) -> t.RefreshSessionPayload | RefreshRefused:
+            outcome = await service.refresh(
+                session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
+                refresh_token=input.refresh_token, access_ttl=ctx.settings.access_token_ttl_seconds,
+                refresh_ttl=ctx.settings.refresh_token_ttl_seconds)
+            if isinstance(outcome, SignedIn):
+                return t.RefreshSessionPayload(session=await _session_type(session, outcome))
+            return outcome
+
+        async def then(outcome: t.RefreshSessionPayload | RefreshRefused) -> t.RefreshSessionPayload:
+            if not isinstance(outcome, RefreshRefused):
+                return outcome
             # refused: any revocation it made is committed above, and its access tokens die now
-            assert isinstance(outcome, RefreshRefused)
             if outcome.revoked_family_id is not None:
                 await revocation.mark_families_revoked(ctx.redis, [outcome.revoked_family_id],
                                                        ctx.settings.access_token_ttl_seconds)
@@ -237,23 +253,19 @@ class AccountsMutation:
             return t.RefreshSessionPayload(errors=[payload_error(t.RefreshSessionError, outcome.code, outcome.message,
                                                                  "refreshToken", wait)])
 
-        return await mutation(t.RefreshSessionPayload, t.RefreshSessionError, body)
+        return await run_mutation(ctx, t.RefreshSessionPayload, refresh, then=then, guard=barred)
 
     @strawberry.mutation(extensions=[Allow(signed_in=True, password_session=True)],
                          description="Sign out: the refresh token and the access tokens of this session stop working.")
     async def logout(self, info: strawberry.Info, input: t.LogoutInput | None = None) -> t.LogoutPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.LogoutPayload:
-            async with ctx.transaction() as session:
-                families = await service.logout(session=session, clock=ctx.clock,
-                                                account_id=ctx.principal.account_id,
-                                                family_id=ctx.principal.family_id,
-                                                everywhere=bool(input and input.everywhere))
-            await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
-            return t.LogoutPayload(revoked_sessions=len(families))
+        async def sign_out(session) -> list:
+            return await service.logout(session=session, clock=ctx.clock, account_id=ctx.principal.account_id,
+                                        family_id=ctx.principal.family_id, everywhere=bool(input and input.everywhere))
 
-        return await mutation(t.LogoutPayload, t.LogoutError, body)
+        return await run_mutation(ctx, t.LogoutPayload, sign_out, then=_revoking(
+            ctx, lambda families: t.LogoutPayload(revoked_sessions=len(families))))
 
     @strawberry.mutation(extensions=[Allow(signed_in=True, password_session=True), ChecksCredentials()],
                          description="Change your password; every other session of the account is signed out.")
@@ -262,30 +274,27 @@ class AccountsMutation:
         attempt = throttle.Attempt.of(secret=ctx.settings.secret_key, client_ip=ctx.client_ip,
                                       login=f"account:{ctx.principal.account_id}")
 
-        async def body() -> t.ChangePasswordPayload:
-            async with ctx.transaction() as session:
-                families = await service.change_password(
-                    session=session, clock=ctx.clock, hashing=ctx.services.hashing, account_id=ctx.principal.account_id,
-                    current_password=input.current_password, new_password=input.new_password,
-                    keep_family_id=ctx.principal.family_id)
-            await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
-            return t.ChangePasswordPayload(signed_out_sessions=len(families))
+        async def change(session) -> list:
+            return await service.change_password(
+                session=session, clock=ctx.clock, hashing=ctx.services.hashing, account_id=ctx.principal.account_id,
+                current_password=input.current_password, new_password=input.new_password,
+                keep_family_id=ctx.principal.family_id)
 
-        return await mutation(t.ChangePasswordPayload, t.ChangePasswordError, lambda: _throttled(ctx, attempt, body))
+        return await run_mutation(ctx, t.ChangePasswordPayload, change, guard=lambda: _throttled(ctx, attempt),
+                                  then=_revoking(ctx, lambda families: t.ChangePasswordPayload(
+                                      signed_out_sessions=len(families))))
 
     @strawberry.mutation(extensions=[Allow(R.ORGANISATION, password_session=True)],
                          description="An organisation applies to be an app operator, merchant or project owner.")
     async def apply_for_role(self, info: strawberry.Info, input: t.ApplyForRoleInput) -> t.ApplyForRolePayload:
         ctx = _ctx(info)
 
-        async def body() -> t.ApplyForRolePayload:
-            async with ctx.transaction() as session:
-                row = await service.apply_for_role(session=session, clock=ctx.clock,
-                                                   account_id=ctx.principal.account_id, role=input.role.value,
-                                                   note=input.note)
-                return t.ApplyForRolePayload(application=t.RoleGrant.from_row(row))
+        async def apply(session) -> t.ApplyForRolePayload:
+            row = await service.apply_for_role(session=session, clock=ctx.clock, account_id=ctx.principal.account_id,
+                                               role=input.role.value, note=input.note)
+            return t.ApplyForRolePayload(application=t.RoleGrant.from_row(row))
 
-        return await mutation(t.ApplyForRolePayload, t.ApplyForRoleError, body)
+        return await run_mutation(ctx, t.ApplyForRolePayload, apply)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
                          description="Approve or reject a role application (art. 6, 24).")
@@ -294,67 +303,67 @@ class AccountsMutation:
     ) -> t.DecideRoleApplicationPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.DecideRoleApplicationPayload:
-            async with ctx.transaction() as session:
-                row = await service.decide_role_application(
-                    session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
-                    application_id=parse_id(input.application_id, "applicationId"), approve=input.approve,
-                    reason=input.reason)
-                names = await service.account_names(session=session, ids=[row.account_id])
+        async def decide(session) -> t.DecideRoleApplicationPayload:
+            row = await service.decide_role_application(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                application_id=parse_id(input.application_id, "applicationId"), approve=input.approve,
+                reason=input.reason)
+            names = await service.account_names(session=session, ids=[row.account_id])
             return t.DecideRoleApplicationPayload(application=t.RoleApplication.from_row(row, names))
 
-        return await mutation(t.DecideRoleApplicationPayload, t.DecideRoleApplicationError, body)
+        return await run_mutation(ctx, t.DecideRoleApplicationPayload, decide)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
                          description="Withdraw an active role, e.g. an operator's registration; its tokens and keys stop at once.")
     async def revoke_role(self, info: strawberry.Info, input: t.RevokeRoleInput) -> t.RevokeRolePayload:
         ctx = _ctx(info)
 
-        async def body() -> t.RevokeRolePayload:
-            async with ctx.transaction() as session:
-                row = await service.revoke_role(session=session, clock=ctx.clock,
-                                                regulator_id=ctx.principal.account_id,
-                                                application_id=parse_id(input.application_id, "applicationId"),
-                                                reason=input.reason)
-                names = await service.account_names(session=session, ids=[row.account_id])
-                # its sessions end: signing in again yields a token without the role
-                families = await service.logout(session=session, clock=ctx.clock, account_id=row.account_id,
-                                                family_id=None, everywhere=True)
+        async def revoke(session) -> tuple[t.RevokeRolePayload, list]:
+            row = await service.revoke_role(session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                                            application_id=parse_id(input.application_id, "applicationId"),
+                                            reason=input.reason)
+            names = await service.account_names(session=session, ids=[row.account_id])
+            # its sessions end: signing in again yields a token without the role
+            families = await service.logout(session=session, clock=ctx.clock, account_id=row.account_id,
+                                            family_id=None, everywhere=True)
+            return t.RevokeRolePayload(application=t.RoleApplication.from_row(row, names)), families
+
+        async def then(revoked: tuple[t.RevokeRolePayload, list]) -> t.RevokeRolePayload:
+            answer, families = revoked
             await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
             await revocation.forget_cached_api_keys(ctx.redis)
-            return t.RevokeRolePayload(application=t.RoleApplication.from_row(row, names))
+            return answer
 
-        return await mutation(t.RevokeRolePayload, t.RevokeRoleError, body)
+        return await run_mutation(ctx, t.RevokeRolePayload, revoke, then=then)
 
     @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, R.MERCHANT, R.PROJECT_OWNER, password_session=True)],
                          description="Create an API key for the caller's organisation. The secret is returned only now.")
     async def create_api_key(self, info: strawberry.Info, input: t.CreateApiKeyInput) -> t.CreateApiKeyPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.CreateApiKeyPayload:
-            async with ctx.transaction() as session:
-                key, secret = await service.create_api_key(session=session, clock=ctx.clock,
-                                                           secret=ctx.settings.secret_key,
-                                                           principal=ctx.principal, name=input.name,
-                                                           scopes=[scope.value for scope in input.scopes])
+        async def create(session) -> t.CreateApiKeyPayload:
+            key, secret = await service.create_api_key(session=session, clock=ctx.clock,
+                                                       secret=ctx.settings.secret_key, principal=ctx.principal,
+                                                       name=input.name, scopes=[scope.value for scope in input.scopes])
             return t.CreateApiKeyPayload(api_key=t.ApiKey.from_row(key), secret=secret)
 
-        return await mutation(t.CreateApiKeyPayload, t.CreateApiKeyError, body)
+        return await run_mutation(ctx, t.CreateApiKeyPayload, create)
 
     @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, R.MERCHANT, R.PROJECT_OWNER, password_session=True)],
                          description="Revoke one of the organisation's API keys; it stops working at once.")
     async def revoke_api_key(self, info: strawberry.Info, input: t.RevokeApiKeyInput) -> t.RevokeApiKeyPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.RevokeApiKeyPayload:
-            async with ctx.transaction() as session:
-                key = await service.revoke_api_key(session=session, clock=ctx.clock,
-                                                   account_id=ctx.principal.account_id,
-                                                   api_key_id=parse_id(input.id))
-            await revocation.forget_cached_api_keys(ctx.redis)
+        async def revoke(session) -> t.RevokeApiKeyPayload:
+            key = await service.revoke_api_key(session=session, clock=ctx.clock,
+                                               account_id=ctx.principal.account_id, api_key_id=parse_id(input.id))
             return t.RevokeApiKeyPayload(api_key=t.ApiKey.from_row(key))
 
-        return await mutation(t.RevokeApiKeyPayload, t.RevokeApiKeyError, body)
+        async def then(answer: t.RevokeApiKeyPayload) -> t.RevokeApiKeyPayload:
+            await revocation.forget_cached_api_keys(ctx.redis)
+            return answer
+
+        return await run_mutation(ctx, t.RevokeApiKeyPayload, revoke, then=then)
 
     @strawberry.mutation(extensions=[Allow(R.APP_OPERATOR, scope=S.INVITE_ENTRUSTMENTS)],
                          description="Get a one-time code (valid 15 minutes) for one of the operator's users to entrust it.")
@@ -363,43 +372,39 @@ class AccountsMutation:
     ) -> t.CreateEntrustmentInvitationPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.CreateEntrustmentInvitationPayload:
-            async with ctx.transaction() as session:
-                invitation, code = await service.create_entrustment_invitation(
-                    session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
-                    operator_id=ctx.principal.account_id, external_user_id=input.external_user_id)
+        async def invite(session) -> t.CreateEntrustmentInvitationPayload:
+            invitation, code = await service.create_entrustment_invitation(
+                session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
+                operator_id=ctx.principal.account_id, external_user_id=input.external_user_id)
             return t.CreateEntrustmentInvitationPayload(invitation=t.EntrustmentInvitation(
                 code=code, external_user_id=invitation.external_user_id, expires_at=invitation.expires_at))
 
-        return await mutation(t.CreateEntrustmentInvitationPayload, t.CreateEntrustmentInvitationError, body)
+        return await run_mutation(ctx, t.CreateEntrustmentInvitationPayload, invite)
 
     @strawberry.mutation(extensions=[Allow(R.INDIVIDUAL, password_session=True)],
                          description="Entrust an app operator (委托协议) with the code its app shows.")
     async def accept_entrustment(self, info: strawberry.Info, input: t.AcceptEntrustmentInput) -> t.AcceptEntrustmentPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.AcceptEntrustmentPayload:
-            async with ctx.transaction() as session:
-                row = await service.accept_entrustment(session=session, clock=ctx.clock,
-                                                       secret=ctx.settings.secret_key,
-                                                       individual_id=ctx.principal.account_id, code=input.code,
-                                                       agreement_version=input.agreement_version)
-                names = await service.account_names(session=session, ids=[row.operator_account_id])
+        async def accept(session) -> t.AcceptEntrustmentPayload:
+            row = await service.accept_entrustment(session=session, clock=ctx.clock, secret=ctx.settings.secret_key,
+                                                   individual_id=ctx.principal.account_id, code=input.code,
+                                                   agreement_version=input.agreement_version)
+            names = await service.account_names(session=session, ids=[row.operator_account_id])
             return t.AcceptEntrustmentPayload(entrustment=t.Entrustment.from_row(row, names))
 
-        return await mutation(t.AcceptEntrustmentPayload, t.AcceptEntrustmentError, body)
+        return await run_mutation(ctx, t.AcceptEntrustmentPayload, accept)
 
     @strawberry.mutation(extensions=[Allow(R.INDIVIDUAL, password_session=True)],
                          description="Withdraw an entrustment; the operator can no longer act for this person.")
     async def revoke_entrustment(self, info: strawberry.Info, input: t.RevokeEntrustmentInput) -> t.RevokeEntrustmentPayload:
         ctx = _ctx(info)
 
-        async def body() -> t.RevokeEntrustmentPayload:
-            async with ctx.transaction() as session:
-                row = await service.revoke_entrustment(session=session, clock=ctx.clock,
-                                                       individual_id=ctx.principal.account_id,
-                                                       entrustment_id=parse_id(input.id))
-                names = await service.account_names(session=session, ids=[row.operator_account_id])
+        async def revoke(session) -> t.RevokeEntrustmentPayload:
+            row = await service.revoke_entrustment(session=session, clock=ctx.clock,
+                                                   individual_id=ctx.principal.account_id,
+                                                   entrustment_id=parse_id(input.id))
+            names = await service.account_names(session=session, ids=[row.operator_account_id])
             return t.RevokeEntrustmentPayload(entrustment=t.Entrustment.from_row(row, names))
 
-        return await mutation(t.RevokeEntrustmentPayload, t.RevokeEntrustmentError, body)
+        return await run_mutation(ctx, t.RevokeEntrustmentPayload, revoke)

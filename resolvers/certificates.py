@@ -10,7 +10,8 @@ from core.errors import DomainError
 from neutrality import certificates as certs
 from neutrality import retirements
 from neutrality.models import Certificate, Retirement
-from resolvers.common import idempotent, mutation, parse_id
+from resolvers.common import parse_id
+from resolvers.runner import Idempotency, run_mutation
 from schema import certificates as t
 from schema.context import Context
 from schema.pagination import Connection
@@ -96,32 +97,35 @@ class CertificatesMutation:
                                    input: t.ApplyForNeutralityInput) -> t.ApplyForNeutralityPayload:
         ctx: Context = info.context
 
-        async def body() -> t.ApplyForNeutralityPayload:
-            project_id = parse_id(input.project_id, "projectId") if input.project_id else None
-            serials = (input.serial_range.first, input.serial_range.last) if input.serial_range else None
-            signer = certs.signer_from_settings(ctx.settings)
-            request = {"beneficiaryName": input.beneficiary_name, "subjectKind": input.subject_kind.value,
-                       "subject": input.subject, "footprintKg": input.footprint_kg,
-                       "periodStart": input.period_start.isoformat(), "periodEnd": input.period_end.isoformat(),
-                       "tonnes": input.tonnes, "projectId": str(project_id) if project_id else None,
-                       "vintage": input.vintage, "serialRange": list(serials) if serials else None}
-            async def act(session) -> dict:
-                outcome = await retirements.apply_for_neutrality(
-                    session=session, clock=ctx.clock, signer=signer, public_base_url=_base_url(ctx),
-                    holder_id=ctx.principal.account_id, beneficiary_name=input.beneficiary_name,
-                    subject_kind=input.subject_kind.value, subject=input.subject, footprint_kg=input.footprint_kg,
-                    period_start=input.period_start, period_end=input.period_end, tonnes=input.tonnes,
-                    project_id=project_id, vintage=input.vintage, serials=serials)
-                return {"retirement_id": str(outcome.retirement.id), "certificate_id": str(outcome.certificate.id)}
+        signer = certs.signer_from_settings(ctx.settings)
+        serials = (input.serial_range.first, input.serial_range.last) if input.serial_range else None
 
-            async def answer(session, result: dict) -> t.ApplyForNeutralityPayload:
-                retirement = await session.get(Retirement, parse_id(result["retirement_id"]))
-                certificate = await session.get(Certificate, parse_id(result["certificate_id"]))
-                return t.ApplyForNeutralityPayload(
-                    retirement=t.CerRetirement.from_row(retirement, certificate, _base_url(ctx)),
-                    certificate=t.CarbonNeutralCertificate.from_row(certificate, _base_url(ctx)))
+        def project_id():
+            return parse_id(input.project_id, "projectId") if input.project_id else None
 
-            return await idempotent(ctx, operation="applyForNeutrality", key=input.idempotency_key,
-                                    request=request, action=act, answer=answer)
+        async def retire(session) -> dict:
+            outcome = await retirements.apply_for_neutrality(
+                session=session, clock=ctx.clock, signer=signer, public_base_url=_base_url(ctx),
+                holder_id=ctx.principal.account_id, beneficiary_name=input.beneficiary_name,
+                subject_kind=input.subject_kind.value, subject=input.subject, footprint_kg=input.footprint_kg,
+                period_start=input.period_start, period_end=input.period_end, tonnes=input.tonnes,
+                project_id=project_id(), vintage=input.vintage, serials=serials)
+            return {"retirement_id": str(outcome.retirement.id), "certificate_id": str(outcome.certificate.id)}
 
-        return await mutation(t.ApplyForNeutralityPayload, t.ApplyForNeutralityError, body)
+        async def answer(session, result: dict) -> t.ApplyForNeutralityPayload:
+            retirement = await session.get(Retirement, parse_id(result["retirement_id"]))
+            certificate = await session.get(Certificate, parse_id(result["certificate_id"]))
+            return t.ApplyForNeutralityPayload(
+                retirement=t.CerRetirement.from_row(retirement, certificate, _base_url(ctx)),
+                certificate=t.CarbonNeutralCertificate.from_row(certificate, _base_url(ctx)))
+
+        def idempotency() -> Idempotency:
+            project = project_id()
+            return Idempotency("applyForNeutrality", input.idempotency_key, {
+                "beneficiaryName": input.beneficiary_name, "subjectKind": input.subject_kind.value,
+                "subject": input.subject, "footprintKg": input.footprint_kg,
+                "periodStart": input.period_start.isoformat(), "periodEnd": input.period_end.isoformat(),
+                "tonnes": input.tonnes, "projectId": str(project) if project else None,
+                "vintage": input.vintage, "serialRange": list(serials) if serials else None})
+
+        return await run_mutation(ctx, t.ApplyForNeutralityPayload, retire, answer=answer, idempotency=idempotency)

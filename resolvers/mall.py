@@ -14,7 +14,8 @@ from core.keyset import Page, PageItem
 from mall import catalog_cache, service
 from mall.models import ListingStatus as DomainListingStatus
 from mall.models import Redemption
-from resolvers.common import idempotent, mutation, parse_id, parse_optional_id
+from resolvers.common import parse_id, parse_optional_id
+from resolvers.runner import Idempotency, run_mutation
 from schema import mall as t
 from schema.context import Context
 from schema.pagination import Connection
@@ -129,137 +130,129 @@ class MallQuery:
                                                                merchant_id=ctx.principal.account_id))
 
 
+def _listing_changed(ctx: Context):
+    """After commit: the cached mall pages may show the listing as it was; drop them."""
+    async def then(row) -> t.ListingPayload:
+        await catalog_cache.invalidate(ctx.redis)
+        return t.ListingPayload(listing=t.Listing.from_row(row))
+
+    return then
+
+
 @strawberry.type
 class MallMutation:
     @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="Draft a listing.")
     async def create_listing(self, info: strawberry.Info, input: t.CreateListingInput) -> t.ListingPayload:
         ctx: Context = info.context
 
-        async def body() -> t.ListingPayload:
-            async with ctx.transaction() as session:
-                row = await service.create_listing(
-                    session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id, kind=input.kind.value,
-                    terms=_terms(input), stock=input.stock, channel=input.channel.value,
-                    app_operator_id=parse_id(input.app_operator_id, "appOperatorId") if input.app_operator_id else None)
+        async def create(session) -> t.ListingPayload:
+            row = await service.create_listing(
+                session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id, kind=input.kind.value,
+                terms=_terms(input), stock=input.stock, channel=input.channel.value,
+                app_operator_id=parse_id(input.app_operator_id, "appOperatorId") if input.app_operator_id else None)
             return t.ListingPayload(listing=t.Listing.from_row(row))
 
-        return await mutation(t.ListingPayload, t.ListingError, body)
+        return await run_mutation(ctx, t.ListingPayload, create)
 
     @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="Edit a listing; orders already placed keep their price.")
     async def update_listing(self, info: strawberry.Info, input: t.UpdateListingInput) -> t.ListingPayload:
         ctx: Context = info.context
 
-        async def body() -> t.ListingPayload:
-            async with ctx.transaction() as session:
-                row = await service.update_listing(session=session, clock=ctx.clock,
-                                                   merchant_id=ctx.principal.account_id, listing_id=parse_id(input.id),
-                                                   terms=_terms(input))
-            await catalog_cache.invalidate(ctx.redis)
-            return t.ListingPayload(listing=t.Listing.from_row(row))
+        async def update(session):
+            return await service.update_listing(session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id,
+                                                listing_id=parse_id(input.id), terms=_terms(input))
 
-        return await mutation(t.ListingPayload, t.ListingError, body)
+        return await run_mutation(ctx, t.ListingPayload, update, then=_listing_changed(ctx))
 
     @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="draft -> active -> paused -> active; archived for good.")
     async def set_listing_status(self, info: strawberry.Info, input: t.SetListingStatusInput) -> t.ListingPayload:
         ctx: Context = info.context
 
-        async def body() -> t.ListingPayload:
-            async with ctx.transaction() as session:
-                row = await service.set_listing_status(session=session, clock=ctx.clock,
-                                                       merchant_id=ctx.principal.account_id,
-                                                       listing_id=parse_id(input.id),
-                                                       status=DomainListingStatus(input.status.value).value)
-            await catalog_cache.invalidate(ctx.redis)
-            return t.ListingPayload(listing=t.Listing.from_row(row))
+        async def set_status(session):
+            return await service.set_listing_status(session=session, clock=ctx.clock,
+                                                    merchant_id=ctx.principal.account_id,
+                                                    listing_id=parse_id(input.id),
+                                                    status=DomainListingStatus(input.status.value).value)
 
-        return await mutation(t.ListingPayload, t.ListingError, body)
+        return await run_mutation(ctx, t.ListingPayload, set_status, then=_listing_changed(ctx))
 
     @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.MANAGE_LISTINGS)], description="Add stock (a restock movement). Idempotent per key.")
     async def restock_listing(self, info: strawberry.Info, input: t.RestockListingInput) -> t.ListingPayload:
         ctx: Context = info.context
 
-        async def body() -> t.ListingPayload:
-            async def act(session) -> dict:
-                row = await service.restock(session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id,
-                                            listing_id=parse_id(input.id), quantity=input.quantity)
-                return {"listing_id": str(row.id)}
+        async def restock(session) -> dict:
+            row = await service.restock(session=session, clock=ctx.clock, merchant_id=ctx.principal.account_id,
+                                        listing_id=parse_id(input.id), quantity=input.quantity)
+            return {"listing_id": str(row.id)}
 
-            async def answer(session, result: dict):
-                return await service.get_listing(session=session, listing_id=parse_id(result["listing_id"]),
-                                                 merchant_id=ctx.principal.account_id)
+        async def answer(session, result: dict):
+            return await service.get_listing(session=session, listing_id=parse_id(result["listing_id"]),
+                                             merchant_id=ctx.principal.account_id)
 
-            row = await idempotent(ctx, operation="restockListing", key=input.idempotency_key,
-                                   request={"id": str(input.id), "quantity": input.quantity}, action=act,
-                                   answer=answer)
-            await catalog_cache.invalidate(ctx.redis)
-            return t.ListingPayload(listing=t.Listing.from_row(row))
-
-        return await mutation(t.ListingPayload, t.ListingError, body)
+        return await run_mutation(
+            ctx, t.ListingPayload, restock, answer=answer, then=_listing_changed(ctx),
+            idempotency=Idempotency("restockListing", input.idempotency_key,
+                                    {"id": str(input.id), "quantity": input.quantity}))
 
     @strawberry.mutation(extensions=[Allow(R.INDIVIDUAL, password_session=True)],
                          description="Redeem points for a listing: holds the points and issues a voucher only you can see.")
     async def redeem(self, info: strawberry.Info, input: t.RedeemInput) -> t.RedeemPayload:
         ctx: Context = info.context
 
-        async def body() -> t.RedeemPayload:
-            listing_id = parse_id(input.listing_id, "listingId")
+        async def redeem(session) -> dict:
+            row = await service.redeem(session=session, clock=ctx.clock, wallet_id=ctx.principal.account_id,
+                                       listing_id=parse_id(input.listing_id, "listingId"), quantity=input.quantity,
+                                       expected_price_points=input.expected_price_points,
+                                       expected_revision=input.expected_revision,
+                                       hold_minutes=ctx.settings.redemption_hold_minutes)
+            return {"redemption_id": str(row.id)}
 
-            async def act(session) -> dict:
-                row = await service.redeem(session=session, clock=ctx.clock, wallet_id=ctx.principal.account_id,
-                                           listing_id=listing_id, quantity=input.quantity,
-                                           expected_price_points=input.expected_price_points,
-                                           expected_revision=input.expected_revision,
-                                           hold_minutes=ctx.settings.redemption_hold_minutes)
-                return {"redemption_id": str(row.id)}
+        async def answer(session, result: dict) -> t.RedeemPayload:
+            # the first time, the redemption is the session's own already: no query
+            redemption = await session.get(Redemption, parse_id(result["redemption_id"]))
+            return t.RedeemPayload(redemption=t.Redemption.from_row(redemption))
 
-            async def answer(session, result: dict) -> t.RedeemPayload:
-                # the first time, the redemption is the session's own already: no query
-                redemption = await session.get(Redemption, parse_id(result["redemption_id"]))
-                return t.RedeemPayload(redemption=t.Redemption.from_row(redemption))
+        def idempotency() -> Idempotency:
+            # a malformed listing id is NOT_FOUND before the key is looked at (nothing stored)
+            return Idempotency("redeem", input.idempotency_key,
+                               {"listingId": str(parse_id(input.listing_id, "listingId")), "quantity": input.quantity,
+                                "expectedPricePoints": input.expected_price_points,
+                                "expectedRevision": input.expected_revision})
 
-            return await idempotent(ctx, operation="redeem", key=input.idempotency_key,
-                                    request={"listingId": str(listing_id), "quantity": input.quantity,
-                                             "expectedPricePoints": input.expected_price_points,
-                                             "expectedRevision": input.expected_revision},
-                                    action=act, answer=answer)
-
-        return await mutation(t.RedeemPayload, t.RedeemError, body)
+        return await run_mutation(ctx, t.RedeemPayload, redeem, answer=answer, idempotency=idempotency)
 
     @strawberry.mutation(extensions=[Allow(R.INDIVIDUAL, password_session=True)],
                          description="Cancel your redemption before fulfilment: points and stock come back.")
     async def cancel_redemption(self, info: strawberry.Info, input: t.CancelRedemptionInput) -> t.CancelRedemptionPayload:
         ctx: Context = info.context
 
-        async def body() -> t.CancelRedemptionPayload:
-            async with ctx.transaction() as session:
-                row = await service.cancel_redemption(session=session, clock=ctx.clock,
-                                                      wallet_id=ctx.principal.account_id, redemption_id=parse_id(input.id))
+        async def cancel(session) -> t.CancelRedemptionPayload:
+            row = await service.cancel_redemption(session=session, clock=ctx.clock,
+                                                  wallet_id=ctx.principal.account_id, redemption_id=parse_id(input.id))
             return t.CancelRedemptionPayload(redemption=t.Redemption.from_row(row))
 
-        return await mutation(t.CancelRedemptionPayload, t.CancelRedemptionError, body)
+        return await run_mutation(ctx, t.CancelRedemptionPayload, cancel)
 
     @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.FULFIL_REDEMPTIONS)], description="Decline a redemption: the person's points and the stock come back.")
     async def decline_redemption(self, info: strawberry.Info, input: t.DeclineRedemptionInput) -> t.DeclineRedemptionPayload:
         ctx: Context = info.context
 
-        async def body() -> t.DeclineRedemptionPayload:
-            async with ctx.transaction() as session:
-                row = await service.decline_redemption(session=session, clock=ctx.clock,
-                                                       merchant_id=ctx.principal.account_id,
-                                                       redemption_id=parse_id(input.id), reason=input.reason)
+        async def decline(session) -> t.DeclineRedemptionPayload:
+            row = await service.decline_redemption(session=session, clock=ctx.clock,
+                                                   merchant_id=ctx.principal.account_id,
+                                                   redemption_id=parse_id(input.id), reason=input.reason)
             return t.DeclineRedemptionPayload(redemption=t.MerchantRedemption.from_row(row))
 
-        return await mutation(t.DeclineRedemptionPayload, t.DeclineRedemptionError, body)
+        return await run_mutation(ctx, t.DeclineRedemptionPayload, decline)
 
     @strawberry.mutation(extensions=[Allow(R.MERCHANT, scope=S.FULFIL_REDEMPTIONS)],
                          description="Confirm fulfilment of the voucher the owner presents; the points are cancelled (注销) for good.")
     async def fulfil_redemption(self, info: strawberry.Info, input: t.FulfilRedemptionInput) -> t.FulfilRedemptionPayload:
         ctx: Context = info.context
 
-        async def body() -> t.FulfilRedemptionPayload:
-            async with ctx.transaction() as session:
-                row, cancellation = await service.fulfil(session=session, clock=ctx.clock,
-                                                         merchant_id=ctx.principal.account_id, code=input.code)
+        async def fulfil(session) -> t.FulfilRedemptionPayload:
+            row, cancellation = await service.fulfil(session=session, clock=ctx.clock,
+                                                     merchant_id=ctx.principal.account_id, code=input.code)
             return t.FulfilRedemptionPayload(
                 redemption=t.MerchantRedemption.from_row(row),
                 cancellation=t.PointCancellation(
@@ -268,4 +261,4 @@ class MallMutation:
                     lots=[t.CancelledLot(lot_id=strawberry.ID(lot["lot_id"]), points=lot["points"])
                           for lot in cancellation.lots]))
 
-        return await mutation(t.FulfilRedemptionPayload, t.FulfilRedemptionError, body)
+        return await run_mutation(ctx, t.FulfilRedemptionPayload, fulfil)

@@ -3,6 +3,8 @@ Stripe (organisations and individuals, art. 19), and each side's view of the ord
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import strawberry
 
 from accounts.models import ApiKeyScope as S
@@ -11,7 +13,8 @@ from core.errors import DomainError
 from neutrality import market
 from neutrality.models import Offer, PurchaseOrder
 from neutrality.payments import PaymentProviderUnavailable, PaymentRefused
-from resolvers.common import idempotent, mutation, parse_id, parse_optional_id
+from resolvers.common import parse_id, parse_optional_id
+from resolvers.runner import Idempotency, run_mutation
 from schema import market as t
 from schema.context import Context
 from schema.errors import domain_errors
@@ -131,40 +134,36 @@ class MarketMutation:
     async def create_cer_offer(self, info: strawberry.Info, input: t.CreateCerOfferInput) -> t.CreateCerOfferPayload:
         ctx: Context = info.context
 
-        async def body() -> t.CreateCerOfferPayload:
-            project_id = parse_id(input.project_id, "projectId")
+        async def offer(session) -> dict:
+            row = await market.create_offer(
+                session=session, clock=ctx.clock, seller_id=ctx.principal.account_id,
+                project_id=parse_id(input.project_id, "projectId"), vintage=input.vintage, quantity=input.quantity,
+                price_per_tonne_fen=input.price_per_tonne_fen, min_purchase=input.min_purchase)
+            return {"offer_id": str(row.id)}
 
-            async def act(session) -> dict:
-                row = await market.create_offer(
-                    session=session, clock=ctx.clock, seller_id=ctx.principal.account_id, project_id=project_id,
-                    vintage=input.vintage, quantity=input.quantity, price_per_tonne_fen=input.price_per_tonne_fen,
-                    min_purchase=input.min_purchase)
-                return {"offer_id": str(row.id)}
+        async def answer(session, result: dict) -> t.CreateCerOfferPayload:
+            row = await session.get(Offer, parse_id(result["offer_id"]))
+            return t.CreateCerOfferPayload(offer=(await _offers(session, [row], ctx.principal.account_id))[0])
 
-            async def answer(session, result: dict) -> t.CreateCerOfferPayload:
-                row = await session.get(Offer, parse_id(result["offer_id"]))
-                return t.CreateCerOfferPayload(offer=(await _offers(session, [row], ctx.principal.account_id))[0])
+        def idempotency() -> Idempotency:
+            return Idempotency("createCerOffer", input.idempotency_key,
+                               {"projectId": str(parse_id(input.project_id, "projectId")), "vintage": input.vintage,
+                                "quantity": input.quantity, "pricePerTonneFen": input.price_per_tonne_fen,
+                                "minPurchase": input.min_purchase})
 
-            return await idempotent(ctx, operation="createCerOffer", key=input.idempotency_key,
-                                    request={"projectId": str(project_id), "vintage": input.vintage,
-                                             "quantity": input.quantity, "pricePerTonneFen": input.price_per_tonne_fen,
-                                             "minPurchase": input.min_purchase}, action=act, answer=answer)
-
-        return await mutation(t.CreateCerOfferPayload, t.CreateCerOfferError, body)
+        return await run_mutation(ctx, t.CreateCerOfferPayload, offer, answer=answer, idempotency=idempotency)
 
     @strawberry.mutation(extensions=[Allow(*HOLDERS, scope=S.SELL_CERS)],
                          description="Take your offer off the market; orders already reserved still settle.")
     async def withdraw_cer_offer(self, info: strawberry.Info, input: t.WithdrawCerOfferInput) -> t.WithdrawCerOfferPayload:
         ctx: Context = info.context
 
-        async def body() -> t.WithdrawCerOfferPayload:
-            async with ctx.transaction() as session:
-                row = await market.withdraw_offer(session=session, clock=ctx.clock,
-                                                  seller_id=ctx.principal.account_id, offer_id=parse_id(input.id))
-                offer = (await _offers(session, [row], ctx.principal.account_id))[0]
-            return t.WithdrawCerOfferPayload(offer=offer)
+        async def withdraw(session) -> t.WithdrawCerOfferPayload:
+            row = await market.withdraw_offer(session=session, clock=ctx.clock,
+                                              seller_id=ctx.principal.account_id, offer_id=parse_id(input.id))
+            return t.WithdrawCerOfferPayload(offer=(await _offers(session, [row], ctx.principal.account_id))[0])
 
-        return await mutation(t.WithdrawCerOfferPayload, t.WithdrawCerOfferError, body)
+        return await run_mutation(ctx, t.WithdrawCerOfferPayload, withdraw)
 
     @strawberry.mutation(extensions=[Allow(*BUYERS, password_session=True)],
                          description="Buy tonnes from an offer: they are reserved for you, and a Stripe PaymentIntent "
@@ -175,23 +174,23 @@ class MarketMutation:
         payments = ctx.services.payments
         mode = _payment_mode(ctx)
 
-        async def body() -> t.BuyCersPayload:
+        @asynccontextmanager
+        async def configured():
             if payments is None:
                 raise PaymentProviderUnavailable(message="No payment provider is configured on this deployment.")
-            offer_id = parse_id(input.offer_id, "offerId")
+            yield
 
-            async def act(session) -> dict:
-                row = await market.reserve_purchase(
-                    session=session, clock=ctx.clock, buyer_id=ctx.principal.account_id, offer_id=offer_id,
-                    quantity=input.quantity, reservation_minutes=ctx.settings.cer_reservation_minutes)
-                return {"order_id": str(row.id)}
+        async def reserve(session) -> dict:
+            row = await market.reserve_purchase(
+                session=session, clock=ctx.clock, buyer_id=ctx.principal.account_id,
+                offer_id=parse_id(input.offer_id, "offerId"), quantity=input.quantity,
+                reservation_minutes=ctx.settings.cer_reservation_minutes)
+            return {"order_id": str(row.id)}
 
-            async def answer(session, result: dict):
-                return parse_id(result["order_id"])
+        async def answer(session, result: dict):
+            return parse_id(result["order_id"])
 
-            order_id = await idempotent(ctx, operation="buyCers", key=input.idempotency_key,
-                                        request={"offerId": str(offer_id), "quantity": input.quantity}, action=act,
-                                        answer=answer)
+        async def pay(order_id) -> t.BuyCersPayload:
             try:
                 row, secret = await market.ensure_payment(session_factory=ctx.services.session_factory,
                                                           clock=ctx.clock, payments=payments, order_id=order_id,
@@ -206,4 +205,9 @@ class MarketMutation:
                 order = (await _buyer_orders(session, [row]))[0]
             return t.BuyCersPayload(order=order, client_secret=secret, payment_mode=mode)
 
-        return await mutation(t.BuyCersPayload, t.BuyCersError, body)
+        def idempotency() -> Idempotency:
+            return Idempotency("buyCers", input.idempotency_key,
+                               {"offerId": str(parse_id(input.offer_id, "offerId")), "quantity": input.quantity})
+
+        return await run_mutation(ctx, t.BuyCersPayload, reserve, answer=answer, then=pay, guard=configured,
+                                  idempotency=idempotency)

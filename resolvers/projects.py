@@ -5,22 +5,22 @@ and audit, and the public registry and serial trace (art. 29)."""
 from __future__ import annotations
 
 import uuid
-from typing import Awaitable, Callable
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError, NotFound
 from neutrality import projects, registry
 from neutrality.models import CerCancellation, Issuance, Project
-from resolvers.common import idempotent, mutation, parse_id
+from resolvers.common import parse_id
+from resolvers.runner import Idempotency, run_mutation
 from schema import projects as t
 from schema.context import Context
 from schema.pagination import Connection
 from schema.permissions import CER_HOLDERS as HOLDERS
 from schema.permissions import Allow
+
 
 def _viewer(ctx: Context) -> uuid.UUID | None:
     return ctx.principal.account_id if ctx.principal else None
@@ -48,14 +48,12 @@ async def _connection(session, page, viewer) -> Connection[t.CerProject]:
     return Connection.from_page(page, lambda row: views[row.id])
 
 
-async def _lifecycle(ctx: Context, payload: type, error: type, act: Callable[[AsyncSession], Awaitable[Project]]):
-    """A project lifecycle mutation: act in a transaction, answer with the project as it is now."""
-    async def body():
-        async with ctx.transaction() as session:
-            row = await act(session)
-            return payload(project=await _view(session, row, _viewer(ctx)))
+def _project(ctx: Context, payload: type):
+    """The answer of a project lifecycle mutation: the project as it is now."""
+    async def answer(session, row: Project):
+        return payload(project=await _view(session, row, _viewer(ctx)))
 
-    return await mutation(payload, error, body)
+    return answer
 
 
 def _project_id(input) -> uuid.UUID:
@@ -153,20 +151,20 @@ class ProjectsMutation:
     async def register_cer_project(self, info: strawberry.Info,
                                    input: t.RegisterCerProjectInput) -> t.RegisterCerProjectPayload:
         ctx: Context = info.context
-        return await _lifecycle(
-            ctx, t.RegisterCerProjectPayload, t.RegisterCerProjectError,
-            lambda session: projects.register_project(
-                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, fields=_fields(input)))
+        return await run_mutation(
+            ctx, t.RegisterCerProjectPayload, lambda session: projects.register_project(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, fields=_fields(input)),
+            answer=_project(ctx, t.RegisterCerProjectPayload))
 
     @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)], description="Edit a draft project.")
     async def update_cer_project(self, info: strawberry.Info,
                                  input: t.UpdateCerProjectInput) -> t.UpdateCerProjectPayload:
         ctx: Context = info.context
-        return await _lifecycle(
-            ctx, t.UpdateCerProjectPayload, t.UpdateCerProjectError,
-            lambda session: projects.update_project(
+        return await run_mutation(
+            ctx, t.UpdateCerProjectPayload, lambda session: projects.update_project(
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input),
-                fields=_fields(input)))
+                fields=_fields(input)),
+            answer=_project(ctx, t.UpdateCerProjectPayload))
 
     @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
                          description="Publish a draft for public notice (公示), taking the pledge that its reductions "
@@ -174,21 +172,21 @@ class ProjectsMutation:
     async def publish_cer_project(self, info: strawberry.Info,
                                   input: t.PublishCerProjectInput) -> t.PublishCerProjectPayload:
         ctx: Context = info.context
-        return await _lifecycle(
-            ctx, t.PublishCerProjectPayload, t.PublishCerProjectError,
-            lambda session: projects.publish_for_notice(
+        return await run_mutation(
+            ctx, t.PublishCerProjectPayload, lambda session: projects.publish_for_notice(
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input),
-                pledge_accepted=input.pledge_accepted))
+                pledge_accepted=input.pledge_accepted),
+            answer=_project(ctx, t.PublishCerProjectPayload))
 
     @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
                          description="Submit the declaration (申报) once the notice has run 7 working days.")
     async def declare_cer_project(self, info: strawberry.Info,
                                   input: t.DeclareCerProjectInput) -> t.DeclareCerProjectPayload:
         ctx: Context = info.context
-        return await _lifecycle(
-            ctx, t.DeclareCerProjectPayload, t.DeclareCerProjectError,
-            lambda session: projects.declare_project(
-                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input)))
+        return await run_mutation(
+            ctx, t.DeclareCerProjectPayload, lambda session: projects.declare_project(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input)),
+            answer=_project(ctx, t.DeclareCerProjectPayload))
 
     @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
                          description="Attach a third-party verifier's report of one vintage to a declared project.")
@@ -196,39 +194,38 @@ class ProjectsMutation:
                                      input: t.AttachVerifierReportInput) -> t.AttachVerifierReportPayload:
         ctx: Context = info.context
 
-        async def body() -> t.AttachVerifierReportPayload:
+        async def attach(session) -> t.AttachVerifierReportPayload:
             project_id = _project_id(input)
-            async with ctx.transaction() as session:
-                report = await projects.attach_verifier_report(
-                    session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=project_id,
-                    verifier_name=input.verifier_name, report_reference=input.report_reference,
-                    vintage=input.vintage, verified_tonnes=input.verified_tonnes)
-                row = await session.get(Project, project_id)
-                return t.AttachVerifierReportPayload(report=t.CerVerifierReport.from_row(report),
-                                                     project=await _view(session, row, _viewer(ctx)))
+            report = await projects.attach_verifier_report(
+                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=project_id,
+                verifier_name=input.verifier_name, report_reference=input.report_reference,
+                vintage=input.vintage, verified_tonnes=input.verified_tonnes)
+            row = await session.get(Project, project_id)
+            return t.AttachVerifierReportPayload(report=t.CerVerifierReport.from_row(report),
+                                                 project=await _view(session, row, _viewer(ctx)))
 
-        return await mutation(t.AttachVerifierReportPayload, t.AttachVerifierReportError, body)
+        return await run_mutation(ctx, t.AttachVerifierReportPayload, attach)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
                          description="File (备案) a verified project; its verified tonnes may then be issued.")
     async def file_cer_project(self, info: strawberry.Info, input: t.FileCerProjectInput) -> t.FileCerProjectPayload:
         ctx: Context = info.context
-        return await _lifecycle(
-            ctx, t.FileCerProjectPayload, t.FileCerProjectError,
-            lambda session: projects.file_project(
+        return await run_mutation(
+            ctx, t.FileCerProjectPayload, lambda session: projects.file_project(
                 session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id, project_id=_project_id(input),
-                note=input.note))
+                note=input.note),
+            answer=_project(ctx, t.FileCerProjectPayload))
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
                          description="Reject a project before filing, saying why; it leaves the public registry.")
     async def reject_cer_project(self, info: strawberry.Info,
                                  input: t.RejectCerProjectInput) -> t.RejectCerProjectPayload:
         ctx: Context = info.context
-        return await _lifecycle(
-            ctx, t.RejectCerProjectPayload, t.RejectCerProjectError,
-            lambda session: projects.reject_project(
+        return await run_mutation(
+            ctx, t.RejectCerProjectPayload, lambda session: projects.reject_project(
                 session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id, project_id=_project_id(input),
-                reason=input.reason))
+                reason=input.reason),
+            answer=_project(ctx, t.RejectCerProjectPayload))
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
                          description="Issue whole tonnes of a filed project's verifier's report to its owner's CER "
@@ -236,26 +233,24 @@ class ProjectsMutation:
     async def issue_cers(self, info: strawberry.Info, input: t.IssueCersInput) -> t.IssueCersPayload:
         ctx: Context = info.context
 
-        async def body() -> t.IssueCersPayload:
-            report_id = parse_id(input.verifier_report_id, "verifierReportId")
+        async def issue(session) -> dict:
+            issuance = await projects.issue_cers(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                verifier_report_id=parse_id(input.verifier_report_id, "verifierReportId"), tonnes=input.tonnes)
+            return {"issuance_id": str(issuance.id)}
 
-            async def act(session) -> dict:
-                issuance = await projects.issue_cers(session=session, clock=ctx.clock,
-                                                     regulator_id=ctx.principal.account_id,
-                                                     verifier_report_id=report_id, tonnes=input.tonnes)
-                return {"issuance_id": str(issuance.id)}
+        async def answer(session, result: dict) -> t.IssueCersPayload:
+            issuance = await session.get(Issuance, parse_id(result["issuance_id"]))
+            row = await session.get(Project, issuance.project_id)
+            return t.IssueCersPayload(issuance=t.CerIssuance.from_row(issuance, row.code),
+                                      project=await _view(session, row, _viewer(ctx)))
 
-            async def answer(session, result: dict) -> t.IssueCersPayload:
-                issuance = await session.get(Issuance, parse_id(result["issuance_id"]))
-                row = await session.get(Project, issuance.project_id)
-                return t.IssueCersPayload(issuance=t.CerIssuance.from_row(issuance, row.code),
-                                          project=await _view(session, row, _viewer(ctx)))
+        def idempotency() -> Idempotency:
+            return Idempotency("issueCers", input.idempotency_key,
+                               {"verifierReportId": str(parse_id(input.verifier_report_id, "verifierReportId")),
+                                "tonnes": input.tonnes})
 
-            return await idempotent(ctx, operation="issueCers", key=input.idempotency_key,
-                                    request={"verifierReportId": str(report_id), "tonnes": input.tonnes},
-                                    action=act, answer=answer)
-
-        return await mutation(t.IssueCersPayload, t.IssueCersError, body)
+        return await run_mutation(ctx, t.IssueCersPayload, issue, answer=answer, idempotency=idempotency)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
                          description="Cancel held CERs of a serial range without a claim (e.g. a fraudulent "
@@ -263,25 +258,21 @@ class ProjectsMutation:
     async def cancel_cers(self, info: strawberry.Info, input: t.CancelCersInput) -> t.CancelCersPayload:
         ctx: Context = info.context
 
-        async def body() -> t.CancelCersPayload:
-            project_id = _project_id(input)
+        async def cancel(session) -> dict:
+            row = await projects.cancel_cers(session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                                             project_id=_project_id(input), vintage=input.vintage,
+                                             first_serial=input.first_serial, last_serial=input.last_serial,
+                                             reason=input.reason)
+            return {"cancellation_id": str(row.id)}
 
-            async def act(session) -> dict:
-                row = await projects.cancel_cers(session=session, clock=ctx.clock,
-                                                 regulator_id=ctx.principal.account_id, project_id=project_id,
-                                                 vintage=input.vintage, first_serial=input.first_serial,
-                                                 last_serial=input.last_serial, reason=input.reason)
-                return {"cancellation_id": str(row.id)}
+        async def answer(session, result: dict) -> t.CancelCersPayload:
+            row = await session.get(CerCancellation, parse_id(result["cancellation_id"]))
+            project = await session.get(Project, row.project_id)
+            return t.CancelCersPayload(cancellation=t.CerCancellation.from_row(row, project))
 
-            async def answer(session, result: dict) -> t.CancelCersPayload:
-                row = await session.get(CerCancellation, parse_id(result["cancellation_id"]))
-                project = await session.get(Project, row.project_id)
-                return t.CancelCersPayload(cancellation=t.CerCancellation.from_row(row, project))
+        def idempotency() -> Idempotency:
+            return Idempotency("cancelCers", input.idempotency_key,
+                               {"projectId": str(_project_id(input)), "vintage": input.vintage,
+                                "first": input.first_serial, "last": input.last_serial, "reason": input.reason})
 
-            return await idempotent(ctx, operation="cancelCers", key=input.idempotency_key,
-                                    request={"projectId": str(project_id), "vintage": input.vintage,
-                                             "first": input.first_serial, "last": input.last_serial,
-                                             "reason": input.reason}, action=act, answer=answer)
-
-        return await mutation(t.CancelCersPayload, t.CancelCersError, body)
-
+        return await run_mutation(ctx, t.CancelCersPayload, cancel, answer=answer, idempotency=idempotency)

@@ -11,7 +11,8 @@ from accounts.models import Role as R
 from core.keyset import MAX_PAGE_SIZE
 from reductions import service
 from reductions.models import PublicationStatus as DomainStatus
-from resolvers.common import mutation, parse_id
+from resolvers.common import parse_id
+from resolvers.runner import run_mutation
 from schema import reductions as t
 from schema.pagination import Connection
 from schema.permissions import Allow
@@ -97,71 +98,61 @@ class ReductionsMutation:
                                     methodology_code=i.methodology_code, quantity=i.quantity,
                                     occurred_at=i.occurred_at) for i in input.items]
 
-        async def body() -> t.ReportBehaviourPayload:
-            for attempt in range(REPORT_ATTEMPTS):
-                try:
-                    async with ctx.transaction() as session:
-                        results = await service.report_behaviour(session=session, clock=ctx.clock,
-                                                                 operator_id=ctx.principal.account_id, items=items)
-                    return t.ReportBehaviourPayload(results=[t.ReportItemResult.from_result(r) for r in results])
-                except service.ConcurrentDuplicate:
-                    if attempt == REPORT_ATTEMPTS - 1:
-                        raise
-            raise AssertionError("unreachable")
+        async def report(session) -> t.ReportBehaviourPayload:
+            results = await service.report_behaviour(session=session, clock=ctx.clock,
+                                                     operator_id=ctx.principal.account_id, items=items)
+            return t.ReportBehaviourPayload(results=[t.ReportItemResult.from_result(r) for r in results])
 
-        return await mutation(t.ReportBehaviourPayload, t.ReportBehaviourError, body)
+        return await run_mutation(ctx, t.ReportBehaviourPayload, report,
+                                  retry_on=(service.ConcurrentDuplicate,), attempts=REPORT_ATTEMPTS)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Draft a methodology (or a new version of one).")
     async def create_methodology(self, info: strawberry.Info, input: t.CreateMethodologyInput) -> t.MethodologyPayload:
         ctx = info.context
 
-        async def body() -> t.MethodologyPayload:
-            async with ctx.transaction() as session:
-                row = await service.create_methodology(
-                    session=session, clock=ctx.clock, code=input.code, name=input.name,
-                    behaviour_domain=input.behaviour_domain, activity_unit=input.activity_unit,
-                    factor_mg_per_unit=input.factor_mg_per_unit, max_quantity=input.max_quantity,
-                    effective_from=input.effective_from, effective_to=input.effective_to,
-                    source_reference=input.source_reference, is_example=input.is_example)
+        async def create(session) -> t.MethodologyPayload:
+            row = await service.create_methodology(
+                session=session, clock=ctx.clock, code=input.code, name=input.name,
+                behaviour_domain=input.behaviour_domain, activity_unit=input.activity_unit,
+                factor_mg_per_unit=input.factor_mg_per_unit, max_quantity=input.max_quantity,
+                effective_from=input.effective_from, effective_to=input.effective_to,
+                source_reference=input.source_reference, is_example=input.is_example)
             return t.MethodologyPayload(methodology=t.Methodology.from_row(row))
 
-        return await mutation(t.MethodologyPayload, t.MethodologyError, body)
+        return await run_mutation(ctx, t.MethodologyPayload, create)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Publish a draft methodology or retire a published one.")
     async def set_methodology_status(self, info: strawberry.Info, input: t.SetMethodologyStatusInput) -> t.MethodologyPayload:
         ctx = info.context
 
-        async def body() -> t.MethodologyPayload:
-            async with ctx.transaction() as session:
-                row = await service.set_methodology_status(session=session, clock=ctx.clock,
-                                                           methodology_id=parse_id(input.id),
-                                                           status=DomainStatus(input.status.value))
+        async def set_status(session) -> t.MethodologyPayload:
+            row = await service.set_methodology_status(session=session, clock=ctx.clock,
+                                                       methodology_id=parse_id(input.id),
+                                                       status=DomainStatus(input.status.value))
             return t.MethodologyPayload(methodology=t.Methodology.from_row(row))
 
-        return await mutation(t.MethodologyPayload, t.MethodologyError, body)
+        return await run_mutation(ctx, t.MethodologyPayload, set_status)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Draft an exchange rule (validity at most 10 years).")
     async def create_exchange_rule(self, info: strawberry.Info, input: t.CreateExchangeRuleInput) -> t.ExchangeRulePayload:
         ctx = info.context
 
-        async def body() -> t.ExchangeRulePayload:
-            async with ctx.transaction() as session:
-                row = await service.create_exchange_rule(
-                    session=session, clock=ctx.clock, points=input.points, reduction_mg=input.reduction_mg,
-                    daily_cap_points=input.daily_cap_points, acceptance_window_days=input.acceptance_window_days,
-                    effective_from=input.effective_from, validity_years=input.validity_years,
-                    methodology_code=input.methodology_code, note=input.note)
+        async def create(session) -> t.ExchangeRulePayload:
+            row = await service.create_exchange_rule(
+                session=session, clock=ctx.clock, points=input.points, reduction_mg=input.reduction_mg,
+                daily_cap_points=input.daily_cap_points, acceptance_window_days=input.acceptance_window_days,
+                effective_from=input.effective_from, validity_years=input.validity_years,
+                methodology_code=input.methodology_code, note=input.note)
             return t.ExchangeRulePayload(rule=t.ExchangeRule.from_row(row))
 
-        return await mutation(t.ExchangeRulePayload, t.ExchangeRuleError, body)
+        return await run_mutation(ctx, t.ExchangeRulePayload, create)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Publish a draft exchange rule; it applies from its effectiveFrom.")
     async def publish_exchange_rule(self, info: strawberry.Info, input: t.PublishExchangeRuleInput) -> t.ExchangeRulePayload:
         ctx = info.context
 
-        async def body() -> t.ExchangeRulePayload:
-            async with ctx.transaction() as session:
-                row = await service.publish_exchange_rule(session=session, clock=ctx.clock, rule_id=parse_id(input.id))
+        async def publish(session) -> t.ExchangeRulePayload:
+            row = await service.publish_exchange_rule(session=session, clock=ctx.clock, rule_id=parse_id(input.id))
             return t.ExchangeRulePayload(rule=t.ExchangeRule.from_row(row))
 
-        return await mutation(t.ExchangeRulePayload, t.ExchangeRuleError, body)
+        return await run_mutation(ctx, t.ExchangeRulePayload, publish)

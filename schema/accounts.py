@@ -9,6 +9,8 @@ from datetime import datetime
 import strawberry
 
 from accounts import models
+from accounts.errors import AccountCode
+from core.errors import CoreCode
 from schema.errors import CREDENTIAL_CODES, MutationError, error_codes
 
 Role = strawberry.enum(models.Role, name="Role", description="What an account may do on the platform.")
@@ -260,9 +262,11 @@ class RevokeEntrustmentInput:
 
 # --- payloads and their errors -----------------------------------------------------------------
 
-SignUpErrorCode = error_codes("SignUpErrorCode", *CREDENTIAL_CODES, "EMAIL_TAKEN", "PHONE_TAKEN", "NATIONAL_ID_TAKEN",
-                              "INVALID_EMAIL", "INVALID_PHONE", "INVALID_NATIONAL_ID", "WEAK_PASSWORD",
-                              "ROLE_NOT_ALLOWED", "IDEMPOTENCY_KEY_REUSED")
+SignUpErrorCode = error_codes(
+    "SignUpErrorCode", *CREDENTIAL_CODES, AccountCode.EMAIL_TAKEN, AccountCode.PHONE_TAKEN,
+    AccountCode.NATIONAL_ID_TAKEN, AccountCode.INVALID_EMAIL, AccountCode.INVALID_PHONE,
+    AccountCode.INVALID_NATIONAL_ID, AccountCode.WEAK_PASSWORD, AccountCode.ROLE_NOT_ALLOWED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -276,7 +280,8 @@ class SignUpPayload:
     errors: list[SignUpError] = strawberry.field(default_factory=list)
 
 
-LoginErrorCode = error_codes("LoginErrorCode", *CREDENTIAL_CODES, "INVALID_CREDENTIALS", "ACCOUNT_SUSPENDED")
+LoginErrorCode = error_codes(
+    "LoginErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_CREDENTIALS, AccountCode.ACCOUNT_SUSPENDED)
 
 
 @strawberry.type
@@ -290,8 +295,9 @@ class LoginPayload:
     errors: list[LoginError] = strawberry.field(default_factory=list)
 
 
-RefreshSessionErrorCode = error_codes("RefreshSessionErrorCode", *CREDENTIAL_CODES, "INVALID_REFRESH_TOKEN", "REFRESH_TOKEN_REVOKED",
-                                      "REFRESH_TOKEN_REUSED", "REFRESH_TOKEN_EXPIRED", "ACCOUNT_SUSPENDED")
+RefreshSessionErrorCode = error_codes(
+    "RefreshSessionErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_REFRESH_TOKEN, AccountCode.REFRESH_TOKEN_REVOKED,
+    AccountCode.REFRESH_TOKEN_REUSED, AccountCode.REFRESH_TOKEN_EXPIRED, AccountCode.ACCOUNT_SUSPENDED)
 
 
 @strawberry.type
@@ -319,8 +325,9 @@ class LogoutPayload:
     errors: list[LogoutError] = strawberry.field(default_factory=list)
 
 
-ChangePasswordErrorCode = error_codes("ChangePasswordErrorCode", *CREDENTIAL_CODES, "INVALID_CREDENTIALS", "WEAK_PASSWORD",
-                                      "SAME_PASSWORD")
+ChangePasswordErrorCode = error_codes(
+    "ChangePasswordErrorCode", *CREDENTIAL_CODES, AccountCode.INVALID_CREDENTIALS, AccountCode.WEAK_PASSWORD,
+    AccountCode.SAME_PASSWORD)
 
 
 @strawberry.type
@@ -334,7 +341,7 @@ class ChangePasswordPayload:
     errors: list[ChangePasswordError] = strawberry.field(default_factory=list)
 
 
-ApplyForRoleErrorCode = error_codes("ApplyForRoleErrorCode", "ROLE_NOT_ALLOWED", "ALREADY_APPLIED")
+ApplyForRoleErrorCode = error_codes("ApplyForRoleErrorCode", AccountCode.ROLE_NOT_ALLOWED, AccountCode.ALREADY_APPLIED)
 
 
 @strawberry.type
@@ -348,7 +355,8 @@ class ApplyForRolePayload:
     errors: list[ApplyForRoleError] = strawberry.field(default_factory=list)
 
 
-DecideRoleApplicationErrorCode = error_codes("DecideRoleApplicationErrorCode", "NOT_PENDING", "REASON_REQUIRED")
+DecideRoleApplicationErrorCode = error_codes(
+    "DecideRoleApplicationErrorCode", AccountCode.NOT_PENDING, AccountCode.REASON_REQUIRED)
 
 
 @strawberry.type
@@ -362,7 +370,7 @@ class DecideRoleApplicationPayload:
     errors: list[DecideRoleApplicationError] = strawberry.field(default_factory=list)
 
 
-RevokeRoleErrorCode = error_codes("RevokeRoleErrorCode", "NOT_ACTIVE", "REASON_REQUIRED")
+RevokeRoleErrorCode = error_codes("RevokeRoleErrorCode", AccountCode.NOT_ACTIVE, AccountCode.REASON_REQUIRED)
 
 
 @strawberry.type
@@ -376,7 +384,7 @@ class RevokeRolePayload:
     errors: list[RevokeRoleError] = strawberry.field(default_factory=list)
 
 
-CreateApiKeyErrorCode = error_codes("CreateApiKeyErrorCode", "SCOPE_NOT_ALLOWED")
+CreateApiKeyErrorCode = error_codes("CreateApiKeyErrorCode", AccountCode.SCOPE_NOT_ALLOWED)
 
 
 @strawberry.type
@@ -419,8 +427,9 @@ class CreateEntrustmentInvitationPayload:
     errors: list[CreateEntrustmentInvitationError] = strawberry.field(default_factory=list)
 
 
-AcceptEntrustmentErrorCode = error_codes("AcceptEntrustmentErrorCode", "INVALID_CODE", "CODE_EXPIRED",
-                                         "ALREADY_ENTRUSTED", "OPERATOR_NOT_ACTIVE")
+AcceptEntrustmentErrorCode = error_codes(
+    "AcceptEntrustmentErrorCode", AccountCode.INVALID_CODE, AccountCode.CODE_EXPIRED, AccountCode.ALREADY_ENTRUSTED,
+    AccountCode.OPERATOR_NOT_ACTIVE)
 
 
 @strawberry.type
@@ -434,7 +443,7 @@ class AcceptEntrustmentPayload:
     errors: list[AcceptEntrustmentError] = strawberry.field(default_factory=list)
 
 
-RevokeEntrustmentErrorCode = error_codes("RevokeEntrustmentErrorCode", "ALREADY_REVOKED")
+RevokeEntrustmentErrorCode = error_codes("RevokeEntrustmentErrorCode", AccountCode.ALREADY_REVOKED)
 
 
 @strawberry.type

@@ -9,8 +9,10 @@ import strawberry
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core.errors import CoreCode
 from neutrality import certificates as certs
 from neutrality import models
+from neutrality.errors import NeutralityCode, RegistryCode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 
@@ -192,8 +194,9 @@ class ApplyForNeutralityInput:
 # --- payloads ----------------------------------------------------------------------------------------
 
 ApplyForNeutralityErrorCode = error_codes(
-    "ApplyForNeutralityErrorCode", "INVALID_BENEFICIARY", "INVALID_SUBJECT", "INVALID_FOOTPRINT", "INVALID_PERIOD",
-    "TONNES_BELOW_FOOTPRINT", "INSUFFICIENT_TONNES", "IDEMPOTENCY_KEY_REUSED")
+    "ApplyForNeutralityErrorCode", NeutralityCode.INVALID_BENEFICIARY, NeutralityCode.INVALID_SUBJECT,
+    NeutralityCode.INVALID_FOOTPRINT, NeutralityCode.INVALID_PERIOD, NeutralityCode.TONNES_BELOW_FOOTPRINT,
+    RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type

@@ -8,9 +8,12 @@ from datetime import date, datetime
 
 import strawberry
 
+from core.errors import CoreCode
 from mall import models
+from mall.errors import MallCode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
+from wallets.errors import WalletCode
 
 ListingKind = strawberry.enum(models.ListingKind, name="ListingKind")
 ListingStatus = strawberry.enum(models.ListingStatus, name="ListingStatus")
@@ -233,8 +236,9 @@ class FulfilRedemptionInput:
 
 # --- payloads ----------------------------------------------------------------------------------
 
-ListingErrorCode = error_codes("ListingErrorCode", "INVALID_PRICE", "INVALID_STOCK", "UNKNOWN_APP_OPERATOR",
-                               "LISTING_ARCHIVED", "INVALID_TRANSITION", "IDEMPOTENCY_KEY_REUSED")
+ListingErrorCode = error_codes(
+    "ListingErrorCode", MallCode.INVALID_PRICE, MallCode.INVALID_STOCK, MallCode.UNKNOWN_APP_OPERATOR,
+    MallCode.LISTING_ARCHIVED, MallCode.INVALID_TRANSITION, CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -248,9 +252,10 @@ class ListingPayload:
     errors: list[ListingError] = strawberry.field(default_factory=list)
 
 
-RedeemErrorCode = error_codes("RedeemErrorCode", "INSUFFICIENT_POINTS", "OUT_OF_STOCK", "LIMIT_REACHED",
-                              "NOT_AVAILABLE", "LISTING_CHANGED", "PRICE_CHANGED", "PRICE_REQUIRED",
-                              "IDEMPOTENCY_KEY_REUSED")
+RedeemErrorCode = error_codes(
+    "RedeemErrorCode", WalletCode.INSUFFICIENT_POINTS, MallCode.OUT_OF_STOCK, MallCode.LIMIT_REACHED,
+    MallCode.NOT_AVAILABLE, MallCode.LISTING_CHANGED, MallCode.PRICE_CHANGED, MallCode.PRICE_REQUIRED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -264,7 +269,7 @@ class RedeemPayload:
     errors: list[RedeemError] = strawberry.field(default_factory=list)
 
 
-CancelRedemptionErrorCode = error_codes("CancelRedemptionErrorCode", "NOT_HELD")
+CancelRedemptionErrorCode = error_codes("CancelRedemptionErrorCode", MallCode.NOT_HELD, WalletCode.HOLD_SETTLED)
 
 
 @strawberry.type
@@ -278,7 +283,8 @@ class CancelRedemptionPayload:
     errors: list[CancelRedemptionError] = strawberry.field(default_factory=list)
 
 
-DeclineRedemptionErrorCode = error_codes("DeclineRedemptionErrorCode", "NOT_HELD", "REASON_REQUIRED")
+DeclineRedemptionErrorCode = error_codes(
+    "DeclineRedemptionErrorCode", MallCode.NOT_HELD, MallCode.REASON_REQUIRED, WalletCode.HOLD_SETTLED)
 
 
 @strawberry.type
@@ -292,7 +298,9 @@ class DeclineRedemptionPayload:
     errors: list[DeclineRedemptionError] = strawberry.field(default_factory=list)
 
 
-FulfilRedemptionErrorCode = error_codes("FulfilRedemptionErrorCode", "UNKNOWN_CODE", "NOT_HELD", "RESERVATION_EXPIRED")
+FulfilRedemptionErrorCode = error_codes(
+    "FulfilRedemptionErrorCode", MallCode.UNKNOWN_CODE, MallCode.NOT_HELD, MallCode.RESERVATION_EXPIRED,
+    WalletCode.HOLD_SETTLED)
 
 
 @strawberry.type

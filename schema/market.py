@@ -7,7 +7,9 @@ from datetime import datetime
 
 import strawberry
 
+from core.errors import CoreCode
 from neutrality import models
+from neutrality.errors import MarketCode
 from neutrality.payments import PaymentMode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
@@ -169,8 +171,9 @@ class BuyCersInput:
 
 # --- payloads ----------------------------------------------------------------------------------------
 
-CreateCerOfferErrorCode = error_codes("CreateCerOfferErrorCode", "INVALID_PRICE", "INSUFFICIENT_TONNES",
-                                      "IDEMPOTENCY_KEY_REUSED")
+CreateCerOfferErrorCode = error_codes(
+    "CreateCerOfferErrorCode", MarketCode.INVALID_PRICE, MarketCode.INSUFFICIENT_TONNES,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -184,7 +187,7 @@ class CreateCerOfferPayload:
     errors: list[CreateCerOfferError] = strawberry.field(default_factory=list)
 
 
-WithdrawCerOfferErrorCode = error_codes("WithdrawCerOfferErrorCode", "OFFER_NOT_ACTIVE")
+WithdrawCerOfferErrorCode = error_codes("WithdrawCerOfferErrorCode", MarketCode.OFFER_NOT_ACTIVE)
 
 
 @strawberry.type
@@ -198,9 +201,10 @@ class WithdrawCerOfferPayload:
     errors: list[WithdrawCerOfferError] = strawberry.field(default_factory=list)
 
 
-BuyCersErrorCode = error_codes("BuyCersErrorCode", "OFFER_NOT_ACTIVE", "BELOW_MINIMUM", "INSUFFICIENT_TONNES",
-                               "CANNOT_BUY_OWN_OFFER", "PAYMENT_PROVIDER_UNAVAILABLE", "PAYMENT_REFUSED",
-                               "IDEMPOTENCY_KEY_REUSED")
+BuyCersErrorCode = error_codes(
+    "BuyCersErrorCode", MarketCode.OFFER_NOT_ACTIVE, MarketCode.BELOW_MINIMUM, MarketCode.INSUFFICIENT_TONNES,
+    MarketCode.CANNOT_BUY_OWN_OFFER, MarketCode.PAYMENT_PROVIDER_UNAVAILABLE, MarketCode.PAYMENT_REFUSED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type

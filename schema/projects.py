@@ -7,7 +7,9 @@ from datetime import date, datetime
 
 import strawberry
 
+from core.errors import CoreCode
 from neutrality import blocks, models, registry
+from neutrality.errors import RegistryCode
 from neutrality.projects import notice_of
 from schema.errors import MutationError, error_codes
 from schema.market import CerOfferProject
@@ -313,7 +315,7 @@ class RegisterCerProjectPayload:
     errors: list[RegisterCerProjectError] = strawberry.field(default_factory=list)
 
 
-UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", "WRONG_STATUS")
+UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", RegistryCode.WRONG_STATUS)
 
 
 @strawberry.type
@@ -327,7 +329,8 @@ class UpdateCerProjectPayload:
     errors: list[UpdateCerProjectError] = strawberry.field(default_factory=list)
 
 
-PublishCerProjectErrorCode = error_codes("PublishCerProjectErrorCode", "WRONG_STATUS", "PLEDGE_REQUIRED")
+PublishCerProjectErrorCode = error_codes(
+    "PublishCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.PLEDGE_REQUIRED)
 
 
 @strawberry.type
@@ -341,7 +344,8 @@ class PublishCerProjectPayload:
     errors: list[PublishCerProjectError] = strawberry.field(default_factory=list)
 
 
-DeclareCerProjectErrorCode = error_codes("DeclareCerProjectErrorCode", "WRONG_STATUS", "NOTICE_NOT_OVER")
+DeclareCerProjectErrorCode = error_codes(
+    "DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER)
 
 
 @strawberry.type
@@ -355,7 +359,7 @@ class DeclareCerProjectPayload:
     errors: list[DeclareCerProjectError] = strawberry.field(default_factory=list)
 
 
-FileCerProjectErrorCode = error_codes("FileCerProjectErrorCode", "WRONG_STATUS")
+FileCerProjectErrorCode = error_codes("FileCerProjectErrorCode", RegistryCode.WRONG_STATUS)
 
 
 @strawberry.type
@@ -369,7 +373,8 @@ class FileCerProjectPayload:
     errors: list[FileCerProjectError] = strawberry.field(default_factory=list)
 
 
-RejectCerProjectErrorCode = error_codes("RejectCerProjectErrorCode", "WRONG_STATUS", "REASON_REQUIRED")
+RejectCerProjectErrorCode = error_codes(
+    "RejectCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.REASON_REQUIRED)
 
 
 @strawberry.type
@@ -383,7 +388,7 @@ class RejectCerProjectPayload:
     errors: list[RejectCerProjectError] = strawberry.field(default_factory=list)
 
 
-AttachVerifierReportErrorCode = error_codes("AttachVerifierReportErrorCode", "WRONG_STATUS")
+AttachVerifierReportErrorCode = error_codes("AttachVerifierReportErrorCode", RegistryCode.WRONG_STATUS)
 
 
 @strawberry.type
@@ -398,7 +403,8 @@ class AttachVerifierReportPayload:
     errors: list[AttachVerifierReportError] = strawberry.field(default_factory=list)
 
 
-IssueCersErrorCode = error_codes("IssueCersErrorCode", "WRONG_STATUS", "EXCEEDS_VERIFIED", "IDEMPOTENCY_KEY_REUSED")
+IssueCersErrorCode = error_codes(
+    "IssueCersErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.EXCEEDS_VERIFIED, CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -413,8 +419,9 @@ class IssueCersPayload:
     errors: list[IssueCersError] = strawberry.field(default_factory=list)
 
 
-CancelCersErrorCode = error_codes("CancelCersErrorCode", "REASON_REQUIRED", "SERIALS_NOT_CANCELLABLE",
-                                  "IDEMPOTENCY_KEY_REUSED")
+CancelCersErrorCode = error_codes(
+    "CancelCersErrorCode", RegistryCode.REASON_REQUIRED, RegistryCode.SERIALS_NOT_CANCELLABLE,
+    CoreCode.IDEMPOTENCY_KEY_REUSED, RegistryCode.INSUFFICIENT_TONNES)
 
 
 @strawberry.type

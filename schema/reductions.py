@@ -8,10 +8,12 @@ from datetime import date, datetime
 import strawberry
 
 from reductions import models
+from reductions.errors import ReductionCode
 from reductions.service import DAILY_CAP_REACHED, ItemResult, Reject
 from reductions.service import ItemStatus as DomainItemStatus
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
+from wallets.errors import WalletCode
 
 PublicationStatus = strawberry.enum(models.PublicationStatus, name="PublicationStatus")
 ReportItemStatus = strawberry.enum(DomainItemStatus, name="ReportItemStatus",
@@ -198,7 +200,8 @@ class PublishExchangeRuleInput:
 
 # --- payloads ----------------------------------------------------------------------------------
 
-ReportBehaviourErrorCode = error_codes("ReportBehaviourErrorCode", "INVALID_BATCH")
+ReportBehaviourErrorCode = error_codes(
+    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY)
 
 
 @strawberry.type
@@ -212,7 +215,9 @@ class ReportBehaviourPayload:
     errors: list[ReportBehaviourError] = strawberry.field(default_factory=list)
 
 
-MethodologyErrorCode = error_codes("MethodologyErrorCode", "INVALID_QUANTITY", "INVALID_TRANSITION")
+MethodologyErrorCode = error_codes(
+    "MethodologyErrorCode", ReductionCode.INVALID_QUANTITY, ReductionCode.INVALID_TRANSITION,
+    ReductionCode.QUANTITY_TOO_LARGE)
 
 
 @strawberry.type
@@ -226,8 +231,9 @@ class MethodologyPayload:
     errors: list[MethodologyError] = strawberry.field(default_factory=list)
 
 
-ExchangeRuleErrorCode = error_codes("ExchangeRuleErrorCode", "VALIDITY_TOO_LONG", "UNKNOWN_METHODOLOGY",
-                                    "INVALID_TRANSITION", "EFFECTIVE_IN_PAST")
+ExchangeRuleErrorCode = error_codes(
+    "ExchangeRuleErrorCode", ReductionCode.VALIDITY_TOO_LONG, ReductionCode.UNKNOWN_METHODOLOGY,
+    ReductionCode.INVALID_TRANSITION, ReductionCode.EFFECTIVE_IN_PAST)
 
 
 @strawberry.type

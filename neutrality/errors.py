@@ -1,0 +1,39 @@
+"""The error codes of carbon neutrality, one enum per part: the CER registry (projects, issuance,
+serial blocks, cancellation: neutrality/projects.py, registry.py, blocks.py), the CER market
+(neutrality/market.py, payments.py) and neutrality itself (retirements and certificates:
+neutrality/retirements.py, certificates.py). Raise sites may still spell them as strings: the
+values are the names."""
+
+from __future__ import annotations
+
+from core.errors import Code
+
+
+class RegistryCode(Code):
+    WRONG_STATUS = "WRONG_STATUS"
+    PLEDGE_REQUIRED = "PLEDGE_REQUIRED"
+    NOTICE_NOT_OVER = "NOTICE_NOT_OVER"
+    REASON_REQUIRED = "REASON_REQUIRED"
+    EXCEEDS_VERIFIED = "EXCEEDS_VERIFIED"
+    SERIALS_NOT_CANCELLABLE = "SERIALS_NOT_CANCELLABLE"
+    INVALID_SERIAL = "INVALID_SERIAL"
+    # a holder's live blocks have fewer free tonnes than asked for
+    INSUFFICIENT_TONNES = "INSUFFICIENT_TONNES"
+
+
+class MarketCode(Code):
+    INVALID_PRICE = "INVALID_PRICE"
+    INSUFFICIENT_TONNES = "INSUFFICIENT_TONNES"
+    OFFER_NOT_ACTIVE = "OFFER_NOT_ACTIVE"
+    BELOW_MINIMUM = "BELOW_MINIMUM"
+    CANNOT_BUY_OWN_OFFER = "CANNOT_BUY_OWN_OFFER"
+    PAYMENT_PROVIDER_UNAVAILABLE = "PAYMENT_PROVIDER_UNAVAILABLE"
+    PAYMENT_REFUSED = "PAYMENT_REFUSED"
+
+
+class NeutralityCode(Code):
+    INVALID_BENEFICIARY = "INVALID_BENEFICIARY"
+    INVALID_SUBJECT = "INVALID_SUBJECT"
+    INVALID_FOOTPRINT = "INVALID_FOOTPRINT"
+    INVALID_PERIOD = "INVALID_PERIOD"
+    TONNES_BELOW_FOOTPRINT = "TONNES_BELOW_FOOTPRINT"

@@ -1,0 +1,17 @@
+"""The error codes of methodologies, exchange rules and behaviour reports (reductions/service.py).
+A refused item of a report batch is no error: its outcome is in the batch's results
+(reductions.service.Reject). Raise sites may still spell them as strings: the values are the names."""
+
+from __future__ import annotations
+
+from core.errors import Code
+
+
+class ReductionCode(Code):
+    INVALID_BATCH = "INVALID_BATCH"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    QUANTITY_TOO_LARGE = "QUANTITY_TOO_LARGE"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    VALIDITY_TOO_LONG = "VALIDITY_TOO_LONG"
+    UNKNOWN_METHODOLOGY = "UNKNOWN_METHODOLOGY"
+    EFFECTIVE_IN_PAST = "EFFECTIVE_IN_PAST"
