@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +42,11 @@ REPLAYS = frozenset({"core.idempotency.ReplayedRefusal"})
 # the mutation runner is followed only for the idempotency-key convention (see mutation_codes)
 NOT_FOLLOWED = ("resolvers.runner.",)
 IDEMPOTENT_TRANSACTION = "core.idempotency.idempotent_transaction"
-# the area whose enum holds the codes of a module, where it is not the module's own package: the
-# point ledger still in accounts/ is the wallets' (it moves to wallets/)
-AREA_OF_MODULE = {"accounts.ledger": "wallets", "accounts.wallets": "wallets"}
+# the area whose enum holds the codes of a module, where it is not the module's own package
+AREA_OF_MODULE: dict[str, str] = {}
+# turns a refusal the database raised at commit (SQLSTATE TPH01) into its DomainError: the codes are
+# the .sql files' (test_every_code_the_database_refuses_with_is_in_its_areas_enum)
+DATABASE_REFUSALS = frozenset({"core.deferred_refusal.deferred_refusal"})
 # areas whose codes a module answers with as its own: mall_redeem places the hold inside PostgreSQL
 # (wallet_place_hold), so the ledger's refusal comes back through the mall's REFUSALS table
 RELAYS = {"mall.service": ("wallets",)}
@@ -210,7 +213,7 @@ class CodeIndex:
 
     def _call_codes(self, function: Function, call: ast.Call, callee: str | None) -> set[str]:
         """The codes one call itself carries: an error or refusal constructed, or a code argument."""
-        if callee in REPLAYS:
+        if callee in REPLAYS or function.key in DATABASE_REFUSALS:
             return set()
         if callee in self.errors or callee in REFUSAL_TYPES:
             own = callee in self.errors and self.own_init(callee)
@@ -403,6 +406,19 @@ def test_every_mutation_is_analysed(index):
 
 def test_every_code_a_domain_module_raises_is_in_its_areas_enum(index):
     assert outside_area(index, area_enums()) == []
+
+
+def test_every_code_the_database_refuses_with_is_in_its_areas_enum():
+    """A deferred refusal's code is the message of a RAISE ... USING ERRCODE = 'TPH01' in a .sql
+    file; the package owning the file owns the code."""
+    enums = area_enums()
+    found = {}
+    for path in sorted(ROOT.glob("*/sql/*.sql")):
+        for code in re.findall(r"RAISE\s+EXCEPTION\s+'([A-Z_]+)'\s+USING\s+ERRCODE\s*=\s*'TPH01'",
+                               path.read_text(encoding="utf-8")):
+            found[code] = path.parent.parent.name
+    assert found.get("OUT_OF_STOCK") == "mall"  # the stock taken at commit
+    assert [c for c, area in found.items() if c not in enums[area] | enums["core"]] == []
 
 
 def test_every_area_enum_value_is_its_name():
