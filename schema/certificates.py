@@ -9,8 +9,8 @@ import strawberry
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from neutrality import certificates as certs
-from neutrality import models
+from neutrality.retirement import certificates as certs
+from neutrality.retirement import models
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 

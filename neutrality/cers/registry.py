@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError
 from core.keyset import Page, keyset_page
-from neutrality import blocks
-from neutrality.models import Block, Certificate, Issuance, Project, ProjectStatus, VerifierReport
+from neutrality.cers import blocks
+from neutrality.cers.models import Block, Issuance, Project, ProjectStatus, VerifierReport
+from neutrality.retirement.models import Certificate
 
 # published for notice or further along; drafts are private and rejected projects leave the registry
 PUBLISHED = (ProjectStatus.NOTICE.value, ProjectStatus.DECLARED.value, ProjectStatus.VERIFIED.value,
