@@ -4,7 +4,7 @@ An organisation, an individual or a project owner names a beneficiary, what is n
 event, a product, the organisation for a year), its footprint in kilograms CO2e and the period.
 The platform retires at least the footprint rounded up to whole tonnes (12,345 kg -> 13 t), or
 more if asked, from the holder's own held tonnes, names the exact serials, and issues the signed
-certificate (neutrality/retirement/certificates.py) in the same transaction. Retirement is final: RETIRED
+certificate (certificates.py) in the same transaction. Retirement is final: RETIRED
 blocks never move again, so retired tonnes cannot be sold or retired twice.
 
 Which tonnes: the holder's held tonnes that are not promised to one of its active offers (held
