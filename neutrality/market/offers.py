@@ -3,7 +3,8 @@
 Only held tonnes not yet promised to another active offer of the holder can be offered
 (`free_tonnes`); offering and retiring them take turns on one lock per holder, project and vintage
 (`lock_free_tonnes`). An offer's row is locked (`lock_offer`) before any blocks it names:
-order row -> offer row -> blocks."""
+order row -> offer row -> blocks. When a holder loses tonnes without selling them (the regulator's
+cancellation, neutrality/cers/projects.py), its offers are trimmed to what it still holds."""
 
 from __future__ import annotations
 
@@ -89,3 +90,31 @@ async def withdraw_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid
     offer.updated_at = clock.now()
     await session.flush()
     return offer
+
+
+async def lock_active_offers(session: AsyncSession, seller_ids: list[uuid.UUID], project_id: uuid.UUID,
+                             vintage: int) -> None:
+    """Lock the sellers' active offers of one project and vintage, in id order, before their blocks."""
+    await session.execute(select(Offer.id).where(
+        Offer.seller_id.in_(seller_ids), Offer.project_id == project_id, Offer.vintage == vintage,
+        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.id).with_for_update())
+
+
+async def trim_to_holdings(session: AsyncSession, clock: Clock, holder_id: uuid.UUID, project_id: uuid.UUID,
+                           vintage: int) -> None:
+    """A holder's offers never promise more than it still holds: trim the newest first."""
+    excess = -await free_tonnes(session=session, holder_id=holder_id, project_id=project_id, vintage=vintage)
+    if excess <= 0:
+        return
+    offers = (await session.scalars(select(Offer).where(
+        Offer.seller_id == holder_id, Offer.project_id == project_id, Offer.vintage == vintage,
+        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.created_at.desc()))).all()
+    for offer in offers:
+        cut = min(excess, offer.quantity_available)
+        offer.quantity_available -= cut
+        offer.updated_at = clock.now()
+        excess -= cut
+        if excess == 0:
+            break
+    await session.flush()
+
