@@ -1,5 +1,7 @@
-"""The public CER registry (art. 29): published projects with issued, held, retired and cancelled
-totals; the trace of any tonne; each holder's CER account; the regulator's conservation audit."""
+"""Reading the CER registry (art. 29): published projects, the trace of a tonne, CER accounts, the audit.
+
+Published projects with issued, held, retired and cancelled totals; the trace of any tonne; each
+holder's CER account; the regulator's conservation audit."""
 
 from __future__ import annotations
 
