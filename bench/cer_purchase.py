@@ -14,7 +14,7 @@ An order counts as settled when it is `delivered` in the database (a watcher pol
 its own connection). Figure: orders settled per second, from the round's start to its last
 delivery. Afterwards every buyer reads its order through the PurchaseOrder query (DELIVERED, with
 its serials), and the CER books are checked, or the benchmark fails: issued = held + reserved +
-retired + cancelled per project and vintage (neutrality.blocks.state_totals), no tonne in two
+retired + cancelled per project and vintage (neutrality.cers.blocks.state_totals), no tonne in two
 live blocks (overlapping_live_blocks), nothing left reserved, each buyer holding what it bought,
 each offer down by what it sold, one `delivered` payment event per order.
 
@@ -59,7 +59,8 @@ class World:
 async def seed(env: E.Embedded, buyers: int) -> World:
     """Sellers with a filed project each (rows as tests/neutrality_fixtures.py writes them), their
     tonnes issued and offered through neutrality's own functions, and the buying organisations."""
-    from neutrality import blocks, market
+    from neutrality.cers import blocks
+    from neutrality.market.offers import create_offer
 
     url = await env.clone(WORLD)
     conn = await env.connect(WORLD)
@@ -87,9 +88,9 @@ async def seed(env: E.Embedded, buyers: int) -> World:
                 await blocks.issue_block(session=session, clock=services.clock, project_id=project, vintage=2025,
                                          first_serial=1, last_serial=TONNES, holder_id=seller,
                                          issuance_id=uuid.uuid4())
-                offer = await market.create_offer(session=session, clock=services.clock, seller_id=seller,
-                                                  project_id=project, vintage=2025, quantity=TONNES,
-                                                  price_per_tonne_fen=PRICE_FEN)
+                offer = await create_offer(session=session, clock=services.clock, seller_id=seller,
+                                           project_id=project, vintage=2025, quantity=TONNES,
+                                           price_per_tonne_fen=PRICE_FEN)
                 offers.append(offer.id)
     finally:
         await services.redis.aclose()
@@ -242,7 +243,7 @@ async def e2e_round(env: E.Embedded, world: World, round_: int, base: str, front
 
 async def check(env: E.Embedded, world: World, bought: dict[uuid.UUID, int], orders: int) -> None:
     """The CER books after the end-to-end rounds; raises on any mismatch."""
-    from neutrality import blocks
+    from neutrality.cers import blocks
 
     services = E.services(env, env.url(WORLD))
     try:
@@ -292,7 +293,7 @@ async def cer_purchase(env: E.Embedded, scale: float) -> list[Result]:
     import asyncpg
     import stripe
 
-    from neutrality.payments import EMULATOR_API_KEY
+    from neutrality.market.payments import EMULATOR_API_KEY
     from server.stripe_emulator import start_emulator
 
     buyers = scaled(50, scale, 10)

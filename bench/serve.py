@@ -35,7 +35,7 @@ def main() -> None:
         settings = load_settings(database_url=args.database_url, redis_url=args.redis_url, secret_key=SECRET_KEY,
                                  personal_data_key=PII_KEY, **overrides)
         configure_logging(settings.log_level)
-        from neutrality.payments import from_settings
+        from neutrality.market.payments import from_settings
 
         payments = from_settings(settings, emulator_url=args.stripe_emulator,
                                  emulator_secret=args.stripe_webhook_secret)

@@ -8,4 +8,6 @@ from reductions import models as reductions_models  # noqa: F401
 from mall import models as mall_models  # noqa: F401
 
 target_metadata = Base.metadata
-from neutrality import models as neutrality_models  # noqa: F401
+from neutrality.cers import models as cer_models  # noqa: F401
+from neutrality.market import models as market_models  # noqa: F401
+from neutrality.retirement import models as retirement_models  # noqa: F401

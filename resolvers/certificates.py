@@ -7,9 +7,9 @@ import strawberry
 
 from accounts.models import ApiKeyScope as S
 from core.errors import DomainError
-from neutrality import certificates as certs
-from neutrality import retirements
-from neutrality.models import Certificate, Retirement
+from neutrality.retirement import certificates as certs
+from neutrality.retirement import retirements
+from neutrality.retirement.models import Certificate, Retirement
 from resolvers.common import parse_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import certificates as t

@@ -11,8 +11,8 @@ from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError
 from neutrality import market
-from neutrality.models import Offer, PurchaseOrder
-from neutrality.payments import PaymentProviderUnavailable, PaymentRefused
+from neutrality.market.models import Offer, PurchaseOrder
+from neutrality.market.payments import PaymentProviderUnavailable, PaymentRefused
 from resolvers.common import parse_id, parse_optional_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import market as t

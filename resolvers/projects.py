@@ -11,8 +11,9 @@ import strawberry
 from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError, NotFound
-from neutrality import projects, registry
-from neutrality.models import CerCancellation, Issuance, Project
+from neutrality.cers import projects, registry
+from neutrality.cers.models import CerCancellation, Issuance, Project
+from neutrality.cers.notice import notice_of
 from resolvers.common import parse_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import projects as t
@@ -35,7 +36,8 @@ async def _views(session, rows: list[Project], viewer) -> list[t.CerProject]:
     reports = await registry.verifier_reports(session=session, project_ids=ids)
     issued = await registry.issuances(session=session, project_ids=ids)
     totals = await registry.totals(session=session, project_ids=ids)
-    return [t.CerProject.from_row(p, reports=reports[p.id], issuances=issued[p.id], totals=totals[p.id], viewer=viewer)
+    return [t.CerProject.from_row(p, notice=notice_of(p), reports=reports[p.id], issuances=issued[p.id],
+                                  totals=totals[p.id], viewer=viewer)
             for p in rows]
 
 

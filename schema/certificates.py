@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core.errors import CoreCode
-from neutrality import certificates as certs
-from neutrality import models
 from neutrality.errors import NeutralityCode, RegistryCode
+from neutrality.retirement import certificates as certs
+from neutrality.retirement import models
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 

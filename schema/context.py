@@ -25,7 +25,7 @@ class Services:
     redis: aioredis.Redis
     clock: Clock
     hashing: PasswordHashing
-    payments: "object | None" = None  # neutrality.payments.Payments (Stripe or the test-mode emulator)
+    payments: "object | None" = None  # neutrality.market.payments.Payments (Stripe or the test-mode emulator)
 
     @cached_property
     def autocommit_engine(self) -> AsyncEngine:

@@ -8,9 +8,10 @@ from datetime import datetime
 import strawberry
 
 from core.errors import CoreCode
-from neutrality import models
+from neutrality.cers.models import Project
 from neutrality.errors import MarketCode
-from neutrality.payments import PaymentMode
+from neutrality.market import models
+from neutrality.market.payments import PaymentMode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 
@@ -42,7 +43,7 @@ class CerOfferProject:
     location: str
 
     @classmethod
-    def from_row(cls, row: models.Project) -> "CerOfferProject":
+    def from_row(cls, row: Project) -> "CerOfferProject":
         return cls(id=strawberry.ID(str(row.id)), code=row.code, title=row.title,
                    methodology_code=row.methodology_code, location=row.location)
 
@@ -62,7 +63,7 @@ class CerOffer:
     mine: bool = strawberry.field(description="True when the caller is the seller.")
 
     @classmethod
-    def from_row(cls, row: models.Offer, project: models.Project | None, viewer=None) -> "CerOffer":
+    def from_row(cls, row: models.Offer, project: Project | None, viewer=None) -> "CerOffer":
         return cls(id=strawberry.ID(str(row.id)), project=CerOfferProject.from_row(project) if project else None,
                    vintage=row.vintage, price_per_tonne_fen=row.price_per_tonne_fen,
                    quantity_offered=row.quantity_offered, quantity_available=row.quantity_available,
@@ -92,7 +93,7 @@ class CerPurchaseOrder:
         description="Serial ranges delivered to the buyer's CER account (SZCER-<project>-<vintage>-<first>-<last>).")
 
     @classmethod
-    def from_row(cls, row: models.PurchaseOrder, project: models.Project | None,
+    def from_row(cls, row: models.PurchaseOrder, project: Project | None,
                  serials: list[str] | None = None) -> "CerPurchaseOrder":
         return cls(id=strawberry.ID(str(row.id)), offer_id=strawberry.ID(str(row.offer_id)),
                    project=CerOfferProject.from_row(project) if project else None, vintage=row.vintage,
@@ -119,7 +120,7 @@ class CerSellerOrder:
     closed_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: models.PurchaseOrder, project: models.Project | None) -> "CerSellerOrder":
+    def from_row(cls, row: models.PurchaseOrder, project: Project | None) -> "CerSellerOrder":
         return cls(id=strawberry.ID(str(row.id)), offer_id=strawberry.ID(str(row.offer_id)),
                    project=CerOfferProject.from_row(project) if project else None, vintage=row.vintage,
                    quantity=row.quantity, unit_price_fen=row.unit_price_fen, amount_fen=row.amount_fen,

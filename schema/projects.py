@@ -8,9 +8,9 @@ from datetime import date, datetime
 import strawberry
 
 from core.errors import CoreCode
-from neutrality import blocks, models, registry
+from neutrality.cers import blocks, models, registry
+from neutrality.cers.notice import NoticeEnd
 from neutrality.errors import RegistryCode
-from neutrality.projects import notice_of
 from schema.errors import MutationError, error_codes
 from schema.market import CerOfferProject
 from schema.scalars import Long
@@ -118,16 +118,16 @@ class CerProject:
     mine: bool = strawberry.field(description="True when the caller owns the project.")
 
     @classmethod
-    def from_row(cls, row: models.Project, *, reports: list, issuances: list, totals: list,
-                 viewer=None) -> "CerProject":
-        end = notice_of(row)
+    def from_row(cls, row: models.Project, *, notice: NoticeEnd | None, reports: list, issuances: list,
+                 totals: list, viewer=None) -> "CerProject":
+        """`notice`: when the project's notice ends, worked out by the domain (neutrality.cers.notice.notice_of)."""
         return cls(
             id=strawberry.ID(str(row.id)), code=row.code, title=row.title, methodology_code=row.methodology_code,
             location=row.location, description=row.description, expected_tonnes_per_year=row.expected_tonnes_per_year,
             benefit_sharing=row.benefit_sharing, status=models.ProjectStatus(row.status),
             pledge=CerPledge(text=row.pledge_text, pledged_at=row.pledged_at) if row.pledged_at else None,
-            notice=CerProjectNotice(started_at=row.notice_started_at, declare_from=end.declare_from,
-                                    provisional=end.provisional) if end else None,
+            notice=CerProjectNotice(started_at=row.notice_started_at, declare_from=notice.declare_from,
+                                    provisional=notice.provisional) if notice else None,
             declared_at=row.declared_at, filed_at=row.filed_at, decision_note=row.decision_note,
             created_at=row.created_at, verifier_reports=[CerVerifierReport.from_row(r) for r in reports],
             issuances=[CerIssuance.from_row(i, row.code) for i in issuances],

@@ -31,7 +31,7 @@ from server.redis import create_redis
 from server.settings import Settings
 from server.webhooks import stripe_webhook
 from server.certificates_http import certificate_routes
-from neutrality.payments import from_settings as payments_from_settings
+from neutrality.market.payments import from_settings as payments_from_settings
 
 log = logging.getLogger("tanpuhui.http")
 

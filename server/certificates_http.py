@@ -19,8 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import DomainError
-from neutrality import certificates as certs
-from neutrality.certificate_pdf import render_certificate_pdf
+from neutrality.retirement import certificates as certs
+from neutrality.retirement.certificate_pdf import render_certificate_pdf
 from server.auth import authenticate_and_limit
 
 log = logging.getLogger("tanpuhui.certificates")

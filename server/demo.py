@@ -183,7 +183,9 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     """A rooftop solar project taken through notice, declaration, verification, filing and issuance
     on a clock set back 45 days (the notice must run 7 working days), an offer of part of its CERs,
     and the owner's own carbon-neutral event with its signed certificate."""
-    from neutrality import certificates, market, projects, retirements
+    from neutrality.cers import projects
+    from neutrality.market import offers
+    from neutrality.retirement import certificates, retirements
 
     now = clock.now()
     past = MovableClock(now - timedelta(days=45))
@@ -213,7 +215,7 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     past.advance(days=2)
     issuance = await projects.issue_cers(session=session, clock=past, regulator_id=regulator_id,
                                          verifier_report_id=report.id, tonnes=6_000)
-    offer = await market.create_offer(session=session, clock=past, seller_id=owner.id, project_id=project.id,
+    offer = await offers.create_offer(session=session, clock=past, seller_id=owner.id, project_id=project.id,
                                       vintage=vintage, quantity=500, price_per_tonne_fen=6_800)
     signer = certificates.signer_from_settings(settings)
     await certificates.register_key(session=session, clock=clock, signer=signer)

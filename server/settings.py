@@ -147,7 +147,7 @@ def _origins(value: Any) -> Any:
 
 def _signing_key(value: str | None) -> str | None:
     if value is not None:
-        from neutrality.certificates import InvalidSigningKey, parse_private_key
+        from neutrality.retirement.certificates import InvalidSigningKey, parse_private_key
 
         try:
             parse_private_key(value)

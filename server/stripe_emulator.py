@@ -46,7 +46,7 @@ class StripeEmulator:
 
     def register_webhook(self, url: str, *, hook_id: str = "tanpuhui", events: tuple[str, ...] | None = None) -> None:
         """Ask localstripe to deliver (signed with our secret) the events we handle to `url`."""
-        from neutrality.payments import HANDLED_EVENTS
+        from neutrality.market.payments import HANDLED_EVENTS
 
         fields = [("url", url), ("secret", self.webhook_secret)]
         fields += [("events[]", event) for event in (events or HANDLED_EVENTS)]
@@ -129,7 +129,7 @@ def read_emulator_url(data_dir: Path) -> str | None:
 def payments_for_serve(settings, host: str, port: int) -> Iterator[object | None]:
     """The process's payments adapter for `tanpuhui serve`: real Stripe when STRIPE_API_KEY is set;
     otherwise (outside production) the emulator, started here, delivering webhooks to this server."""
-    from neutrality.payments import from_settings
+    from neutrality.market.payments import from_settings
 
     if settings.stripe_api_key:
         yield from_settings(settings)
@@ -156,7 +156,7 @@ def payments_for_worker(settings):
     """The worker's payments adapter (it cancels lapsed intents and retries refunds): Stripe when
     STRIPE_API_KEY is set, else the emulator a running `serve` of the same data dir started, else
     None (the sweeps then only release tonnes and leave the provider alone)."""
-    from neutrality.payments import EMULATOR_API_KEY, Payments
+    from neutrality.market.payments import EMULATOR_API_KEY, Payments
 
     if settings.stripe_api_key:
         return Payments(api_key=settings.stripe_api_key, webhook_secret=settings.stripe_webhook_secret,

@@ -6,7 +6,7 @@ one log line naming only the reason (never the payload, which may carry personal
 correctly signed event that is not shaped as Stripe's (not a JSON object, `data.object` or
 `metadata` not an object, `amount` not an integer...) gets 400 `{"error": "malformed event"}`
 and one warning with its event id only: nothing is recorded or applied. A well-formed verified
-event is applied once (neutrality/market.py records every event id it handled):
+event is applied once (neutrality/market/settlement.py records every event id it handled):
 - 200 when it was applied, was a duplicate, or is not ours to act on;
 - 503 when its order is not visible yet (recorded as deferred: Stripe delivers it again, and the
   reconcile sweep settles it from Stripe's state if no delivery comes);
@@ -19,8 +19,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from neutrality import market
-from neutrality.payments import BadSignature, MalformedEvent
+from neutrality.market import settlement
+from neutrality.market.payments import BadSignature, MalformedEvent
 
 log = logging.getLogger("tanpuhui.webhooks")
 
@@ -50,7 +50,7 @@ def stripe_webhook(services):
         if event.intent is None:
             # verified, but nothing we act on (another kind of object)
             return JSONResponse({"received": True, "outcome": "ignored"})
-        result = await market.handle_payment_event(
+        result = await settlement.handle_payment_event(
             session_factory=services.session_factory, clock=services.clock, payments=payments,
             event_id=event.id, event_type=event.type, intent=event.intent)
         return JSONResponse({"received": True, "outcome": result.outcome}, status_code=503 if result.retry else 200)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from neutrality import retirements
-from neutrality.certificates import Signer
+from neutrality.retirement import retirements
+from neutrality.retirement.certificates import Signer
 from tests.market_fixtures import issue
 from tests.neutrality_fixtures import Registry, filed_project
 

@@ -19,9 +19,10 @@ import stripe
 import uvicorn
 from sqlalchemy import func, select
 
-from neutrality import blocks
-from neutrality.models import Block, BlockState, PaymentEvent, PurchaseOrder
-from neutrality.payments import EMULATOR_API_KEY, Payments
+from neutrality.cers import blocks
+from neutrality.cers.models import Block, BlockState
+from neutrality.market.models import PaymentEvent, PurchaseOrder
+from neutrality.market.payments import EMULATOR_API_KEY, Payments
 from server.app import create_app
 from tests.conftest import Actor, organisation, sign_in
 from tests.neutrality_fixtures import Registry, filed_project

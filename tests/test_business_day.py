@@ -17,8 +17,9 @@ from sqlalchemy import text
 
 from core.errors import DomainError
 from mall import service as mall
-from neutrality import projects
-from neutrality.certificates import Signer
+from neutrality.cers import projects
+from neutrality.cers.notice import notice_of
+from neutrality.retirement.certificates import Signer
 from reductions.service import ItemStatus, ReportItem
 from tests.certificate_fixtures import holding, retire
 from tests.ledger_fixtures import make_world, publish_rule, report
@@ -158,7 +159,7 @@ async def test_a_public_notice_runs_from_the_shanghai_date_it_was_published(serv
         published = await projects.publish_for_notice(session=session, clock=clock, owner_id=owner,
                                                       project_id=draft.id, pledge_accepted=True)
         assert published.notice_ends_on == DECLARE_FROM[day]
-        assert projects.notice_of(published).declare_from == DECLARE_FROM[day]
+        assert notice_of(published).declare_from == DECLARE_FROM[day]
 
     async def declare():
         async with services.session_factory() as session, session.begin():

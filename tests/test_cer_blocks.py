@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from neutrality import blocks
-from neutrality.models import BlockState, MoveKind
+from neutrality.cers import blocks
+from neutrality.cers.models import BlockState, MoveKind
 from tests.neutrality_fixtures import filed_project
 
 

@@ -20,10 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
 
-from neutrality import blocks
-from neutrality import certificates as certs
-from neutrality.certificate_pdf import render_certificate_pdf
-from neutrality.models import BlockState, Certificate, MoveKind, SigningKey
+from neutrality.cers import blocks
+from neutrality.cers.models import BlockState, MoveKind
+from neutrality.retirement import certificates as certs
+from neutrality.retirement.certificate_pdf import render_certificate_pdf
+from neutrality.retirement.models import Certificate, SigningKey
 from tests.certificate_fixtures import (
     APPLY,
     BASE_URL,

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from core.errors import DomainError
-from neutrality import blocks, projects
-from neutrality.models import Block, BlockState, Move, MoveKind, VerifierReport
+from neutrality.cers import blocks, projects
+from neutrality.cers.models import Block, BlockState, Move, MoveKind, VerifierReport
 from tests.neutrality_fixtures import accounts, filed_project
 
 HELD, RESERVED, RETIRED, CANCELLED = (s.value for s in BlockState)

@@ -10,8 +10,8 @@ from graphql import build_schema
 from sqlalchemy import func, select
 
 from server import worker as worker_module
-from neutrality.models import Offer, PurchaseOrder
-from neutrality.payments import EMULATOR_API_KEY, PaymentRefused, Payments
+from neutrality.market.models import Offer, PurchaseOrder
+from neutrality.market.payments import EMULATOR_API_KEY, PaymentRefused, Payments
 from server.graphql_schema import live_schema_sdl
 from tests.conftest import organisation, person, regulator
 from tests.market_fixtures import (  # noqa: F401  (stripe_world is a fixture)
@@ -167,8 +167,8 @@ async def test_buying_is_refused_with_a_code_and_reserves_nothing(api, services,
     assert codes(anonymous["buyCers"]) == ["UNAUTHENTICATED"]
     # the seller retired tonnes meanwhile: the offer says 20, the seller holds only 15 free
     async with services.session_factory() as session, session.begin():
-        from neutrality import blocks
-        from neutrality.models import BlockState, MoveKind
+        from neutrality.cers import blocks
+        from neutrality.cers.models import BlockState, MoveKind
         await blocks.move(session=session, clock=services.clock, kind=MoveKind.RETIRE, holder_id=seller.id,
                           from_state=BlockState.HELD, to_state=BlockState.RETIRED, quantity=25,
                           reference_kind="retirement", reference_id=uuid.uuid4())

@@ -15,9 +15,10 @@ import pytest
 import stripe
 
 from expiry_jobs.sweeps import cer_reservation_sweep
-from neutrality import market
-from neutrality.models import BlockState, MoveKind, Move, Offer, PaymentEvent
-from neutrality.payments import EMULATOR_API_KEY, Payments, intent_from
+from neutrality.cers.models import BlockState, Move, MoveKind
+from neutrality.market import offers, purchases, settlement
+from neutrality.market.models import Offer, PaymentEvent
+from neutrality.market.payments import EMULATOR_API_KEY, Payments, intent_from
 from sqlalchemy import func, select
 from tests.conftest import organisation, person, sign_in
 from tests.neutrality_fixtures import accounts
@@ -172,8 +173,8 @@ async def test_a_delivery_before_the_order_row_commits_is_settled_later(api, ser
     buyer_id = uuid.UUID(buyer.account_id)
     async with services.session_factory() as session:
         async with session.begin():
-            order = await market.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer_id,
-                                                  offer_id=uuid.UUID(sale["id"]), quantity=12)
+            order = await purchases.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer_id,
+                                                     offer_id=uuid.UUID(sale["id"]), quantity=12)
             await session.flush()
             # inside the still-open transaction: the intent, its payment, and localstripe's delivery
             intent = await stripe_world.payments.create_intent(order_id=order.id, amount_fen=order.amount_fen,
@@ -204,8 +205,8 @@ async def test_a_deferred_delivery_is_answered_503_and_settled_by_the_redelivery
     buyer_id = uuid.UUID(buyer.account_id)
     async with services.session_factory() as session:
         async with session.begin():
-            order = await market.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer_id,
-                                                  offer_id=uuid.UUID(sale["id"]), quantity=5)
+            order = await purchases.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer_id,
+                                                     offer_id=uuid.UUID(sale["id"]), quantity=5)
             intent = await stripe_world.payments.create_intent(order_id=order.id, amount_fen=order.amount_fen,
                                                                currency="cny", description="5 t CER")
             await stripe_world.pay(intent.client_secret)
@@ -244,8 +245,8 @@ async def test_a_payment_after_the_reservation_lapsed_reserves_again(api, servic
     bought = await buy(api, buyer, sale["id"], 25)
     clock.advance(minutes=31)
     # the sweep expires the order; Stripe is out of reach for its cancellation (best effort)
-    assert await market.expire_lapsed_orders(session_factory=services.session_factory, clock=clock,
-                                             payments=None) == 1
+    assert await settlement.expire_lapsed_orders(session_factory=services.session_factory, clock=clock,
+                                                 payments=None) == 1
     row = await order_row(services, bought["order"]["id"])
     assert row.status == "expired" and row.holds_reservation is False
     assert await available(services, sale["id"]) == 60 and await tonnes(services, seller.id) == 60
@@ -267,7 +268,7 @@ async def test_a_payment_after_the_lapse_with_nothing_left_is_refunded(api, serv
     late, quick = await organisation(api, "迟到公司"), await organisation(api, "及时公司")
     slow = await buy(api, late, sale["id"], 10)
     clock.advance(minutes=31)
-    await market.expire_lapsed_orders(session_factory=services.session_factory, clock=clock, payments=None)
+    await settlement.expire_lapsed_orders(session_factory=services.session_factory, clock=clock, payments=None)
     quick, late = await sign_in(api, quick.login), await sign_in(api, late.login)  # tokens last 15 minutes
     fast = await buy(api, quick, sale["id"], 10)  # the released tonnes sell again
     await stripe_world.pay(fast["clientSecret"])
@@ -295,9 +296,9 @@ async def test_a_late_payment_is_refunded_when_the_seller_no_longer_holds_the_to
     buyer = await organisation(api)
     bought = await buy(api, buyer, sale["id"], 15)
     clock.advance(minutes=31)
-    await market.expire_lapsed_orders(session_factory=services.session_factory, clock=clock, payments=None)
+    await settlement.expire_lapsed_orders(session_factory=services.session_factory, clock=clock, payments=None)
     async with services.session_factory() as session, session.begin():
-        from neutrality import blocks
+        from neutrality.cers import blocks
         await blocks.move(session=session, clock=clock, kind=MoveKind.RETIRE, holder_id=seller.id,
                           from_state=BlockState.HELD, to_state=BlockState.RETIRED, quantity=10,
                           reference_kind="retirement", reference_id=uuid.uuid4())
@@ -321,7 +322,7 @@ async def test_a_refund_that_failed_is_retried_by_the_sweep_once(api, services, 
     async with services.session_factory() as session, session.begin():
         await session.execute(Offer.__table__.update().values(status="withdrawn"))
     clock.advance(minutes=31)
-    await market.expire_lapsed_orders(session_factory=services.session_factory, clock=clock, payments=None)
+    await settlement.expire_lapsed_orders(session_factory=services.session_factory, clock=clock, payments=None)
     intent_id = bought["order"]["paymentIntentId"]
     # the payment goes through at Stripe; its webhook is handled while the refund cannot be made
     down = Payments(api_key=EMULATOR_API_KEY, webhook_secret=stripe_world.emulator.webhook_secret,
@@ -359,15 +360,15 @@ async def reserve_and_pay(services, stripe_world, buyer_id, offer_id: str, quant
     The intent is written on the order by the webhook (the delivery overtakes step 3).
     `lapse_first`: the reservation lapses (and is swept) before the buyer pays."""
     async with services.session_factory() as session, session.begin():
-        order = await market.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer_id,
-                                              offer_id=uuid.UUID(offer_id), quantity=quantity)
+        order = await purchases.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer_id,
+                                                 offer_id=uuid.UUID(offer_id), quantity=quantity)
     intent = await stripe_world.payments.create_intent(order_id=order.id, amount_fen=paid_fen, currency=currency,
                                                        description=f"{quantity} t CER")
     assert (intent.amount, intent.currency) == (paid_fen, currency)
     if lapse_first:
         services.clock.advance(minutes=31)
-        assert await market.expire_lapsed_orders(session_factory=services.session_factory, clock=services.clock,
-                                                 payments=None) == 1
+        assert await settlement.expire_lapsed_orders(session_factory=services.session_factory, clock=services.clock,
+                                                     payments=None) == 1
     assert await stripe_world.pay(intent.client_secret) == "succeeded"
     return order, intent
 
@@ -517,15 +518,15 @@ async def test_parallel_reservations_on_real_connections_keep_every_tonne_in_one
     [seller] = await accounts(services, 1)
     await issue(services, registry, seller, 1, 100)
     async with services.session_factory() as session, session.begin():
-        sale = await market.create_offer(session=session, clock=services.clock, seller_id=seller,
+        sale = await offers.create_offer(session=session, clock=services.clock, seller_id=seller,
                                          project_id=registry.project_id, vintage=2025, quantity=100,
                                          price_per_tonne_fen=100)
 
     async def reserve(buyer, quantity):
         try:
             async with services.session_factory() as session, session.begin():
-                order = await market.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer,
-                                                      offer_id=sale.id, quantity=quantity)
+                order = await purchases.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer,
+                                                         offer_id=sale.id, quantity=quantity)
             return order.id
         except Exception as refused:  # noqa: BLE001 (a DomainError: its code is checked)
             return refused.code
@@ -543,8 +544,8 @@ async def test_parallel_reservations_on_real_connections_keep_every_tonne_in_one
     # expiry of all of them races a second wave of reservations
     services.clock.advance(minutes=31)
     second = asyncio.gather(*(reserve(b, 2) for b in registry.buyers[:20]))
-    expired = market.expire_lapsed_orders(session_factory=services.session_factory, clock=services.clock,
-                                          batch_size=7)
+    expired = settlement.expire_lapsed_orders(session_factory=services.session_factory, clock=services.clock,
+                                              batch_size=7)
     again, count = await asyncio.gather(second, expired)
     assert count == len(won)
     reserved_again = sum(2 for o in again if isinstance(o, uuid.UUID))

@@ -12,9 +12,10 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from neutrality import blocks, projects
-from neutrality.calendar import notice_end
-from neutrality.models import Block, BlockState, MoveKind, Offer, VerifierReport
+from neutrality.cers import blocks, projects
+from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
+from neutrality.cers.notice import notice_end
+from neutrality.market.models import Offer
 from tests.certificate_fixtures import APPLY, application, holding
 from tests.conftest import organisation, person, regulator, sign_in
 from tests.neutrality_fixtures import PROJECT_CONTRACTS, accounts, filed_project

@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from core.errors import DomainError
-from neutrality import blocks, market
-from neutrality.certificates import Signer
-from neutrality.models import Block, BlockState, Certificate, Move, Retirement
+from neutrality.cers import blocks
+from neutrality.cers.models import Block, BlockState, Move
+from neutrality.market import offers, purchases
+from neutrality.retirement.certificates import Signer
+from neutrality.retirement.models import Certificate, Retirement
 from tests.certificate_fixtures import APPLY, application, holding, retire
 from tests.conftest import approved, organisation, person, regulator
 from tests.market_fixtures import seller_with_tonnes
@@ -166,7 +168,7 @@ async def test_retired_tonnes_can_never_be_sold_or_retired_again(services):
     assert raised.value.code == "INSUFFICIENT_TONNES"
     async with services.session_factory() as session, session.begin():
         with pytest.raises(DomainError) as raised:
-            await market.create_offer(session=session, clock=services.clock, seller_id=holder,
+            await offers.create_offer(session=session, clock=services.clock, seller_id=holder,
                                       project_id=reg.project_id, vintage=2025, quantity=1, price_per_tonne_fen=100)
     assert raised.value.code == "INSUFFICIENT_TONNES"
     [buyer] = await accounts(services, 1)
@@ -183,7 +185,7 @@ async def test_tonnes_promised_to_an_offer_are_not_retired(services):
     [holder, buyer] = await accounts(services, 2)
     reg = await holding(services, holder, 100)
     async with services.session_factory() as session, session.begin():
-        offer = await market.create_offer(session=session, clock=services.clock, seller_id=holder,
+        offer = await offers.create_offer(session=session, clock=services.clock, seller_id=holder,
                                           project_id=reg.project_id, vintage=2025, quantity=60,
                                           price_per_tonne_fen=5_000)
     with pytest.raises(DomainError) as raised:
@@ -192,8 +194,8 @@ async def test_tonnes_promised_to_an_offer_are_not_retired(services):
     await retire(services, SIGNER, holder, footprint_kg=40_000)
     # the offer can still deliver everything it promised
     async with services.session_factory() as session, session.begin():
-        order = await market.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer,
-                                              offer_id=offer.id, quantity=60)
+        order = await purchases.reserve_purchase(session=session, clock=services.clock, buyer_id=buyer,
+                                                 offer_id=offer.id, quantity=60)
     assert order.quantity == 60
     [totals] = await _conserved(services)
     assert (totals.held, totals.reserved, totals.retired) == (0, 60, 40)
@@ -230,7 +232,7 @@ async def test_retiring_while_offering_never_promises_a_tonne_twice(services):
 
         async def offer():
             async with services.session_factory() as session, session.begin():
-                return await market.create_offer(session=session, clock=services.clock, seller_id=holder,
+                return await offers.create_offer(session=session, clock=services.clock, seller_id=holder,
                                                  project_id=reg.project_id, vintage=2025, quantity=15,
                                                  price_per_tonne_fen=100)
 
@@ -239,7 +241,7 @@ async def test_retiring_while_offering_never_promises_a_tonne_twice(services):
         failures = [r for r in results if isinstance(r, DomainError)]
         assert len(failures) == 1 and failures[0].code == "INSUFFICIENT_TONNES", results
         async with services.session_factory() as session:
-            free = await market.free_tonnes(session=session, holder_id=holder, project_id=reg.project_id, vintage=2025)
+            free = await offers.free_tonnes(session=session, holder_id=holder, project_id=reg.project_id, vintage=2025)
         assert free == 5
     await _conserved(services)
 

@@ -16,7 +16,7 @@ import logging
 import pytest
 import stripe
 
-from neutrality.payments import EMULATOR_API_KEY, Payments, intent_from
+from neutrality.market.payments import EMULATOR_API_KEY, Payments, intent_from
 from tests._conventions import table_counts
 from tests.conftest import organisation
 from tests.market_fixtures import buy, offer, order_row, seller_with_tonnes, tonnes
@@ -150,7 +150,7 @@ def test_intent_from_refuses_wrong_types():
     good = {"id": "pi_1", "status": "succeeded", "amount": 100, "currency": "cny", "client_secret": None,
             "metadata": {"platform": "tanpuhui-cer", "order_id": "x"}, "last_payment_error": None}
     assert intent_from(good).amount == 100
-    from neutrality.payments import MalformedEvent
+    from neutrality.market.payments import MalformedEvent
 
     for field, value in [("amount", "100"), ("amount", 1.5), ("amount", False), ("metadata", ["a"]),
                          ("id", None), ("id", "pi 1; drop"), ("status", 3), ("currency", ["cny"]), ("last_payment_error", "x")]:

@@ -10,7 +10,7 @@ import uuid
 import asyncpg
 
 from accounts.models import SCOPE_ROLES, ApiKeyScope
-from neutrality.models import BlockState
+from neutrality.cers.models import BlockState
 from schema.permissions import Allow, root_fields
 from server.graphql_schema import schema
 from server.migrate import upgrade

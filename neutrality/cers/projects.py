@@ -1,10 +1,10 @@
-"""Reduction projects from registration to filing (art. 15-17), CER issuance, and the regulator's
-cancellation of CERs.
+"""A reduction project's life in the registry (art. 15-17): filing, issuance of its CERs, the regulator's cancellation.
 
 draft -> notice (published for public notice, pledge taken) -> declared (after 7 working days of
-notice) -> verified (a verifier's report attached) -> filed (备案 by the regulator). The regulator
-may reject a project at any step before filing. Only a filed project's verified tonnes are issued,
-each issuance a fresh serial block from the project's per-vintage counter, so serials never repeat."""
+notice, neutrality/cers/notice.py) -> verified (a verifier's report attached) -> filed (备案 by the
+regulator). The regulator may reject a project at any step before filing. Only a filed project's
+verified tonnes are issued, each issuance a fresh serial block from the project's per-vintage
+counter, so serials never repeat."""
 
 from __future__ import annotations
 
@@ -16,20 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, business_date
 from core.errors import DomainError, NotFound
-from neutrality import blocks, market
-from neutrality.calendar import NoticeEnd, notice_end
-from neutrality.models import (
+from neutrality.cers import blocks
+from neutrality.cers.models import (
     Block,
     BlockState,
     CerCancellation,
     Issuance,
     MoveKind,
-    Offer,
-    OfferStatus,
     Project,
     ProjectStatus,
     VerifierReport,
 )
+from neutrality.cers.notice import notice_end, notice_of
+from neutrality.market import offers
 
 # art. 16: the same reductions are not registered in another mechanism
 PLEDGE_TEXT = ("本项目申报的减排量未在国家核证自愿减排量(CCER)、绿色电力交易、绿色电力证书或其他减排机制中"
@@ -123,13 +122,6 @@ async def update_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.
     project.updated_at = clock.now()
     await session.flush()
     return project
-
-
-def notice_of(project: Project) -> NoticeEnd | None:
-    """When the project's notice ends, recomputed from today's calendar data."""
-    if project.notice_started_at is None:
-        return None
-    return notice_end(business_date(project.notice_started_at))
 
 
 async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID,
@@ -285,9 +277,7 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
     # lock in the order a purchase does (offer row, then the seller's pool; see blocks.lock_pool),
     # each kind in a fixed order, then look again
     holders = sorted(set(await session.scalars(select(Block.holder_id).where(*overlap))), key=str)
-    await session.execute(select(Offer.id).where(
-        Offer.seller_id.in_(holders), Offer.project_id == project_id, Offer.vintage == vintage,
-        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.id).with_for_update())
+    await offers.lock_active_offers(session, holders, project_id, vintage)
     for holder_id in holders:
         await blocks.lock_pool(session, holder_id, BlockState.HELD)
     live = (await session.scalars(select(Block).where(*overlap).execution_options(populate_existing=True))).all()
@@ -315,29 +305,10 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
         except blocks.InsufficientTonnes:
             raise DomainError("SERIALS_NOT_CANCELLABLE", "Some of these tonnes changed state just now; try again.",
                               "firstSerial") from None
-        await _shrink_offers(session, clock, holder_id, project_id, vintage)
+        await offers.trim_to_holdings(session, clock, holder_id, project_id, vintage)
     cancellation.details = {"holders": len(per_holder), "tonnes": last_serial - first_serial + 1}
     await session.flush()
     return cancellation
-
-
-async def _shrink_offers(session: AsyncSession, clock: Clock, holder_id: uuid.UUID, project_id: uuid.UUID,
-                         vintage: int) -> None:
-    """A holder's offers never promise more than it still holds: trim the newest first."""
-    excess = -await market.free_tonnes(session=session, holder_id=holder_id, project_id=project_id, vintage=vintage)
-    if excess <= 0:
-        return
-    offers = (await session.scalars(select(Offer).where(
-        Offer.seller_id == holder_id, Offer.project_id == project_id, Offer.vintage == vintage,
-        Offer.status == OfferStatus.ACTIVE.value).order_by(Offer.created_at.desc()))).all()
-    for offer in offers:
-        cut = min(excess, offer.quantity_available)
-        offer.quantity_available -= cut
-        offer.updated_at = clock.now()
-        excess -= cut
-        if excess == 0:
-            break
-    await session.flush()
 
 
 async def get_project(*, session: AsyncSession, project_id: uuid.UUID | None = None, code: str | None = None) -> Project:

@@ -1,4 +1,4 @@
-"""Certified emission reductions (核证减排量, CER, art. 14-19) and carbon neutrality.
+"""The CER registry's tables (核证减排量, CER, art. 14-17): projects, issuance, serial blocks, their journal.
 
 A CER is one tonne CO2e with a serial number. Issuance creates a serial block; every later act
 (reserve for a purchase, deliver, release, retire, cancel) ends the blocks it touches and creates
@@ -15,14 +15,15 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, new_id
 
 
-def _in(column: str, enum_cls: type[enum.Enum]) -> str:
+def in_enum(column: str, enum_cls: type[enum.Enum]) -> str:
+    """The CHECK condition that `column` holds one of the enum's values."""
     return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
 
 
@@ -51,32 +52,12 @@ class MoveKind(str, enum.Enum):
     CANCEL = "cancel"
 
 
-class OfferStatus(str, enum.Enum):
-    ACTIVE = "active"
-    WITHDRAWN = "withdrawn"
-
-
-class OrderStatus(str, enum.Enum):
-    AWAITING_PAYMENT = "awaiting_payment"
-    PAID = "paid"
-    DELIVERED = "delivered"
-    CANCELED = "canceled"  # payment failed or was cancelled
-    EXPIRED = "expired"  # the reservation lapsed before payment
-    REFUNDED = "refunded"  # paid after lapse with no tonnes left: refunded through Stripe
-
-
-class SubjectKind(str, enum.Enum):
-    EVENT = "event"
-    PRODUCT = "product"
-    ORGANISATION_YEAR = "organisation_year"
-
-
 class Project(Base):
     """A reduction project (art. 15-17), its public notice and its pledge."""
 
     __tablename__ = "cer_projects"
     __table_args__ = (
-        CheckConstraint(_in("status", ProjectStatus), name="status_valid"),
+        CheckConstraint(in_enum("status", ProjectStatus), name="status_valid"),
         CheckConstraint("expected_tonnes_per_year > 0", name="expected_positive"),
         Index("ix_cer_projects_owner", "owner_id", "created_at"),
         Index("ix_cer_projects_status", "status", "code"),
@@ -162,7 +143,7 @@ class Move(Base):
 
     __tablename__ = "cer_moves"
     __table_args__ = (
-        CheckConstraint(_in("kind", MoveKind), name="kind_valid"),
+        CheckConstraint(in_enum("kind", MoveKind), name="kind_valid"),
         CheckConstraint("last_serial >= first_serial", name="range_valid"),
         Index("ix_cer_moves_serials", "project_id", "vintage", "first_serial"),
         Index("ix_cer_moves_to", "to_holder_id", "at"),
@@ -192,7 +173,7 @@ class Block(Base):
 
     __tablename__ = "cer_blocks"
     __table_args__ = (
-        CheckConstraint(_in("state", BlockState), name="state_valid"),
+        CheckConstraint(in_enum("state", BlockState), name="state_valid"),
         CheckConstraint("last_serial >= first_serial", name="range_valid"),
         CheckConstraint("(state = 'reserved') = (order_id IS NOT NULL)", name="reserved_names_order"),
         # the holder's free tonnes, soonest serial first
@@ -222,141 +203,6 @@ class Block(Base):
     @property
     def quantity(self) -> int:
         return self.last_serial - self.first_serial + 1
-
-
-class Offer(Base):
-    """Tonnes of one project and vintage offered for sale at a price per tonne in fen (CNY)."""
-
-    __tablename__ = "cer_offers"
-    __table_args__ = (
-        CheckConstraint(_in("status", OfferStatus), name="status_valid"),
-        CheckConstraint("price_per_tonne_fen > 0", name="price_positive"),
-        CheckConstraint("quantity_offered > 0", name="offered_positive"),
-        CheckConstraint("quantity_available >= 0 AND quantity_available <= quantity_offered", name="available_in_range"),
-        Index("ix_cer_offers_browse", "status", "price_per_tonne_fen", "id"),
-        Index("ix_cer_offers_seller", "seller_id", "created_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    seller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_projects.id"), nullable=False)
-    vintage: Mapped[int] = mapped_column(Integer, nullable=False)
-    price_per_tonne_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    quantity_offered: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    # not yet reserved or sold; reservations take from it and releases give back
-    quantity_available: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    min_purchase: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1)
-    status: Mapped[str] = mapped_column(String(10), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(nullable=False)
-
-
-class PurchaseOrder(Base):
-    __tablename__ = "cer_orders"
-    __table_args__ = (
-        CheckConstraint(_in("status", OrderStatus), name="status_valid"),
-        CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("amount_fen = quantity * unit_price_fen", name="amount_exact"),
-        Index("ix_cer_orders_buyer", "buyer_id", "created_at"),
-        Index("ix_cer_orders_seller", "seller_id", "created_at"),
-        Index("ix_cer_orders_awaiting", "reserved_until", postgresql_where=text("status = 'awaiting_payment'")),
-        # paid but not delivered: a refund is due (the reconcile sweep retries it)
-        Index("ix_cer_orders_refund_due", "paid_at", postgresql_where=text("status = 'paid'")),
-        UniqueConstraint("payment_intent_id", name="payment_intent"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    buyer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_offers.id"), nullable=False)
-    seller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_projects.id"), nullable=False)
-    vintage: Mapped[int] = mapped_column(Integer, nullable=False)
-    quantity: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    unit_price_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    amount_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    currency: Mapped[str] = mapped_column(String(3), nullable=False, default="cny")
-    status: Mapped[str] = mapped_column(String(20), nullable=False)
-    payment_intent_id: Mapped[str | None] = mapped_column(String(100))
-    refund_id: Mapped[str | None] = mapped_column(String(100))
-    reserved_until: Mapped[datetime] = mapped_column(nullable=False)
-    # true while the tonnes are reserved for this order (false after release, lapse or delivery)
-    holds_reservation: Mapped[bool] = mapped_column(nullable=False, default=True)
-    created_at: Mapped[datetime] = mapped_column(nullable=False)
-    paid_at: Mapped[datetime | None] = mapped_column()
-    closed_at: Mapped[datetime | None] = mapped_column()
-    status_reason: Mapped[str | None] = mapped_column(Text)
-
-
-class PaymentEvent(Base):
-    """Every Stripe webhook event we handled, by its id: a redelivery changes nothing twice."""
-
-    __tablename__ = "payment_events"
-    __table_args__ = (
-        # events whose order was not visible yet: the reconcile sweep looks at these
-        Index("ix_payment_events_deferred", "received_at", postgresql_where=text("outcome = 'deferred'")),
-    )
-
-    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    type: Mapped[str] = mapped_column(String(100), nullable=False)
-    payment_intent_id: Mapped[str | None] = mapped_column(String(100))
-    order_id: Mapped[uuid.UUID | None] = mapped_column()
-    outcome: Mapped[str] = mapped_column(String(40), nullable=False)
-    received_at: Mapped[datetime] = mapped_column(nullable=False)
-
-
-class Retirement(Base):
-    """Retirement (注销) of CERs for carbon neutrality (自愿实施碳中和, art. 19): a public claim."""
-
-    __tablename__ = "cer_retirements"
-    __table_args__ = (
-        CheckConstraint(_in("subject_kind", SubjectKind), name="subject_kind_valid"),
-        CheckConstraint("footprint_kg > 0", name="footprint_positive"),
-        CheckConstraint("tonnes * 1000 >= footprint_kg", name="covers_footprint"),
-        CheckConstraint("period_end >= period_start", name="period_valid"),
-        Index("ix_cer_retirements_holder", "holder_id", "retired_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    holder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    beneficiary_name: Mapped[str] = mapped_column(String(200), nullable=False)
-    subject_kind: Mapped[str] = mapped_column(String(20), nullable=False)
-    subject: Mapped[str] = mapped_column(String(300), nullable=False)
-    # kilograms so that a footprint such as 12.345 t stays exact
-    footprint_kg: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    tonnes: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    period_start: Mapped[date] = mapped_column(Date, nullable=False)
-    period_end: Mapped[date] = mapped_column(Date, nullable=False)
-    retired_at: Mapped[datetime] = mapped_column(nullable=False)
-
-
-class Certificate(Base):
-    """Carbon-neutral certificate (碳中和证明): the canonical JSON, signed with Ed25519."""
-
-    __tablename__ = "cer_certificates"
-    # the holder's certificates, newest first (migration 0005)
-    __table_args__ = (Index("ix_cer_certificates_holder", "holder_id", "issued_at"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    number: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
-    verification_code: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
-    retirement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_retirements.id"), nullable=False, unique=True)
-    holder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    # exactly the bytes that were signed
-    canonical: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    signature: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    key_id: Mapped[str] = mapped_column(String(40), nullable=False)
-    issued_at: Mapped[datetime] = mapped_column(nullable=False)
-
-
-class SigningKey(Base):
-    """Public keys that have signed certificates; kept after rotation so old certificates verify."""
-
-    __tablename__ = "cer_signing_keys"
-
-    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    public_key: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    first_used_at: Mapped[datetime] = mapped_column(nullable=False)
-    retired_at: Mapped[datetime | None] = mapped_column()
 
 
 class CerCancellation(Base):

@@ -1,6 +1,6 @@
 """The carbon-neutral certificate as a PDF (碳中和证明): Chinese text, a QR code, the signature.
 
-Everything printed comes from the signed canonical document (neutrality/certificates.py), so the
+Everything printed comes from the signed canonical document (certificates.py), so the
 paper says exactly what was signed. Chinese text uses reportlab's built-in CJK CID font
 `STSong-Light` (viewers supply the glyphs; nothing is embedded), English labels stand beside the
 Chinese ones. The QR code (segno) is drawn as vector squares and links to the public

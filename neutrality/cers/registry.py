@@ -1,5 +1,7 @@
-"""The public CER registry (art. 29): published projects with issued, held, retired and cancelled
-totals; the trace of any tonne; each holder's CER account; the regulator's conservation audit."""
+"""Reading the CER registry (art. 29): published projects, the trace of a tonne, CER accounts, the audit.
+
+Published projects with issued, held, retired and cancelled totals; the trace of any tonne; each
+holder's CER account; the regulator's conservation audit."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError
 from core.keyset import Page, keyset_page
-from neutrality import blocks
-from neutrality.models import Block, Certificate, Issuance, Project, ProjectStatus, VerifierReport
+from neutrality.cers import blocks
+from neutrality.cers.models import Block, Issuance, Project, ProjectStatus, VerifierReport
+from neutrality.retirement.models import Certificate
 
 # published for notice or further along; drafts are private and rejected projects leave the registry
 PUBLISHED = (ProjectStatus.NOTICE.value, ProjectStatus.DECLARED.value, ProjectStatus.VERIFIED.value,

@@ -42,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import BUSINESS_TZ, Clock
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
-from neutrality import blocks
-from neutrality.models import Block, BlockState, Certificate, Project, Retirement, SigningKey
+from neutrality.cers import blocks
+from neutrality.cers.models import Block, BlockState, Project
+from neutrality.retirement.models import Certificate, Retirement, SigningKey
 
 NUMBER_PREFIX = "SZCN"
 ISSUER = "Tanpuhui 碳普惠平台 (Shenzhen Carbon Inclusion)"

@@ -1,4 +1,8 @@
-"""China's official working-day calendar, for the 7-working-day public notice of a project (art. 16).
+"""A project's public notice (公示): 7 working days of notice (art. 16), on China's official working-day calendar.
+
+A project published for notice may be declared from the day after its 7th full working day of
+notice, counted from the day after publication (Asia/Shanghai dates); `notice_end` computes that
+day and `notice_of` gives it for a project.
 
 The State Council publishes each year's holidays and make-up working days (调休) in the December
 before; the `chinesecalendar` package carries them. For a year it does not cover yet we count
@@ -12,6 +16,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import chinese_calendar
+
+from core.clock import business_date
+from neutrality.cers.models import Project
 
 NOTICE_WORKING_DAYS = 7
 # statutory holidays on fixed solar dates (全国年节及纪念日放假办法, 2025 revision); the lunar ones
@@ -53,3 +60,10 @@ def notice_end(published_on: date, working_days: int = NOTICE_WORKING_DAYS) -> N
         if is_working_day(day):
             counted += 1
     return NoticeEnd(last_notice_day=day, declare_from=day + timedelta(days=1), provisional=provisional)
+
+
+def notice_of(project: Project) -> NoticeEnd | None:
+    """When the project's notice ends, recomputed from today's calendar data."""
+    if project.notice_started_at is None:
+        return None
+    return notice_end(business_date(project.notice_started_at))

@@ -4,7 +4,7 @@ An organisation, an individual or a project owner names a beneficiary, what is n
 event, a product, the organisation for a year), its footprint in kilograms CO2e and the period.
 The platform retires at least the footprint rounded up to whole tonnes (12,345 kg -> 13 t), or
 more if asked, from the holder's own held tonnes, names the exact serials, and issues the signed
-certificate (neutrality/certificates.py) in the same transaction. Retirement is final: RETIRED
+certificate (certificates.py) in the same transaction. Retirement is final: RETIRED
 blocks never move again, so retired tonnes cannot be sold or retired twice.
 
 Which tonnes: the holder's held tonnes that are not promised to one of its active offers (held
@@ -28,9 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock, business_date
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
-from neutrality import blocks, market
-from neutrality.certificates import SerialRange, Signer, clean_text, issue_certificate
-from neutrality.models import Block, BlockState, Certificate, MoveKind, Offer, OfferStatus, Project, Retirement, SubjectKind
+from neutrality.cers import blocks
+from neutrality.cers.models import Block, BlockState, MoveKind, Project
+from neutrality.market.models import Offer, OfferStatus
+from neutrality.market.offers import lock_free_tonnes
+from neutrality.retirement.certificates import SerialRange, Signer, clean_text, issue_certificate
+from neutrality.retirement.models import Certificate, Retirement, SubjectKind
 
 MAX_TONNES = 10_000_000
 MAX_FOOTPRINT_KG = MAX_TONNES * 1000
@@ -101,7 +104,7 @@ async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: 
 async def _lock_groups(session: AsyncSession, holder_id: uuid.UUID, groups: list[_Group]) -> None:
     # in a fixed order: two retirements of one holder never wait for each other crosswise
     for group in sorted(groups, key=lambda g: (str(g.project_id), g.vintage)):
-        await market.lock_free_tonnes(session, holder_id, group.project_id, group.vintage)
+        await lock_free_tonnes(session, holder_id, group.project_id, group.vintage)
 
 
 def _plan(groups: list[_Group], quantity: int) -> list[tuple[_Group, int]]:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.errors import DomainError
 from core.locks import lock_name
-from neutrality.models import Block, BlockState, Move, MoveKind, Project
+from neutrality.cers.models import Block, BlockState, Move, MoveKind, Project
 
 SERIAL_PREFIX = "SZCER"
 

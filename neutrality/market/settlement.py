@@ -1,27 +1,11 @@
-"""The CER market (art. 18): offers, purchases paid through Stripe, and their settlement.
+"""Settling CER purchases under the order's row lock: webhook events, lapsed reservations, refunds, reconciliation.
 
-A CER holder offers whole tonnes of one project and vintage at a price per tonne in fen. A buyer
-(an organisation or an individual, art. 19) buys N tonnes: the tonnes are reserved for the order,
-a Stripe PaymentIntent is created, and the signed `payment_intent.succeeded` webhook delivers the
-tonnes to the buyer's CER account. Failure, cancellation or a lapsed reservation releases them.
-
-Order of the Stripe call and the database transaction (nothing is lost if the process dies
-between any two steps):
-1. One transaction reserves: locks the offer, takes the tonnes off it, moves them from the
-   seller's held blocks to RESERVED blocks naming the order, inserts the order
-   (awaiting_payment, reserved_until), and records the buyer's idempotency key. It commits
-   before Stripe is called, so no network call is made while the offer row is locked.
-2. The PaymentIntent is created with the order id in its metadata and an idempotency key derived
-   from the order id; a crash before this step leaves a reservation without a payment, which the
-   time-out sweep releases; a retry (same idempotency key from the buyer) creates the intent now,
-   and a retry after a crash during this step gets the same intent back from Stripe.
-3. The intent id is written on the order (only if none is there yet) and the client secret goes to
-   the buyer, who alone sees it; it is never stored.
 The webhook finds the order by the metadata's order id, never by the intent id, so a delivery
-that overtakes step 3 still settles. A delivery whose order is not visible (yet) is recorded as
-`deferred` and answered 503, so Stripe redelivers it; localstripe never redelivers, so the
-reconcile sweep asks Stripe for the intent's state and settles it. Every event id handled is
-recorded in `payment_events` in the transaction of its effect: a duplicate changes nothing.
+that overtakes step 3 (neutrality/market/purchases.py) still settles. A delivery whose order is
+not visible (yet) is recorded as `deferred` and answered 503, so Stripe redelivers it; localstripe
+never redelivers, so the reconcile sweep asks Stripe for the intent's state and settles it. Every
+event id handled is recorded in `payment_events` in the transaction of its effect: a duplicate
+changes nothing.
 
 Every state change happens under the order's row lock and is guarded by the order's status, so
 late, repeated or out-of-order deliveries and the sweeps change nothing twice. Money is never
@@ -38,29 +22,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.errors import DomainError, NotFound
-from core.keyset import Page, keyset_page
-from core.locks import lock_name
-from neutrality import blocks
-from neutrality.models import (
-    Block,
-    BlockState,
-    Move,
-    MoveKind,
-    Offer,
-    OfferStatus,
-    OrderStatus,
-    PaymentEvent,
-    Project,
-    ProjectStatus,
-    PurchaseOrder,
-)
-from neutrality.payments import (
+from neutrality.cers import blocks
+from neutrality.cers.models import BlockState, MoveKind
+from neutrality.market.models import OfferStatus, OrderStatus, PaymentEvent, PurchaseOrder
+from neutrality.market.offers import lock_offer
+from neutrality.market.payments import (
     Intent,
     PaymentProviderUnavailable,
     PaymentRefused,
@@ -69,10 +40,6 @@ from neutrality.payments import (
 
 log = logging.getLogger("tanpuhui.market")
 
-DEFAULT_RESERVATION_MINUTES = 30
-MAX_PRICE_PER_TONNE_FEN = 100_000_000  # 1,000,000 yuan a tonne
-MAX_TONNES = 10_000_000
-CURRENCY = "cny"
 # how long an event whose order is not visible is retried before it is set aside for a person
 UNKNOWN_ORDER_AFTER = timedelta(hours=1)
 
@@ -86,223 +53,7 @@ UNKNOWN_ORDER = "unknown_order"  # still no order after UNKNOWN_ORDER_AFTER: a p
 PROCESSING = "processing"
 
 
-class OfferNotActive(DomainError):
-    code = "OFFER_NOT_ACTIVE"
-
-
-# --- offers ------------------------------------------------------------------------------------------
-
-
-async def lock_free_tonnes(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> None:
-    """Offering and retiring a holder's free tonnes of one project and vintage take turns."""
-    await lock_name(session, f"cer-offer:{holder_id}:{project_id}:{vintage}")
-
-
-async def free_tonnes(*, session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> int:
-    """Held tonnes of one project and vintage not yet promised to an active offer of the holder."""
-    size = Block.last_serial - Block.first_serial + 1
-    held = await session.scalar(select(func.coalesce(func.sum(size), 0)).where(
-        Block.holder_id == holder_id, Block.project_id == project_id, Block.vintage == vintage,
-        Block.state == BlockState.HELD.value, Block.ended_at.is_(None)))
-    offered = await session.scalar(select(func.coalesce(func.sum(Offer.quantity_available), 0)).where(
-        Offer.seller_id == holder_id, Offer.project_id == project_id, Offer.vintage == vintage,
-        Offer.status == OfferStatus.ACTIVE.value))
-    return int(held) - int(offered)
-
-
-async def create_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid.UUID, project_id: uuid.UUID,
-                       vintage: int, quantity: int, price_per_tonne_fen: int, min_purchase: int = 1) -> Offer:
-    """Offer whole tonnes the seller holds and has not offered yet, at a price per tonne in fen."""
-    if not 1 <= quantity <= MAX_TONNES:
-        raise DomainError("INVALID", f"Offer 1 to {MAX_TONNES:,} whole tonnes.", "quantity")
-    if not 1 <= price_per_tonne_fen <= MAX_PRICE_PER_TONNE_FEN:
-        raise DomainError("INVALID_PRICE", "The price per tonne is 1 fen to 1,000,000 yuan, in fen.",
-                          "pricePerTonneFen")
-    if not 1 <= min_purchase <= quantity:
-        raise DomainError("INVALID", "The minimum purchase is 1 tonne up to the quantity offered.", "minPurchase")
-    project = await session.get(Project, project_id)
-    if project is None or project.status != ProjectStatus.FILED.value:
-        raise NotFound(message="No filed project has this id.", field="projectId")
-    # one offer (or retirement) at a time per seller, project and vintage: the check below stays true
-    await lock_free_tonnes(session, seller_id, project_id, vintage)
-    free = await free_tonnes(session=session, holder_id=seller_id, project_id=project_id, vintage=vintage)
-    if quantity > free:
-        raise DomainError("INSUFFICIENT_TONNES",
-                          f"You hold {max(free, 0)} tonnes of this project and vintage that are not on offer yet.",
-                          "quantity")
-    now = clock.now()
-    offer = Offer(seller_id=seller_id, project_id=project_id, vintage=vintage, price_per_tonne_fen=price_per_tonne_fen,
-                  quantity_offered=quantity, quantity_available=quantity, min_purchase=min_purchase,
-                  status=OfferStatus.ACTIVE.value, created_at=now, updated_at=now)
-    session.add(offer)
-    await session.flush()
-    return offer
-
-
-async def _lock_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer | None:
-    return (await session.execute(select(Offer).where(Offer.id == offer_id).with_for_update()
-                                  .execution_options(populate_existing=True))).scalar_one_or_none()
-
-
-async def withdraw_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid.UUID, offer_id: uuid.UUID) -> Offer:
-    """Take an offer off the market. Orders already reserved still settle (or are released)."""
-    offer = await _lock_offer(session, offer_id)
-    if offer is None or offer.seller_id != seller_id:
-        raise NotFound(message="No offer of yours has this id.", field="id")
-    if offer.status != OfferStatus.ACTIVE.value:
-        raise OfferNotActive(message="This offer is already withdrawn.", field="id")
-    offer.status = OfferStatus.WITHDRAWN.value
-    offer.updated_at = clock.now()
-    await session.flush()
-    return offer
-
-
-@dataclass(frozen=True)
-class OfferFilter:
-    project_id: uuid.UUID | None = None
-    vintage: int | None = None
-    max_price_per_tonne_fen: int | None = None
-    sort: str = "price_asc"  # price_asc | price_desc | newest
-
-
-async def browse_offers(*, session: AsyncSession, filters: OfferFilter, first: int | None, after: str | None) -> Page:
-    """Active offers with at least their minimum purchase left, in keyset pages."""
-    stmt = select(Offer).where(Offer.status == OfferStatus.ACTIVE.value,
-                               Offer.quantity_available >= Offer.min_purchase)
-    if filters.project_id is not None:
-        stmt = stmt.where(Offer.project_id == filters.project_id)
-    if filters.vintage is not None:
-        stmt = stmt.where(Offer.vintage == filters.vintage)
-    if filters.max_price_per_tonne_fen is not None:
-        stmt = stmt.where(Offer.price_per_tonne_fen <= filters.max_price_per_tonne_fen)
-    if filters.sort == "newest":
-        return await keyset_page(session, stmt, keys=[Offer.created_at, Offer.id], first=first, after=after,
-                                 descending=True)
-    return await keyset_page(session, stmt, keys=[Offer.price_per_tonne_fen, Offer.id], first=first, after=after,
-                             descending=filters.sort == "price_desc")
-
-
-async def get_offer(*, session: AsyncSession, offer_id: uuid.UUID, viewer_id: uuid.UUID | None = None) -> Offer:
-    """An active offer (anyone), or any offer of the viewer's own."""
-    offer = await session.get(Offer, offer_id)
-    if offer is None or (offer.status != OfferStatus.ACTIVE.value and offer.seller_id != viewer_id):
-        raise NotFound(message="No such offer.", field="id")
-    return offer
-
-
-async def seller_offers(*, session: AsyncSession, seller_id: uuid.UUID, status: str | None, first: int | None,
-                        after: str | None) -> Page:
-    stmt = select(Offer).where(Offer.seller_id == seller_id)
-    if status:
-        stmt = stmt.where(Offer.status == status)
-    return await keyset_page(session, stmt, keys=[Offer.created_at, Offer.id], first=first, after=after,
-                             descending=True)
-
-
-async def projects_by_id(*, session: AsyncSession, ids) -> dict[uuid.UUID, Project]:
-    ids = list(set(ids))
-    if not ids:
-        return {}
-    return {p.id: p for p in (await session.scalars(select(Project).where(Project.id.in_(ids)))).all()}
-
-
-# --- buying ------------------------------------------------------------------------------------------
-
-
-async def reserve_purchase(*, session: AsyncSession, clock: Clock, buyer_id: uuid.UUID, offer_id: uuid.UUID,
-                           quantity: int, reservation_minutes: int = DEFAULT_RESERVATION_MINUTES) -> PurchaseOrder:
-    """Step 1 of a purchase, in the caller's transaction: the offer gives up `quantity` tonnes, the
-    seller's held blocks become RESERVED for the new order, and the order awaits payment."""
-    if not 1 <= quantity <= MAX_TONNES:
-        raise DomainError("INVALID", "Buy a whole number of tonnes, at least 1.", "quantity")
-    offer = await _lock_offer(session, offer_id)
-    if offer is None:
-        raise NotFound(message="No such offer.", field="offerId")
-    if offer.status != OfferStatus.ACTIVE.value:
-        raise OfferNotActive(message="This offer is no longer on sale.", field="offerId")
-    if offer.seller_id == buyer_id:
-        raise DomainError("CANNOT_BUY_OWN_OFFER", "You cannot buy from your own offer.", "offerId")
-    if quantity < offer.min_purchase:
-        raise DomainError("BELOW_MINIMUM", f"This offer sells at least {offer.min_purchase} tonnes at a time.",
-                          "quantity")
-    if quantity > offer.quantity_available:
-        raise DomainError("INSUFFICIENT_TONNES", f"Only {offer.quantity_available} tonnes are left on this offer.",
-                          "quantity")
-    now = clock.now()
-    order_id = uuid.uuid4()
-    try:
-        await blocks.move(session=session, clock=clock, kind=MoveKind.RESERVE, holder_id=offer.seller_id,
-                          from_state=BlockState.HELD, to_state=BlockState.RESERVED, quantity=quantity,
-                          project_id=offer.project_id, vintage=offer.vintage, reference_kind="order",
-                          reference_id=order_id, set_order_id=order_id)
-    except blocks.InsufficientTonnes:
-        # the seller retired or sold tonnes elsewhere since offering (the caller rolls back)
-        raise DomainError("INSUFFICIENT_TONNES", "The seller no longer holds enough tonnes for this offer.",
-                          "quantity") from None
-    offer.quantity_available -= quantity
-    offer.updated_at = now
-    order = PurchaseOrder(
-        id=order_id, buyer_id=buyer_id, offer_id=offer.id, seller_id=offer.seller_id, project_id=offer.project_id,
-        vintage=offer.vintage, quantity=quantity, unit_price_fen=offer.price_per_tonne_fen,
-        amount_fen=quantity * offer.price_per_tonne_fen, currency=CURRENCY,
-        status=OrderStatus.AWAITING_PAYMENT.value, reserved_until=now + timedelta(minutes=reservation_minutes),
-        holds_reservation=True, created_at=now)
-    session.add(order)
-    await session.flush()
-    return order
-
-
-PAYABLE = {"requires_payment_method", "requires_confirmation", "requires_action"}
-
-
-async def ensure_payment(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock, payments: Payments,
-                         order_id: uuid.UUID, buyer_id: uuid.UUID) -> tuple[PurchaseOrder, str | None]:
-    """Steps 2 and 3: the order's PaymentIntent (created once) and its client secret, for the buyer.
-    Safe to call again (a replayed purchase): an existing intent is fetched, not created. No
-    secret once the order is settled or the intent cannot be paid any more."""
-    async with session_factory() as session:
-        order = await session.get(PurchaseOrder, order_id)
-    if order is None or order.buyer_id != buyer_id:
-        raise NotFound(message="No order of yours has this id.", field="id")
-    if order.status != OrderStatus.AWAITING_PAYMENT.value:
-        return order, None
-    if order.payment_intent_id:
-        intent = await payments.retrieve_intent(order.payment_intent_id)
-        return order, intent.client_secret if intent.status in PAYABLE else None
-    async with session_factory() as session:
-        project = await session.get(Project, order.project_id)
-    description = f"{order.quantity} t CER {project.code if project else ''} vintage {order.vintage}".replace("  ", " ")
-    try:
-        intent = await payments.create_intent(order_id=order.id, amount_fen=order.amount_fen, currency=order.currency,
-                                              description=description)
-    except PaymentRefused:
-        # refused for good (say the amount is below what the provider accepts): let the tonnes go
-        async with session_factory() as session:
-            async with session.begin():
-                locked = await _lock_order(session, order.id)
-                if locked is not None and locked.status == OrderStatus.AWAITING_PAYMENT.value:
-                    await _release(session, clock, locked, OrderStatus.CANCELED,
-                                   "the payment provider refused to take this payment")
-        raise
-    async with session_factory() as session:
-        async with session.begin():
-            locked = await _lock_order(session, order.id)
-            if locked.payment_intent_id is None:
-                locked.payment_intent_id = intent.id
-            order = locked
-    if order.payment_intent_id != intent.id:
-        # a concurrent retry recorded its own intent first (only a provider without idempotency keys
-        # creates two): ours is never shown to anyone, so cancel it and serve the recorded one
-        await _cancel_quietly(payments, intent.id, order.id)
-        recorded = await payments.retrieve_intent(order.payment_intent_id)
-        return order, recorded.client_secret if recorded.status in PAYABLE else None
-    if order.status != OrderStatus.AWAITING_PAYMENT.value:
-        await _cancel_quietly(payments, intent.id, order.id)  # timed out meanwhile
-        return order, None
-    return order, intent.client_secret
-
-
-async def _cancel_quietly(payments: Payments | None, intent_id: str, order_id: uuid.UUID) -> None:
+async def cancel_intent_quietly(payments: Payments | None, intent_id: str, order_id: uuid.UUID) -> None:
     """Best effort: cancel an intent nobody should pay any more. If it was paid after all, its
     webhook takes the late-payment path; if the provider is down, nobody holds its secret."""
     if payments is None:
@@ -316,15 +67,17 @@ async def _cancel_quietly(payments: Payments | None, intent_id: str, order_id: u
 # --- settlement (all under the order's row lock) ---------------------------------------------------
 
 
-async def _lock_order(session: AsyncSession, order_id: uuid.UUID) -> PurchaseOrder | None:
+async def lock_order(session: AsyncSession, order_id: uuid.UUID) -> PurchaseOrder | None:
+    """The order's row, locked until commit and read afresh: every settlement step runs under it."""
     return (await session.execute(select(PurchaseOrder).where(PurchaseOrder.id == order_id).with_for_update()
                                   .execution_options(populate_existing=True))).scalar_one_or_none()
 
 
-async def _release(session: AsyncSession, clock: Clock, order: PurchaseOrder, status: OrderStatus, reason: str) -> None:
+async def release_order(session: AsyncSession, clock: Clock, order: PurchaseOrder, status: OrderStatus,
+                        reason: str) -> None:
     """The reserved tonnes go back to the seller's held blocks and to the offer."""
     now = clock.now()
-    offer = await _lock_offer(session, order.offer_id)
+    offer = await lock_offer(session, order.offer_id)
     if order.holds_reservation:
         await blocks.move(session=session, clock=clock, kind=MoveKind.RELEASE, holder_id=order.seller_id,
                           from_state=BlockState.RESERVED, to_state=BlockState.HELD, quantity=order.quantity,
@@ -353,7 +106,7 @@ async def _deliver(session: AsyncSession, clock: Clock, order: PurchaseOrder, re
 async def _reserve_again(session: AsyncSession, clock: Clock, order: PurchaseOrder) -> bool:
     """For a payment that came after the reservation lapsed: take the tonnes from the offer again
     if it is still on sale and has them (and the seller still holds them)."""
-    offer = await _lock_offer(session, order.offer_id)
+    offer = await lock_offer(session, order.offer_id)
     if offer is None or offer.status != OfferStatus.ACTIVE.value or offer.quantity_available < order.quantity:
         return False
     try:
@@ -402,7 +155,7 @@ async def _apply(session: AsyncSession, clock: Clock, order: PurchaseOrder, even
         if intent.amount != order.amount_fen or intent.currency.lower() != order.currency:
             log.error("payment amount differs from the order; refunding", extra={"order_id": str(order.id)})
             if status is OrderStatus.AWAITING_PAYMENT:
-                await _release(session, clock, order, OrderStatus.PAID, "refund due: the amount paid differs")
+                await release_order(session, clock, order, OrderStatus.PAID, "refund due: the amount paid differs")
             else:
                 order.status = OrderStatus.PAID.value
                 order.status_reason = "refund due: the amount paid differs (paid after the reservation lapsed)"
@@ -426,10 +179,10 @@ async def _apply(session: AsyncSession, clock: Clock, order: PurchaseOrder, even
     if status is OrderStatus.AWAITING_PAYMENT:
         if event_type == FAILED:
             reason = f"payment failed ({intent.failure_code})" if intent.failure_code else "payment failed"
-            await _release(session, clock, order, OrderStatus.CANCELED, reason)
+            await release_order(session, clock, order, OrderStatus.CANCELED, reason)
             # the buyer starts again with a new purchase; this intent must not be paid later
             return "released", FollowUp(cancel_intent=intent.id)
-        await _release(session, clock, order, OrderStatus.CANCELED, "payment canceled")
+        await release_order(session, clock, order, OrderStatus.CANCELED, "payment canceled")
         return "released", FollowUp()
     return "no_change", FollowUp()
 
@@ -476,7 +229,7 @@ async def handle_payment_event(*, session_factory: async_sessionmaker[AsyncSessi
             if event_type not in (SUCCEEDED, FAILED, CANCELED) or order_id is None:
                 await _set_outcome(session, event_id, "ignored", order_id)
                 return EventResult("ignored")
-            order = await _lock_order(session, order_id)
+            order = await lock_order(session, order_id)
             if order is None:
                 lost = clock.now() - first_seen >= UNKNOWN_ORDER_AFTER
                 await _set_outcome(session, event_id, UNKNOWN_ORDER if lost else DEFERRED, order_id)
@@ -499,7 +252,7 @@ async def _follow_up(*, session_factory, clock: Clock, payments: Payments | None
     if payments is None:
         return
     if follow_up.cancel_intent:
-        await _cancel_quietly(payments, follow_up.cancel_intent, order_id)
+        await cancel_intent_quietly(payments, follow_up.cancel_intent, order_id)
     if follow_up.refund_stray_intent:
         try:
             await payments.refund(follow_up.refund_stray_intent, order_id=order_id, reason="second payment of an order")
@@ -519,7 +272,7 @@ async def settle_refund(*, session_factory: async_sessionmaker[AsyncSession], cl
     order id if a crash came between Stripe's answer and the commit. True if refunded now."""
     async with session_factory() as session:
         async with session.begin():
-            order = await _lock_order(session, order_id)
+            order = await lock_order(session, order_id)
             if order is None or order.status != OrderStatus.PAID.value or order.holds_reservation:
                 return False
             refund_id = await payments.refund(order.payment_intent_id, order_id=order.id,
@@ -551,12 +304,13 @@ async def expire_lapsed_orders(*, session_factory: async_sessionmaker[AsyncSessi
                     .order_by(PurchaseOrder.reserved_until).limit(batch_size)
                     .with_for_update(skip_locked=True).execution_options(populate_existing=True))).all()
                 for order in orders:
-                    await _release(session, clock, order, OrderStatus.EXPIRED, "the reservation lapsed before payment")
+                    await release_order(session, clock, order, OrderStatus.EXPIRED,
+                                        "the reservation lapsed before payment")
                     if order.payment_intent_id:
                         to_cancel.append((order.payment_intent_id, order.id))
         expired += len(orders)
         for intent_id, order_id in to_cancel:
-            await _cancel_quietly(payments, intent_id, order_id)
+            await cancel_intent_quietly(payments, intent_id, order_id)
         if len(orders) < batch_size:
             if expired:
                 log.info("cer reservations lapsed", extra={"count": expired})
@@ -625,48 +379,3 @@ async def reconcile_payments(*, session_factory: async_sessionmaker[AsyncSession
             log.error("the payment provider refused a due refund", extra={"order_id": str(order_id)})
     return ReconcileReport(settled, unknown, refunds)
 
-
-# --- reading orders ------------------------------------------------------------------------------
-
-
-async def get_order(*, session: AsyncSession, order_id: uuid.UUID, buyer_id: uuid.UUID | None = None,
-                    seller_id: uuid.UUID | None = None) -> PurchaseOrder:
-    order = await session.get(PurchaseOrder, order_id)
-    if order is None or (buyer_id is not None and order.buyer_id != buyer_id) or (
-            seller_id is not None and order.seller_id != seller_id):
-        raise NotFound(message="No such order.", field="id")
-    return order
-
-
-async def buyer_orders(*, session: AsyncSession, buyer_id: uuid.UUID, status: str | None, first: int | None,
-                       after: str | None) -> Page:
-    stmt = select(PurchaseOrder).where(PurchaseOrder.buyer_id == buyer_id)
-    if status:
-        stmt = stmt.where(PurchaseOrder.status == status)
-    return await keyset_page(session, stmt, keys=[PurchaseOrder.created_at, PurchaseOrder.id], first=first,
-                             after=after, descending=True)
-
-
-async def seller_orders(*, session: AsyncSession, seller_id: uuid.UUID, status: str | None, first: int | None,
-                        after: str | None) -> Page:
-    stmt = select(PurchaseOrder).where(PurchaseOrder.seller_id == seller_id)
-    if status:
-        stmt = stmt.where(PurchaseOrder.status == status)
-    return await keyset_page(session, stmt, keys=[PurchaseOrder.created_at, PurchaseOrder.id], first=first,
-                             after=after, descending=True)
-
-
-async def delivered_serials(*, session: AsyncSession, order_ids) -> dict[uuid.UUID, list[str]]:
-    """The serial ranges each order delivered to its buyer, as `SZCER-...` labels."""
-    ids = list(set(order_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(Move.reference_id, Project.code, Move.vintage, Move.first_serial, Move.last_serial)
-        .join(Project, Project.id == Move.project_id)
-        .where(Move.kind == MoveKind.DELIVER.value, Move.reference_kind == "order", Move.reference_id.in_(ids))
-        .order_by(Move.seq))
-    found: dict[uuid.UUID, list[str]] = {}
-    for order_id, code, vintage, first, last in rows:
-        found.setdefault(order_id, []).append(blocks.serial_label(code, vintage, first, last))
-    return found
