@@ -1,7 +1,8 @@
 """Every domain's scheduled jobs, gathered with their times for the worker (server/worker.py runs them).
 
-Each domain declares its jobs next to its rules (keyword-only async functions over a session factory
-and a clock, returning a small report); this module only says when each runs. Several workers may
+Each domain declares its jobs next to its rules: wallets/jobs.py (expiry), mall/jobs.py (redemption
+time-outs), neutrality/market/jobs.py (CER reservations). They are keyword-only async functions over
+a session factory and a clock, returning a small report; this module only says when each runs. Several workers may
 run at once: arq's cron jobs are unique per run time, and each job is safe to overlap with itself
 (the expiry sweep skips wallets another holds and never expires a lot twice)."""
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from expiry_jobs.sweeps import cer_reservation_sweep, expiry_sweep, redemption_timeout_sweep
+from mall.jobs import redemption_timeout_sweep
+from neutrality.market.jobs import cer_reservation_sweep
+from wallets.jobs import expiry_sweep
 
 
 @dataclass(frozen=True)

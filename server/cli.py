@@ -207,7 +207,7 @@ def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime, timezone
 
     from core.clock import SystemClock
-    from expiry_jobs.sweeps import expiry_sweep
+    from wallets.jobs import expiry_sweep
     from server.db import create_engine, create_session_factory
 
     as_of = None

@@ -14,7 +14,7 @@ import uuid
 import pytest
 import stripe
 
-from expiry_jobs.sweeps import cer_reservation_sweep
+from neutrality.market.jobs import cer_reservation_sweep
 from neutrality.cers.models import BlockState, Move, MoveKind
 from neutrality.market import offers, purchases, settlement
 from neutrality.market.models import Offer, PaymentEvent

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from expiry_jobs.sweeps import redemption_timeout_sweep
+from mall.jobs import redemption_timeout_sweep
 from tests._conventions import table_counts
 from tests.conftest import Actor, approved, person, regulator, sign_in
 

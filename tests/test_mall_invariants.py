@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from core.errors import DomainError
-from expiry_jobs.sweeps import expiry_sweep, redemption_timeout_sweep
+from mall.jobs import redemption_timeout_sweep
+from wallets.jobs import expiry_sweep
 from mall import service as mall
 from reductions.service import ReportItem
 from tests.ledger_fixtures import make_world, publish_rule, report

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from core.errors import DomainError
 from core.idempotency import ReplayedRefusal, idempotent_transaction, run_idempotent
-from expiry_jobs.sweeps import redemption_timeout_sweep
+from mall.jobs import redemption_timeout_sweep
 from mall import service as mall
 from reductions.service import ReportItem
 from tests.ledger_fixtures import make_world, publish_rule, report
