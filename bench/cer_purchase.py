@@ -57,7 +57,7 @@ class World:
 
 
 async def seed(env: E.Embedded, buyers: int) -> World:
-    """Sellers with a filed project each (rows as tests/neutrality_fixtures.py writes them), their
+    """Sellers with a filed project each (rows as tests/neutrality/fixtures.py writes them), their
     tonnes issued and offered through neutrality's own functions, and the buying organisations."""
     from neutrality.cers import blocks
     from neutrality.market.offers import create_offer

@@ -7,7 +7,7 @@ missing from it fails loudly, as an internal error). Each area owns its codes: `
 wallets/errors.py, `MallCode` in mall/errors.py, `ReductionCode` in reductions/errors.py, and
 `RegistryCode`, `MarketCode`, `NeutralityCode` in neutrality/errors.py. They are `str` enums, so
 `CoreCode.NOT_FOUND == "NOT_FOUND"` and a member goes wherever a code string does
-(tests/test_conventions_error_codes.py keeps every raised code in its area's enum)."""
+(tests/structure/test_conventions_error_codes.py keeps every raised code in its area's enum)."""
 
 from __future__ import annotations
 

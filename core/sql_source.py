@@ -5,7 +5,7 @@ A file is a header comment (the rule, its refusals in the order they are checked
 and one CREATE statement, written as pg_get_functiondef / pg_get_triggerdef print it. Migrations
 never read these files: each applies a frozen copy of the text as it was then, so an old migration
 means the same forever; a change to a file needs a new migration that carries the new text.
-tests/test_sql_source.py holds the files and a migrated database to each other.
+tests/structure/test_sql_source.py holds the files and a migrated database to each other.
 
 The files ship as package data (pyproject.toml: sql/*.sql), so they are found next to the module
 in a checkout and in an installed wheel alike."""

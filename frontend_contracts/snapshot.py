@@ -1,7 +1,7 @@
 """The schema snapshot the front-ends are checked against.
 
 `schema.graphql` next to this file is the SDL of the API as last released to the front-ends.
-tests/test_frontend_contracts.py fails when the live schema drifts from it: loudly for breaking
+tests/api/test_frontend_contracts.py fails when the live schema drifts from it: loudly for breaking
 changes, and also for additions, so every change to the API shows up in review as a diff of this
 file. After a deliberate change, `make schema` (`tanpuhui schema`) rewrites it."""
 

@@ -8,7 +8,7 @@ malformed requests and for internal errors, which are masked (see server/graphql
 A mutation's enum is built from the areas' code enums (core/errors.py: CoreCode, AccountCode,
 WalletCode, MallCode...), so every code it names belongs to an area. A refusal whose code is not
 in the mutation's enum is a bug, not an INVALID: `payload_error` raises UndeclaredErrorCode, which
-the endpoint masks and logs like any internal error (tests/test_conventions_error_codes.py checks
+the endpoint masks and logs like any internal error (tests/structure/test_conventions_error_codes.py checks
 statically that every code a mutation's services can raise is declared)."""
 
 from __future__ import annotations

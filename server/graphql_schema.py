@@ -41,7 +41,7 @@ def executable_schema(strawberry_schema: strawberry.Schema) -> GraphQLSchema:
     `Schema.execute`, which re-parses or re-validates through extension hooks (203 µs against 61 µs
     for a trivial operation, measured on the 2-core machine) and cannot hide argument and enum
     suggestions. This is the one place that reads strawberry's private attribute;
-    tests/test_conventions_layers.py keeps it the only one and fails loudly if strawberry renames it."""
+    tests/structure/test_conventions_layers.py keeps it the only one and fails loudly if strawberry renames it."""
     core = strawberry_schema._schema
     if not isinstance(core, GraphQLSchema):
         raise RuntimeError("strawberry no longer keeps its graphql-core schema where this expects it")

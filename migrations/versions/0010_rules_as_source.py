@@ -1,7 +1,7 @@
 """the database rules as source: one wallet row lock in plpgsql (wallet_lock)
 
 The plpgsql functions and triggers now live as `.sql` files next to the Python module that owns
-each rule (wallets/sql/, mall/sql/; core/sql_source.py says how), and tests/test_sql_source.py
+each rule (wallets/sql/, mall/sql/; core/sql_source.py says how), and tests/structure/test_sql_source.py
 holds a migrated database to them. This migration applies them as they are today:
 
 - `wallet_lock(p_wallet)`, new: the wallet row lock that wallet_place_hold and mall_redeem each

@@ -1,0 +1,1 @@
+"""Tests of the mall (mall/): listings, redemptions, fulfilment, time-outs, races and invariants."""

@@ -1,0 +1,1 @@
+"""Tests of neutrality/: the CER registry, the market with Stripe, retirements and certificates."""

@@ -1,0 +1,67 @@
+"""Set-up for the retirement and certificate tests: holders with tonnes, retirements through the
+domain function with a given signing key, and the GraphQL documents they use."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from neutrality.retirement import retirements
+from neutrality.retirement.certificates import Signer
+from tests.neutrality.market_fixtures import issue
+from tests.neutrality.fixtures import Registry, filed_project
+
+# the carbon-neutrality front-end contracts, walked by hash in tests/neutrality/test_cer_certificates.py
+CERTIFICATE_CONTRACTS = {
+    "ApplyForNeutrality", "MyCertificates", "MyRetirements", "CertificateDownload", "VerifyCertificate",
+    "CertificateSigningKeys",
+}
+
+BASE_URL = "https://verify.tanpuhui.example"
+
+APPLY = """
+mutation Apply($input: ApplyForNeutralityInput!) {
+  applyForNeutrality(input: $input) {
+    retirement { id tonnes footprintKg footprintTonnes beneficiaryName subjectKind periodStart periodEnd
+                 certificate { number } }
+    certificate { number verificationCode verificationUrl pdfUrl tonnesRetired keyId signature canonicalJson
+                  serialRanges { label projectCode vintage firstSerial lastSerial quantity }
+                  projects { code title vintages } }
+    errors { code field message }
+  }
+}"""
+
+VERIFY = """
+query Verify($v: String!) {
+  verifyCertificate(numberOrCode: $v) {
+    valid signatureValid keyKnown serialsMatch retiredSerials
+    certificate { number verificationCode beneficiaryName tonnesRetired keyId signature canonicalJson
+                  serialRanges { label } }
+  }
+}"""
+
+KEYS = "{ certificateSigningKeys { keyId algorithm publicKey publicKeyPem firstUsedAt retiredAt current } }"
+
+
+def application(**overrides) -> dict:
+    """An applyForNeutrality input: a forum with a 12.345 t footprint."""
+    return {"beneficiaryName": "深圳湾零碳科技有限公司", "subjectKind": "EVENT", "subject": "2026 深圳低碳发展论坛",
+            "footprintKg": 12_345, "periodStart": "2026-02-27", "periodEnd": "2026-02-28",
+            "idempotencyKey": uuid.uuid4().hex, **overrides}
+
+
+async def holding(services, holder_id, tonnes: int = 100, vintage: int = 2025,
+                  registry: Registry | None = None) -> Registry:
+    """A filed project (new unless given) with serials 1..tonnes of `vintage` issued to `holder_id`."""
+    registry = registry or await filed_project(services, buyers=0)
+    await issue(services, registry, holder_id, 1, tonnes, vintage)
+    return registry
+
+
+async def retire(services, signer: Signer, holder_id, **kw) -> retirements.Outcome:
+    args = dict(beneficiary_name="深圳湾零碳科技有限公司", subject_kind="event", subject="2026 深圳低碳发展论坛",
+                footprint_kg=12_345, period_start=date(2026, 2, 27), period_end=date(2026, 2, 28))
+    args.update(kw)
+    async with services.session_factory() as session, session.begin():
+        return await retirements.apply_for_neutrality(session=session, clock=services.clock, signer=signer,
+                                                      public_base_url=BASE_URL, holder_id=holder_id, **args)

@@ -1,0 +1,56 @@
+"""Fast set-up for CER tests: accounts and a filed project written straight to the database."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from core.bulk import driver
+
+# the project and registry front-end contracts, walked by hash in tests/neutrality/test_cer_projects.py
+PROJECT_CONTRACTS = {
+    "RegisterCerProject", "UpdateCerProject", "PublishCerProject", "DeclareCerProject", "AttachVerifierReport",
+    "MyCerProjects", "ProjectOwnerCerHoldings", "MyCerHoldings", "CerProjectsForReview", "FileCerProject",
+    "RejectCerProject", "IssueCers", "CancelCers", "CerAudit", "CerRegistry", "CerProjectDetail", "TraceCerSerial",
+}
+
+
+@dataclass
+class Registry:
+    owner_id: uuid.UUID
+    project_id: uuid.UUID
+    project_code: str
+    buyers: list[uuid.UUID]
+
+
+async def accounts(services, n: int, role: str = "organisation", kind: str = "organisation") -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(n)]
+    async with services.session_factory() as session:
+        async with session.begin():
+            conn = await driver(session)
+            await conn.execute(
+                "INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
+                " SELECT id, $2, 'Org ' || left(id::text, 8), 'o-' || id::text || '@example.org', 'x', $3"
+                " FROM unnest($1::uuid[]) id", ids, kind, services.clock.now())
+            await conn.execute(
+                "INSERT INTO account_roles (id, account_id, role, status, created_at)"
+                " SELECT gen_random_uuid(), id, $2, 'active', $3 FROM unnest($1::uuid[]) id",
+                ids, role, services.clock.now())
+    return ids
+
+
+async def filed_project(services, buyers: int = 2, code: str | None = None) -> Registry:
+    [owner] = await accounts(services, 1, role="project_owner")
+    project_id = uuid.uuid4()
+    now = services.clock.now()
+    async with services.session_factory() as session:
+        async with session.begin():
+            conn = await driver(session)
+            code = code or "P" + str(await conn.fetchval("SELECT nextval('cer_project_number_seq')")).zfill(6)
+            await conn.execute(
+                "INSERT INTO cer_projects (id, code, owner_id, title, methodology_code, location, description,"
+                " expected_tonnes_per_year, benefit_sharing, status, pledge_text, pledged_at, created_at, updated_at,"
+                " filed_at) VALUES ($1, $2, $3, '光明区分布式光伏', 'SZ-PV', '深圳市光明区', '', 1000, '', 'filed',"
+                " 'pledge', $4, $4, $4, $4)", project_id, code, owner, now)
+    return Registry(owner_id=owner, project_id=project_id, project_code=code,
+                    buyers=await accounts(services, buyers))

@@ -1,0 +1,1 @@
+"""Tests of reductions/: operator reports, methodologies and exchange rules, credited into wallets."""

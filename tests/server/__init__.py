@@ -1,0 +1,1 @@
+"""Tests of the composition: settings, CLI, production mode, logs, the worker, the benchmarks table."""
