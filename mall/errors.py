@@ -21,7 +21,7 @@ class MallCode(Code):
     LISTING_CHANGED = "LISTING_CHANGED"
     PRICE_CHANGED = "PRICE_CHANGED"
     PRICE_REQUIRED = "PRICE_REQUIRED"
-    # cancelling, declining, fulfilling
+    # withdrawing, declining, fulfilling
     NOT_HELD = "NOT_HELD"
     REASON_REQUIRED = "REASON_REQUIRED"
     UNKNOWN_CODE = "UNKNOWN_CODE"

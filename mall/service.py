@@ -1,8 +1,8 @@
 """The points mall: listings, stock, redemptions, vouchers and cancellations (注销).
 
 Only the wallet's owner redeems. A redemption holds the points (soonest-expiring first) and
-reserves stock in one transaction; fulfilment cancels the held points for good; cancel, decline
-or time-out release them to the very lots they came from and put the stock back.
+reserves stock in one transaction; fulfilment cancels the held points for good; withdrawal,
+decline or time-out release them to the very lots they came from and put the stock back.
 
 Lock order: the person's wallet, then their lots, then the listing row, which is updated last
 so that a hot listing's row lock is held for as short a time as possible."""
@@ -369,8 +369,10 @@ def _must_be_held(redemption: Redemption) -> None:
         raise DomainError(MallCode.NOT_HELD, f"This redemption is already {redemption.status}.", "id")
 
 
-async def cancel_redemption(*, session: AsyncSession, clock: Clock, wallet_id: uuid.UUID,
-                            redemption_id: uuid.UUID) -> Redemption:
+async def withdraw_redemption(*, session: AsyncSession, clock: Clock, wallet_id: uuid.UUID,
+                              redemption_id: uuid.UUID) -> Redemption:
+    """The person withdraws a redemption not yet fulfilled: its hold is released to the very lots
+    it came from and the stock put back. The status stored is `cancelled`, the word of the API."""
     redemption = await _locked_redemption(session, redemption_id, wallet_id=wallet_id)
     _must_be_held(redemption)
     return await _undo(session, clock, redemption, RedemptionStatus.CANCELLED, "cancelled by the person")
@@ -402,7 +404,7 @@ async def expire_held_redemptions(*, session_factory: async_sessionmaker[AsyncSe
                 async with session.begin():
                     redemption = await _locked_redemption(session, redemption_id)
                     if redemption.status != RedemptionStatus.HELD.value:
-                        continue  # fulfilled or cancelled meanwhile
+                        continue  # fulfilled, withdrawn or declined meanwhile
                     await _undo(session, clock, redemption, RedemptionStatus.EXPIRED, "reservation timed out")
                     expired += 1
         if len(due) < batch_size:

@@ -1,4 +1,4 @@
-"""Releasing a hold (Measures art. 22-23): a redemption cancelled, declined or timed out gives its
+"""Releasing a hold (Measures art. 22-23): a redemption withdrawn, declined or timed out gives its
 held points back to the very lots they came from, with their original expiry.
 
 Crash-safe step order, in one transaction: lock the wallet, the hold, then its lots (soonest-
