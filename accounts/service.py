@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import validation
+from accounts.errors import AccountCode
 from accounts.models import (
     Account,
     AccountKind,
@@ -41,7 +42,7 @@ from accounts.security import (
 )
 from core.bulk import driver
 from core.clock import Clock
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.locks import lock_name
 
@@ -69,8 +70,8 @@ def _audit(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, acti
 
 
 _UNIQUE_CODES = {
-    "uq_accounts_email": ("EMAIL_TAKEN", "email", "An account with this email already exists."),
-    "uq_accounts_phone": ("PHONE_TAKEN", "phone", "An account with this phone number already exists."),
+    "uq_accounts_email": (AccountCode.EMAIL_TAKEN, "email", "An account with this email already exists."),
+    "uq_accounts_phone": (AccountCode.PHONE_TAKEN, "phone", "An account with this phone number already exists."),
 }
 
 
@@ -103,23 +104,23 @@ async def sign_up(
     """Individuals and organisations sign up themselves. An organisation may apply for roles
     at the same time; those needing approval stay pending until a regulator decides."""
     if kind not in (AccountKind.PERSON.value, AccountKind.ORGANISATION.value):
-        raise DomainError("INVALID", "Only people and organisations can sign up.", "kind")
+        raise DomainError(CoreCode.INVALID, "Only people and organisations can sign up.", "kind")
     name = validation.display_name(display_name)
     mail = validation.email(email)
     tel = validation.phone(phone)
     if mail is None and tel is None:
-        raise DomainError("INVALID", "Give an email address or a phone number to sign in with.", "email")
+        raise DomainError(CoreCode.INVALID, "Give an email address or a phone number to sign in with.", "email")
     validation.password(password)
     identity = validation.national_id(national_id)
     if identity is not None and kind != AccountKind.PERSON.value:
-        raise DomainError("INVALID", "Only a person has an identity number.", "nationalId")
+        raise DomainError(CoreCode.INVALID, "Only a person has an identity number.", "nationalId")
     note = validation.text(application_note, 2000, "applicationNote")
     wanted = list(dict.fromkeys(apply_for or []))
     if wanted and kind != AccountKind.ORGANISATION.value:
-        raise DomainError("ROLE_NOT_ALLOWED", "Only an organisation can apply for these roles.", "applyFor")
+        raise DomainError(AccountCode.ROLE_NOT_ALLOWED, "Only an organisation can apply for these roles.", "applyFor")
     for role in wanted:
         if role not in APPLICABLE_ROLES:
-            raise DomainError("ROLE_NOT_ALLOWED", f"Nobody can apply to be {role}.", "applyFor")
+            raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"Nobody can apply to be {role}.", "applyFor")
 
     now = clock.now()
     identity_hash = keyed_hash(personal_data_key, identity) if identity else None
@@ -205,7 +206,7 @@ async def apply_for_role(
 ) -> AccountRole:
     account = await get_account(session=session, account_id=account_id)
     if account.kind != AccountKind.ORGANISATION.value or role not in APPLICABLE_ROLES:
-        raise DomainError("ROLE_NOT_ALLOWED", f"This account cannot apply to be {role}.", "role")
+        raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"This account cannot apply to be {role}.", "role")
     note = validation.text(note, 2000, "note")
     existing = (
         await session.execute(
@@ -218,7 +219,7 @@ async def apply_for_role(
         application = _application(account_id, role, note, now)
         session.add(application)
     elif existing.status in (RoleStatus.PENDING.value, RoleStatus.ACTIVE.value):
-        raise DomainError("ALREADY_APPLIED", f"The {role} role is already {existing.status}.", "role")
+        raise DomainError(AccountCode.ALREADY_APPLIED, f"The {role} role is already {existing.status}.", "role")
     else:
         # a rejected or revoked applicant may apply again; the audit log keeps the history
         application = existing
@@ -242,10 +243,11 @@ async def decide_role_application(
     if application is None:
         raise NotFound(message="No such application.", field="applicationId")
     if application.status != RoleStatus.PENDING.value:
-        raise DomainError("NOT_PENDING", f"This application is already {application.status}.", "applicationId")
+        raise DomainError(AccountCode.NOT_PENDING, f"This application is already {application.status}.",
+                          "applicationId")
     reason = validation.text(reason, 2000, "reason")
     if not approve and not reason:
-        raise DomainError("REASON_REQUIRED", "Say why the application is rejected.", "reason")
+        raise DomainError(AccountCode.REASON_REQUIRED, "Say why the application is rejected.", "reason")
     application.status = RoleStatus.ACTIVE.value if approve else RoleStatus.REJECTED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason
@@ -267,10 +269,10 @@ async def revoke_role(
     if application is None or application.role == Role.REGULATOR.value:
         raise NotFound(message="No such role.", field="applicationId")
     if application.status != RoleStatus.ACTIVE.value:
-        raise DomainError("NOT_ACTIVE", "Only an active role can be revoked.", "applicationId")
+        raise DomainError(AccountCode.NOT_ACTIVE, "Only an active role can be revoked.", "applicationId")
     reason_text = validation.text(reason, 2000, "reason")
     if not reason_text:
-        raise DomainError("REASON_REQUIRED", "Say why the role is revoked.", "reason")
+        raise DomainError(AccountCode.REASON_REQUIRED, "Say why the role is revoked.", "reason")
     application.status = RoleStatus.REVOKED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason_text
@@ -382,7 +384,7 @@ async def login(
     password: str, access_ttl: int, refresh_ttl: int,
 ) -> SignedIn:
     """Email or phone + password. The same error for an unknown login and a wrong password."""
-    refused = DomainError("INVALID_CREDENTIALS", "The login or password is wrong.", "login")
+    refused = DomainError(AccountCode.INVALID_CREDENTIALS, "The login or password is wrong.", "login")
     normalised = login_identity(login)
     column = Account.email if normalised and "@" in normalised else Account.phone
     if normalised is None:
@@ -395,7 +397,7 @@ async def login(
     if not await hashing.verify(account.password_hash if account else None, password) or account is None:
         raise refused
     if account.suspended_at is not None:
-        raise DomainError("ACCOUNT_SUSPENDED", "This account is suspended.", "login")
+        raise DomainError(AccountCode.ACCOUNT_SUSPENDED, "This account is suspended.", "login")
     signed_in = await _issue_session(session=session, clock=clock, secret=secret, account=account,
                                      family_id=uuid.uuid4(), access_ttl=access_ttl, refresh_ttl=refresh_ttl)
     return signed_in
@@ -423,24 +425,24 @@ async def refresh(
     if claimed is None:
         token = (await session.execute(select(RefreshToken).where(RefreshToken.token_hash == hashed))).scalar_one_or_none()
         if token is None:
-            return RefreshRefused("INVALID_REFRESH_TOKEN", "This refresh token is not valid.")
+            return RefreshRefused(AccountCode.INVALID_REFRESH_TOKEN, "This refresh token is not valid.")
         if token.revoked_at is not None:
-            return RefreshRefused("REFRESH_TOKEN_REVOKED", "This session was signed out.")
+            return RefreshRefused(AccountCode.REFRESH_TOKEN_REVOKED, "This session was signed out.")
         if token.used_at is not None:
             await _revoke_family(session=session, family_id=token.family_id, now=now)
             _audit(session, clock, actor=token.account_id, action="session.refresh_reuse_detected",
                    subject_type="session", subject_id=token.family_id)
             await session.flush()
             return RefreshRefused(
-                "REFRESH_TOKEN_REUSED",
+                AccountCode.REFRESH_TOKEN_REUSED,
                 "This refresh token was already used; the session has been revoked. Sign in again.",
                 revoked_family_id=token.family_id, account_id=token.account_id,
             )
-        return RefreshRefused("REFRESH_TOKEN_EXPIRED", "This session has expired. Sign in again.")
+        return RefreshRefused(AccountCode.REFRESH_TOKEN_EXPIRED, "This session has expired. Sign in again.")
     account = await get_account(session=session, account_id=claimed.account_id)
     if account.suspended_at is not None:
         await _revoke_family(session=session, family_id=claimed.family_id, now=now)
-        return RefreshRefused("ACCOUNT_SUSPENDED", "This account is suspended.",
+        return RefreshRefused(AccountCode.ACCOUNT_SUSPENDED, "This account is suspended.",
                               revoked_family_id=claimed.family_id, account_id=account.id)
     return await _issue_session(session=session, clock=clock, secret=secret, account=account,
                                 family_id=claimed.family_id, access_ttl=access_ttl, refresh_ttl=refresh_ttl)
@@ -463,7 +465,7 @@ async def logout(
     condition = RefreshToken.account_id == account_id
     if not everywhere:
         if family_id is None:
-            raise DomainError("INVALID", "This credential has no session to sign out of.", None)
+            raise DomainError(CoreCode.INVALID, "This credential has no session to sign out of.", None)
         condition = and_(condition, RefreshToken.family_id == family_id)
     families = (
         await session.execute(
@@ -485,10 +487,11 @@ async def change_password(
     (a leaked password's sessions must not outlive it); returns the revoked families."""
     account = (await session.execute(select(Account).where(Account.id == account_id).with_for_update())).scalar_one()
     if not await hashing.verify(account.password_hash, current_password):
-        raise DomainError("INVALID_CREDENTIALS", "The current password is wrong.", "currentPassword")
+        raise DomainError(AccountCode.INVALID_CREDENTIALS, "The current password is wrong.", "currentPassword")
     validation.password(new_password, field="newPassword")
     if new_password == current_password:
-        raise DomainError("SAME_PASSWORD", "The new password must differ from the current one.", "newPassword")
+        raise DomainError(AccountCode.SAME_PASSWORD, "The new password must differ from the current one.",
+                          "newPassword")
     account.password_hash = await hashing.hash(new_password)
     condition = and_(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
     if keep_family_id is not None:
@@ -514,17 +517,17 @@ async def create_api_key(
     """Returns the key row and the plaintext, which is shown this once and never again. The key
     may change only what its scopes cover, each allowed by a role the organisation holds now."""
     if not (principal.roles & API_KEY_ROLES):
-        raise DomainError("FORBIDDEN", "Only an approved operator, merchant or project owner has API keys.")
+        raise DomainError(CoreCode.FORBIDDEN, "Only an approved operator, merchant or project owner has API keys.")
     label = validation.text(name, 100, "name")
     if not label:
-        raise DomainError("INVALID", "Name the key (e.g. the system that uses it).", "name")
+        raise DomainError(CoreCode.INVALID, "Name the key (e.g. the system that uses it).", "name")
     chosen = sorted(set(scopes))
     if not chosen:
-        raise DomainError("INVALID", "Give the key at least one scope.", "scopes")
+        raise DomainError(CoreCode.INVALID, "Give the key at least one scope.", "scopes")
     for scope in chosen:
         role = SCOPE_ROLES[ApiKeyScope(scope)]
         if role.value not in principal.roles:
-            raise DomainError("SCOPE_NOT_ALLOWED", f"Only an organisation with the {role.value} role can give a key "
+            raise DomainError(AccountCode.SCOPE_NOT_ALLOWED, f"Only an organisation with the {role.value} role can give a key "
                                                    f"the {scope} scope.", "scopes")
     prefix = secrets.token_hex(6)
     plaintext = f"{API_KEY_PREFIX}_{prefix}_{random_token(32)}"
@@ -605,7 +608,7 @@ async def authenticate_api_key(
 def _check_external_user_id(value: str) -> str:
     value = value.strip()
     if not value or len(value) > 128:
-        raise DomainError("INVALID", "An external user id has 1 to 128 characters.", "externalUserId")
+        raise DomainError(CoreCode.INVALID, "An external user id has 1 to 128 characters.", "externalUserId")
     return value
 
 
@@ -638,15 +641,16 @@ async def accept_entrustment(
         )
     ).scalar_one_or_none()
     if invitation is None or invitation.accepted_at is not None:
-        raise DomainError("INVALID_CODE", "This entrustment code is not valid.", "code")
+        raise DomainError(AccountCode.INVALID_CODE, "This entrustment code is not valid.", "code")
     if invitation.expires_at <= now:
-        raise DomainError("CODE_EXPIRED", "This entrustment code has expired; ask the app for a new one.", "code")
+        raise DomainError(AccountCode.CODE_EXPIRED, "This entrustment code has expired; ask the app for a new one.",
+                          "code")
     version = validation.text(agreement_version, 40, "agreementVersion")
     if not version:
-        raise DomainError("INVALID", "Name the version of the agreement accepted.", "agreementVersion")
+        raise DomainError(CoreCode.INVALID, "Name the version of the agreement accepted.", "agreementVersion")
     operator_roles = await active_roles(session=session, account_id=invitation.operator_account_id)
     if Role.APP_OPERATOR.value not in operator_roles:
-        raise DomainError("OPERATOR_NOT_ACTIVE", "This app operator is not registered now.", "code")
+        raise DomainError(AccountCode.OPERATOR_NOT_ACTIVE, "This app operator is not registered now.", "code")
     existing = (
         await session.execute(
             select(Entrustment).where(
@@ -658,7 +662,8 @@ async def accept_entrustment(
         )
     ).scalars().first()
     if existing is not None:
-        raise DomainError("ALREADY_ENTRUSTED", "There is already an active entrustment for this app user.", "code")
+        raise DomainError(AccountCode.ALREADY_ENTRUSTED, "There is already an active entrustment for this app user.",
+                          "code")
     invitation.accepted_at = now
     entrustment = Entrustment(individual_account_id=individual_id,
                               operator_account_id=invitation.operator_account_id,
@@ -669,7 +674,8 @@ async def accept_entrustment(
     try:
         await session.flush()
     except IntegrityError:
-        raise DomainError("ALREADY_ENTRUSTED", "There is already an active entrustment for this app user.", "code") from None
+        raise DomainError(AccountCode.ALREADY_ENTRUSTED, "There is already an active entrustment for this app user.",
+                          "code") from None
     _audit(session, clock, actor=individual_id, action="entrustment.accepted", subject_type="entrustment",
            subject_id=entrustment.id, operator_id=str(invitation.operator_account_id))
     return entrustment
@@ -689,7 +695,7 @@ async def revoke_entrustment(
     if entrustment is None:
         raise NotFound(message="No such entrustment.", field="id")
     if entrustment.status != EntrustmentStatus.ACTIVE.value:
-        raise DomainError("ALREADY_REVOKED", "This entrustment is already revoked.", "id")
+        raise DomainError(AccountCode.ALREADY_REVOKED, "This entrustment is already revoked.", "id")
     entrustment.status = EntrustmentStatus.REVOKED.value
     entrustment.revoked_at = clock.now()
     _audit(session, clock, actor=individual_id, action="entrustment.revoked", subject_type="entrustment",

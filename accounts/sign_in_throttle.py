@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from accounts.security import keyed_hash
 from core.clock import Clock
-from core.errors import DomainError
+from core.errors import CoreCode, DomainError
 
 WINDOW_SECONDS = 15 * 60
 SIGN_UP_WINDOW_SECONDS = 3600
@@ -33,7 +33,7 @@ KNOWN_ADDRESS_DAYS = 30
 
 
 class TooManyAttempts(DomainError):
-    code = "TOO_MANY_ATTEMPTS"
+    code = CoreCode.TOO_MANY_ATTEMPTS.value
 
     def __init__(self, retry_after: int, message: str = "Too many failed attempts; wait before trying again."):
         super().__init__(message=f"{message} Retry in {retry_after} s.", field=None)

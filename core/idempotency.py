@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import Clock
 from core.db import Base
-from core.errors import DomainError
+from core.errors import CoreCode, DomainError
 
 MAX_KEY_LENGTH = 200
 # Refusals a retry may cure: never stored as a key's answer, so the retry runs afresh.
@@ -52,7 +52,7 @@ class IdempotencyRecord(Base):
 
 
 class IdempotencyKeyReused(DomainError):
-    code = "IDEMPOTENCY_KEY_REUSED"
+    code = CoreCode.IDEMPOTENCY_KEY_REUSED.value
 
 
 class ReplayedRefusal(DomainError):
@@ -69,7 +69,7 @@ def check_key(key: str, field: str = "idempotencyKey") -> str:
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise DomainError(
-            "INVALID", f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field=field
+            CoreCode.INVALID, f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field=field
         )
     return key
 

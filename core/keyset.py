@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import DomainError
+from core.errors import CoreCode, DomainError
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 
 class InvalidCursor(DomainError):
-    code = "INVALID_CURSOR"
+    code = CoreCode.INVALID_CURSOR.value
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def check_page_size(first: int | None) -> int:
         return DEFAULT_PAGE_SIZE
     if first < 1 or first > MAX_PAGE_SIZE:
         raise DomainError(
-            "INVALID_PAGE_SIZE", f"first must be between 1 and {MAX_PAGE_SIZE}.", field="first"
+            CoreCode.INVALID_PAGE_SIZE, f"first must be between 1 and {MAX_PAGE_SIZE}.", field="first"
         )
     return first
 

@@ -1,6 +1,6 @@
 """The error codes of the points mall: listings, redemptions and their fulfilment (mall/service.py
-and the mall_redeem SQL function it calls). Raise sites may still spell them as strings: the
-values are the names."""
+and the mall_redeem SQL function it calls). Raise sites name the members (`MallCode.OUT_OF_STOCK`),
+never a bare string (tests/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class MallCode(Code):
     LISTING_CHANGED = "LISTING_CHANGED"
     PRICE_CHANGED = "PRICE_CHANGED"
     PRICE_REQUIRED = "PRICE_REQUIRED"
-    # cancelling, declining, fulfilling
+    # withdrawing, declining, fulfilling
     NOT_HELD = "NOT_HELD"
     REASON_REQUIRED = "REASON_REQUIRED"
     UNKNOWN_CODE = "UNKNOWN_CODE"

@@ -1,8 +1,8 @@
 """The points mall: listings, stock, redemptions, vouchers and cancellations (注销).
 
 Only the wallet's owner redeems. A redemption holds the points (soonest-expiring first) and
-reserves stock in one transaction; fulfilment cancels the held points for good; cancel, decline
-or time-out release them to the very lots they came from and put the stock back.
+reserves stock in one transaction; fulfilment cancels the held points for good; withdrawal,
+decline or time-out release them to the very lots they came from and put the stock back.
 
 Lock order: the person's wallet, then their lots, then the listing row, which is updated last
 so that a hot listing's row lock is held for as short a time as possible."""
@@ -22,8 +22,9 @@ from accounts.models import Role
 from accounts.service import active_roles
 from core.bulk import driver
 from core.clock import Clock, business_date
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from mall.errors import MallCode
 from mall.models import (
     Channel,
     Listing,
@@ -36,6 +37,7 @@ from mall.models import (
     StockMovement,
 )
 from wallets import hold, lock, post, release
+from wallets.errors import WalletCode
 
 DEFAULT_HOLD_MINUTES = 30
 MAX_QUANTITY = 100
@@ -61,29 +63,29 @@ class ListingTerms:
 
 def _check_terms(terms: ListingTerms, creating: bool) -> None:
     if terms.title is not None and not (1 <= len(terms.title.strip()) <= 200):
-        raise DomainError("INVALID", "A title has 1 to 200 characters.", "title")
+        raise DomainError(CoreCode.INVALID, "A title has 1 to 200 characters.", "title")
     if creating and terms.title is None:
-        raise DomainError("INVALID", "A listing needs a title.", "title")
+        raise DomainError(CoreCode.INVALID, "A listing needs a title.", "title")
     if terms.description is not None and len(terms.description) > 5000:
-        raise DomainError("INVALID", "At most 5,000 characters.", "description")
+        raise DomainError(CoreCode.INVALID, "At most 5,000 characters.", "description")
     if terms.category is not None and not (1 <= len(terms.category.strip()) <= 60):
-        raise DomainError("INVALID", "A category has 1 to 60 characters.", "category")
+        raise DomainError(CoreCode.INVALID, "A category has 1 to 60 characters.", "category")
     if creating and terms.category is None:
-        raise DomainError("INVALID", "A listing needs a category.", "category")
+        raise DomainError(CoreCode.INVALID, "A listing needs a category.", "category")
     if terms.image_urls is not None:
         if len(terms.image_urls) > 10:
-            raise DomainError("INVALID", "At most 10 images.", "imageUrls")
+            raise DomainError(CoreCode.INVALID, "At most 10 images.", "imageUrls")
         for url in terms.image_urls:
             if not url.startswith("https://") or len(url) > 500:
-                raise DomainError("INVALID", "Image URLs are https and at most 500 characters.", "imageUrls")
+                raise DomainError(CoreCode.INVALID, "Image URLs are https and at most 500 characters.", "imageUrls")
     if terms.price_points is not None and terms.price_points <= 0:
-        raise DomainError("INVALID_PRICE", "The price is a positive number of points.", "pricePoints")
+        raise DomainError(MallCode.INVALID_PRICE, "The price is a positive number of points.", "pricePoints")
     if creating and terms.price_points is None:
-        raise DomainError("INVALID_PRICE", "A listing needs a price in points.", "pricePoints")
+        raise DomainError(MallCode.INVALID_PRICE, "A listing needs a price in points.", "pricePoints")
     if terms.per_person_limit is not None and terms.per_person_limit <= 0:
-        raise DomainError("INVALID", "The per-person limit is positive (or absent for none).", "perPersonLimit")
+        raise DomainError(CoreCode.INVALID, "The per-person limit is positive (or absent for none).", "perPersonLimit")
     if (terms.available_from and terms.available_until and terms.available_until <= terms.available_from):
-        raise DomainError("INVALID", "availableUntil is before availableFrom.", "availableUntil")
+        raise DomainError(CoreCode.INVALID, "availableUntil is before availableFrom.", "availableUntil")
 
 
 async def create_listing(
@@ -92,19 +94,20 @@ async def create_listing(
 ) -> Listing:
     _check_terms(terms, creating=True)
     if kind not in (ListingKind.GOODS.value, ListingKind.SERVICE.value):
-        raise DomainError("INVALID", "A listing is goods or a service.", "kind")
+        raise DomainError(CoreCode.INVALID, "A listing is goods or a service.", "kind")
     if stock is None and kind == ListingKind.GOODS.value:
-        raise DomainError("INVALID_STOCK", "Goods need a stock; only a service may be unlimited.", "stock")
+        raise DomainError(MallCode.INVALID_STOCK, "Goods need a stock; only a service may be unlimited.", "stock")
     if stock is not None and stock < 0:
-        raise DomainError("INVALID_STOCK", "Stock cannot be negative.", "stock")
+        raise DomainError(MallCode.INVALID_STOCK, "Stock cannot be negative.", "stock")
     if channel == Channel.APP.value:
         if app_operator_id is None or Role.APP_OPERATOR.value not in await active_roles(
                 session=session, account_id=app_operator_id):
-            raise DomainError("UNKNOWN_APP_OPERATOR", "Name an approved app operator for its app mall.", "appOperatorId")
+            raise DomainError(MallCode.UNKNOWN_APP_OPERATOR, "Name an approved app operator for its app mall.",
+                              "appOperatorId")
     elif channel == Channel.PLATFORM.value:
         app_operator_id = None
     else:
-        raise DomainError("INVALID", "The channel is the platform mall or an app mall.", "channel")
+        raise DomainError(CoreCode.INVALID, "The channel is the platform mall or an app mall.", "channel")
     now = clock.now()
     listing = Listing(
         merchant_id=merchant_id, kind=kind, title=terms.title.strip(), description=(terms.description or "").strip(),
@@ -138,7 +141,7 @@ async def update_listing(
     _check_terms(terms, creating=False)
     listing = await _own_listing(session, merchant_id, listing_id)
     if listing.status == ListingStatus.ARCHIVED.value:
-        raise DomainError("LISTING_ARCHIVED", "An archived listing cannot change.", "id")
+        raise DomainError(MallCode.LISTING_ARCHIVED, "An archived listing cannot change.", "id")
     for name in ("title", "description", "category", "image_urls", "price_points", "per_person_limit",
                  "available_from", "available_until"):
         value = getattr(terms, name)
@@ -146,7 +149,7 @@ async def update_listing(
             setattr(listing, name, value.strip() if isinstance(value, str) else value)
     # the window as it ends up, whichever end moved (the caller's transaction rolls back on refusal)
     if listing.available_from and listing.available_until and listing.available_until <= listing.available_from:
-        raise DomainError("INVALID", "availableUntil is before availableFrom.",
+        raise DomainError(CoreCode.INVALID, "availableUntil is before availableFrom.",
                           "availableUntil" if terms.available_until is not None else "availableFrom")
     listing.revision += 1
     listing.updated_at = clock.now()
@@ -167,7 +170,7 @@ async def set_listing_status(
     """draft -> active -> paused -> active ...; anything -> archived, for good."""
     listing = await _own_listing(session, merchant_id, listing_id)
     if listing.status not in _TRANSITIONS.get(status, set()):
-        raise DomainError("INVALID_TRANSITION", f"A {listing.status} listing cannot become {status}.", "status")
+        raise DomainError(MallCode.INVALID_TRANSITION, f"A {listing.status} listing cannot become {status}.", "status")
     listing.status = status
     listing.updated_at = clock.now()
     if status == ListingStatus.ACTIVE.value and listing.published_at is None:
@@ -181,12 +184,12 @@ async def restock(
     *, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID, listing_id: uuid.UUID, quantity: int,
 ) -> Listing:
     if quantity <= 0 or quantity > 1_000_000:
-        raise DomainError("INVALID_STOCK", "Restock 1 to 1,000,000 units.", "quantity")
+        raise DomainError(MallCode.INVALID_STOCK, "Restock 1 to 1,000,000 units.", "quantity")
     listing = await _own_listing(session, merchant_id, listing_id)
     if listing.stock_available is None:
-        raise DomainError("INVALID_STOCK", "This listing has unlimited stock.", "quantity")
+        raise DomainError(MallCode.INVALID_STOCK, "This listing has unlimited stock.", "quantity")
     if listing.status == ListingStatus.ARCHIVED.value:
-        raise DomainError("LISTING_ARCHIVED", "An archived listing cannot change.", "id")
+        raise DomainError(MallCode.LISTING_ARCHIVED, "An archived listing cannot change.", "id")
     listing.stock_available += quantity
     listing.updated_at = clock.now()
     session.add(StockMovement(listing_id=listing.id, kind=MovementKind.RESTOCK.value, delta=quantity,
@@ -276,9 +279,9 @@ async def redeem(
     another by now is refused (PRICE_CHANGED, LISTING_CHANGED) and nothing is held, so a price
     raised while someone is at the checkout is never charged to them."""
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise DomainError("INVALID", f"Redeem 1 to {MAX_QUANTITY} units.", "quantity")
+        raise DomainError(CoreCode.INVALID, f"Redeem 1 to {MAX_QUANTITY} units.", "quantity")
     if expected_price_points is None and expected_revision is None:
-        raise DomainError("PRICE_REQUIRED", "State the unit price in points the person agreed to "
+        raise DomainError(MallCode.PRICE_REQUIRED, "State the unit price in points the person agreed to "
                           "(or the listing revision they saw).", "expectedPricePoints")
     now = clock.now()
     redemption_id, hold_id, voucher = uuid.uuid4(), uuid.uuid4(), _voucher_code()
@@ -312,16 +315,17 @@ async def redeem(
 # mall_redeem's refusals (mall/sql/mall_redeem.sql, in the order it checks them): (code, message or
 # message(row), input field)
 REFUSALS = {
-    "NOT_FOUND": ("NOT_FOUND", "No such listing.", "listingId"),
-    "NOT_AVAILABLE": ("NOT_AVAILABLE", "This listing is not on sale now.", "listingId"),
-    "OUTSIDE_WINDOW": ("NOT_AVAILABLE", "This listing is outside its availability window.", "listingId"),
-    "PRICE_CHANGED": ("PRICE_CHANGED", lambda row: f"The price is {row['detail']} points a unit now; look again.",
+    "NOT_FOUND": (CoreCode.NOT_FOUND, "No such listing.", "listingId"),
+    "NOT_AVAILABLE": (MallCode.NOT_AVAILABLE, "This listing is not on sale now.", "listingId"),
+    "OUTSIDE_WINDOW": (MallCode.NOT_AVAILABLE, "This listing is outside its availability window.", "listingId"),
+    "PRICE_CHANGED": (MallCode.PRICE_CHANGED, lambda row: f"The price is {row['detail']} points a unit now; look again.",
                       "expectedPricePoints"),
-    "LISTING_CHANGED": ("LISTING_CHANGED", "The listing changed since you saw it; look again.", "expectedRevision"),
-    "LIMIT_REACHED": ("LIMIT_REACHED", lambda row: f"At most {row['detail']} per person.", "quantity"),
-    "INSUFFICIENT_POINTS": ("INSUFFICIENT_POINTS",
+    "LISTING_CHANGED": (MallCode.LISTING_CHANGED, "The listing changed since you saw it; look again.",
+                        "expectedRevision"),
+    "LIMIT_REACHED": (MallCode.LIMIT_REACHED, lambda row: f"At most {row['detail']} per person.", "quantity"),
+    "INSUFFICIENT_POINTS": (WalletCode.INSUFFICIENT_POINTS,
                             lambda row: hold.insufficient_message(row["detail"], row["points"]), "quantity"),
-    "OUT_OF_STOCK": ("OUT_OF_STOCK", "Not enough stock left.", "quantity"),
+    "OUT_OF_STOCK": (MallCode.OUT_OF_STOCK, "Not enough stock left.", "quantity"),
 }
 
 
@@ -362,11 +366,13 @@ async def _undo(session: AsyncSession, clock: Clock, redemption: Redemption, sta
 
 def _must_be_held(redemption: Redemption) -> None:
     if redemption.status != RedemptionStatus.HELD.value:
-        raise DomainError("NOT_HELD", f"This redemption is already {redemption.status}.", "id")
+        raise DomainError(MallCode.NOT_HELD, f"This redemption is already {redemption.status}.", "id")
 
 
-async def cancel_redemption(*, session: AsyncSession, clock: Clock, wallet_id: uuid.UUID,
-                            redemption_id: uuid.UUID) -> Redemption:
+async def withdraw_redemption(*, session: AsyncSession, clock: Clock, wallet_id: uuid.UUID,
+                              redemption_id: uuid.UUID) -> Redemption:
+    """The person withdraws a redemption not yet fulfilled: its hold is released to the very lots
+    it came from and the stock put back. The status stored is `cancelled`, the word of the API."""
     redemption = await _locked_redemption(session, redemption_id, wallet_id=wallet_id)
     _must_be_held(redemption)
     return await _undo(session, clock, redemption, RedemptionStatus.CANCELLED, "cancelled by the person")
@@ -375,7 +381,7 @@ async def cancel_redemption(*, session: AsyncSession, clock: Clock, wallet_id: u
 async def decline_redemption(*, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID,
                              redemption_id: uuid.UUID, reason: str) -> Redemption:
     if not reason or not reason.strip() or len(reason) > 500:
-        raise DomainError("REASON_REQUIRED", "Say why (at most 500 characters).", "reason")
+        raise DomainError(MallCode.REASON_REQUIRED, "Say why (at most 500 characters).", "reason")
     redemption = await _locked_redemption(session, redemption_id, merchant_id=merchant_id)
     _must_be_held(redemption)
     return await _undo(session, clock, redemption, RedemptionStatus.DECLINED, reason.strip())
@@ -398,7 +404,7 @@ async def expire_held_redemptions(*, session_factory: async_sessionmaker[AsyncSe
                 async with session.begin():
                     redemption = await _locked_redemption(session, redemption_id)
                     if redemption.status != RedemptionStatus.HELD.value:
-                        continue  # fulfilled or cancelled meanwhile
+                        continue  # fulfilled, withdrawn or declined meanwhile
                     await _undo(session, clock, redemption, RedemptionStatus.EXPIRED, "reservation timed out")
                     expired += 1
         if len(due) < batch_size:
@@ -412,7 +418,7 @@ async def find_voucher(*, session: AsyncSession, merchant_id: uuid.UUID, code: s
         select(Redemption).where(Redemption.voucher_code == normalised, Redemption.merchant_id == merchant_id)
     )).scalar_one_or_none()
     if redemption is None:
-        raise DomainError("UNKNOWN_CODE", "No redemption of yours has this code.", "code")
+        raise DomainError(MallCode.UNKNOWN_CODE, "No redemption of yours has this code.", "code")
     return redemption
 
 
@@ -431,7 +437,7 @@ async def fulfil(*, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID,
     _must_be_held(redemption)
     now = clock.now()
     if redemption.held_until <= now:
-        raise DomainError("RESERVATION_EXPIRED", "This reservation has timed out.", "code")
+        raise DomainError(MallCode.RESERVATION_EXPIRED, "This reservation has timed out.", "code")
     _, drawn = await post.post_hold(session=session, clock=clock, hold_id=redemption.hold_id)
     if await (await driver(session)).fetchval("SELECT stock_available IS NOT NULL FROM listings WHERE id = $1",
                                                redemption.listing_id):
@@ -482,7 +488,7 @@ async def cancellation_figures(
 ) -> list[CancelledFigure]:
     """Points cancelled after use per day, channel, app operator and merchant (art. 23)."""
     if until < since or (until - since).days > 366:
-        raise DomainError("INVALID", "Ask for 1 to 366 days.", "until")
+        raise DomainError(CoreCode.INVALID, "Ask for 1 to 366 days.", "until")
     stmt = (select(PointCancellation.business_day, PointCancellation.channel, PointCancellation.app_operator_id,
                    PointCancellation.merchant_id, func.count(), func.sum(PointCancellation.points))
             .where(PointCancellation.business_day.between(since, until))

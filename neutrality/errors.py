@@ -1,8 +1,9 @@
 """The error codes of carbon neutrality, one enum per part: the CER registry (projects, issuance,
-serial blocks, cancellation: neutrality/projects.py, registry.py, blocks.py), the CER market
-(neutrality/market.py, payments.py) and neutrality itself (retirements and certificates:
-neutrality/retirements.py, certificates.py). Raise sites may still spell them as strings: the
-values are the names."""
+serial blocks, cancellation: neutrality/cers/projects.py, registry.py, blocks.py), the CER
+market (neutrality/market/offers.py, purchases.py, settlement.py, payments.py) and neutrality itself
+(retirements and certificates: neutrality/retirement/retirements.py, certificates.py). Raise sites
+name the members (`MarketCode.OFFER_NOT_ACTIVE`), never a bare string
+(tests/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import service as accounts
 from core.bulk import driver
 from core.clock import Clock, business_date
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from reductions.errors import ReductionCode
 from reductions.models import BehaviourReport, ExchangeRule, Methodology, PublicationStatus, ReportOutcome
 from wallets import audit, lock, read
 from wallets.credit import Credit, Fraction, apply_credits
@@ -61,20 +62,21 @@ def parse_quantity(value: str | Decimal | int, field: str = "quantity") -> int:
     large and no database column holds them, so they are QUANTITY_TOO_LARGE, never an overflow."""
     text = str(value).strip()
     if len(text) > MAX_QUANTITY_CHARS:
-        raise DomainError("INVALID_QUANTITY", f"A quantity has at most {MAX_QUANTITY_CHARS} characters.", field)
+        raise DomainError(ReductionCode.INVALID_QUANTITY, f"A quantity has at most {MAX_QUANTITY_CHARS} characters.",
+                          field)
     try:
         number = Decimal(text)
     except (InvalidOperation, ValueError):
-        raise DomainError("INVALID_QUANTITY", "The quantity is not a number.", field) from None
+        raise DomainError(ReductionCode.INVALID_QUANTITY, "The quantity is not a number.", field) from None
     if not number.is_finite():
-        raise DomainError("INVALID_QUANTITY", "The quantity is not a number.", field)
+        raise DomainError(ReductionCode.INVALID_QUANTITY, "The quantity is not a number.", field)
     if number.adjusted() >= len(str(MAX_QUANTITY_MILLI)) - 3:  # the exponent alone says it is too large
-        raise DomainError("QUANTITY_TOO_LARGE", "The quantity is larger than any behaviour.", field)
+        raise DomainError(ReductionCode.QUANTITY_TOO_LARGE, "The quantity is larger than any behaviour.", field)
     milli = number.scaleb(3)
     if milli != milli.to_integral_value():
-        raise DomainError("INVALID_QUANTITY", f"At most {QUANTITY_DECIMALS} decimals.", field)
+        raise DomainError(ReductionCode.INVALID_QUANTITY, f"At most {QUANTITY_DECIMALS} decimals.", field)
     if abs(milli) > MAX_QUANTITY_MILLI:
-        raise DomainError("QUANTITY_TOO_LARGE", "The quantity is larger than any behaviour.", field)
+        raise DomainError(ReductionCode.QUANTITY_TOO_LARGE, "The quantity is larger than any behaviour.", field)
     return int(milli)
 
 
@@ -85,17 +87,17 @@ async def create_methodology(
 ) -> Methodology:
     code = code.strip().upper()
     if not code or len(code) > 40:
-        raise DomainError("INVALID", "A methodology code has 1 to 40 characters.", "code")
+        raise DomainError(CoreCode.INVALID, "A methodology code has 1 to 40 characters.", "code")
     if factor_mg_per_unit <= 0:
-        raise DomainError("INVALID", "The reduction factor is a positive number of mg CO2e per unit.",
+        raise DomainError(CoreCode.INVALID, "The reduction factor is a positive number of mg CO2e per unit.",
                           "factorMgPerUnit")
     max_milli = parse_quantity(max_quantity, "maxQuantity")
     if max_milli <= 0:
-        raise DomainError("INVALID", "The largest credible quantity is positive.", "maxQuantity")
+        raise DomainError(CoreCode.INVALID, "The largest credible quantity is positive.", "maxQuantity")
     if effective_to is not None and effective_to < effective_from:
-        raise DomainError("INVALID", "effectiveTo is before effectiveFrom.", "effectiveTo")
+        raise DomainError(CoreCode.INVALID, "effectiveTo is before effectiveFrom.", "effectiveTo")
     if not source_reference.strip():
-        raise DomainError("INVALID", "Name the public source of the methodology.", "sourceReference")
+        raise DomainError(CoreCode.INVALID, "Name the public source of the methodology.", "sourceReference")
     latest = (await session.execute(
         select(func.max(Methodology.version)).where(Methodology.code == code))).scalar_one()
     methodology = Methodology(
@@ -120,7 +122,8 @@ async def set_methodology_status(
     allowed = {PublicationStatus.PUBLISHED: PublicationStatus.DRAFT.value,
                PublicationStatus.RETIRED: PublicationStatus.PUBLISHED.value}
     if methodology.status != allowed.get(status):
-        raise DomainError("INVALID_TRANSITION", f"A {methodology.status} methodology cannot become {status.value}.", "id")
+        raise DomainError(ReductionCode.INVALID_TRANSITION,
+                          f"A {methodology.status} methodology cannot become {status.value}.", "id")
     methodology.status = status.value
     if status == PublicationStatus.PUBLISHED:
         methodology.published_at = clock.now()
@@ -144,22 +147,23 @@ async def create_exchange_rule(
     methodology_code: str | None = None, note: str | None = None,
 ) -> ExchangeRule:
     if points <= 0 or reduction_mg <= 0:
-        raise DomainError("INVALID", "The ratio is a positive number of points per positive mg.", "points")
+        raise DomainError(CoreCode.INVALID, "The ratio is a positive number of points per positive mg.", "points")
     if validity_years > MAX_VALIDITY_YEARS:
-        raise DomainError("VALIDITY_TOO_LONG", "Points are valid for at most 10 years (art. 22).", "validityYears")
+        raise DomainError(ReductionCode.VALIDITY_TOO_LONG, "Points are valid for at most 10 years (art. 22).",
+                          "validityYears")
     if validity_years < 1:
-        raise DomainError("INVALID", "Points are valid for at least a year.", "validityYears")
+        raise DomainError(CoreCode.INVALID, "Points are valid for at least a year.", "validityYears")
     if daily_cap_points <= 0:
-        raise DomainError("INVALID", "The daily cap is a positive number of points.", "dailyCapPoints")
+        raise DomainError(CoreCode.INVALID, "The daily cap is a positive number of points.", "dailyCapPoints")
     if not 0 <= acceptance_window_days <= 366:
-        raise DomainError("INVALID", "The acceptance window is 0 to 366 days.", "acceptanceWindowDays")
+        raise DomainError(CoreCode.INVALID, "The acceptance window is 0 to 366 days.", "acceptanceWindowDays")
     if effective_from.tzinfo is None:
-        raise DomainError("INVALID", "effectiveFrom needs a time zone.", "effectiveFrom")
+        raise DomainError(CoreCode.INVALID, "effectiveFrom needs a time zone.", "effectiveFrom")
     code = methodology_code.strip().upper() if methodology_code else None
     if code is not None:
         known = (await session.execute(select(Methodology.id).where(Methodology.code == code).limit(1))).first()
         if known is None:
-            raise DomainError("UNKNOWN_METHODOLOGY", "No methodology has this code.", "methodologyCode")
+            raise DomainError(ReductionCode.UNKNOWN_METHODOLOGY, "No methodology has this code.", "methodologyCode")
     latest = (await session.execute(select(func.max(ExchangeRule.version)))).scalar_one()
     rule = ExchangeRule(version=(latest or 0) + 1, methodology_code=code, points=points, reduction_mg=reduction_mg,
                         daily_cap_points=daily_cap_points, acceptance_window_days=acceptance_window_days,
@@ -178,9 +182,10 @@ async def publish_exchange_rule(*, session: AsyncSession, clock: Clock, rule_id:
     if rule is None:
         raise NotFound(message="No such exchange rule.", field="id")
     if rule.status != PublicationStatus.DRAFT.value:
-        raise DomainError("INVALID_TRANSITION", f"This rule is already {rule.status}.", "id")
+        raise DomainError(ReductionCode.INVALID_TRANSITION, f"This rule is already {rule.status}.", "id")
     if rule.effective_from < clock.now() - CLOCK_SKEW:
-        raise DomainError("EFFECTIVE_IN_PAST", "A rule cannot take effect before it is published.", "effectiveFrom")
+        raise DomainError(ReductionCode.EFFECTIVE_IN_PAST, "A rule cannot take effect before it is published.",
+                          "effectiveFrom")
     rule.status, rule.published_at = PublicationStatus.PUBLISHED.value, clock.now()
     await session.flush()
     return rule
@@ -279,17 +284,18 @@ async def report_behaviour(
     duplicate. Runs in the caller's transaction; raises ConcurrentDuplicate if a parallel batch
     stored one of the same report ids first (the caller retries the whole batch once)."""
     if not 1 <= len(items) <= MAX_BATCH:
-        raise DomainError("INVALID_BATCH", f"A batch has 1 to {MAX_BATCH} items.", "items")
+        raise DomainError(ReductionCode.INVALID_BATCH, f"A batch has 1 to {MAX_BATCH} items.", "items")
     now = clock.now()
     today = business_date(now)
     conn = await driver(session)
     for index, item in enumerate(items):
         if not item.report_id.strip() or len(item.report_id) > 128:
-            raise DomainError("INVALID", "A report id has 1 to 128 characters.", f"items.{index}.reportId")
+            raise DomainError(CoreCode.INVALID, "A report id has 1 to 128 characters.", f"items.{index}.reportId")
         if not item.external_user_id.strip() or len(item.external_user_id) > 128:
-            raise DomainError("INVALID", "An external user id has 1 to 128 characters.", f"items.{index}.externalUserId")
+            raise DomainError(CoreCode.INVALID, "An external user id has 1 to 128 characters.",
+                              f"items.{index}.externalUserId")
         if item.occurred_at.tzinfo is None:
-            raise DomainError("INVALID", "occurredAt needs a time zone.", f"items.{index}.occurredAt")
+            raise DomainError(CoreCode.INVALID, "occurredAt needs a time zone.", f"items.{index}.occurredAt")
 
     report_ids = list(dict.fromkeys(i.report_id for i in items))
     # one probe of the (operator, report id) unique index per id: with `report_id = ANY(...)` the
@@ -517,7 +523,7 @@ class DailyAggregate:
 
 async def operator_aggregates(*, session: AsyncSession, operator_id: uuid.UUID, since: date, until: date) -> list[DailyAggregate]:
     if until < since or (until - since).days > 366:
-        raise DomainError("INVALID", "Ask for 1 to 366 days.", "until")
+        raise DomainError(CoreCode.INVALID, "Ask for 1 to 366 days.", "until")
     conn = await driver(session)
     rows = await conn.fetch(
         "SELECT behaviour_day, methodology_code, count(*) AS reports,"

@@ -227,8 +227,8 @@ class MallMutation:
         ctx: Context = info.context
 
         async def cancel(session) -> t.CancelRedemptionPayload:
-            row = await service.cancel_redemption(session=session, clock=ctx.clock,
-                                                  wallet_id=ctx.principal.account_id, redemption_id=parse_id(input.id))
+            row = await service.withdraw_redemption(session=session, clock=ctx.clock,
+                                                    wallet_id=ctx.principal.account_id, redemption_id=parse_id(input.id))
             return t.CancelRedemptionPayload(redemption=t.Redemption.from_row(row))
 
         return await run_mutation(ctx, t.CancelRedemptionPayload, cancel)

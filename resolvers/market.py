@@ -10,7 +10,7 @@ import strawberry
 from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError
-from neutrality import market
+from neutrality.market import offers, purchases, reads
 from neutrality.market.models import Offer, PurchaseOrder
 from neutrality.market.payments import PaymentProviderUnavailable, PaymentRefused
 from resolvers.common import parse_id, parse_optional_id
@@ -30,13 +30,13 @@ def _viewer(ctx: Context):
 
 
 async def _offers(session, rows, viewer) -> list[t.CerOffer]:
-    projects = await market.projects_by_id(session=session, ids=[r.project_id for r in rows])
+    projects = await reads.projects_by_id(session=session, ids=[r.project_id for r in rows])
     return [t.CerOffer.from_row(r, projects.get(r.project_id), viewer) for r in rows]
 
 
 async def _buyer_orders(session, rows) -> list[t.CerPurchaseOrder]:
-    projects = await market.projects_by_id(session=session, ids=[r.project_id for r in rows])
-    serials = await market.delivered_serials(session=session, order_ids=[r.id for r in rows])
+    projects = await reads.projects_by_id(session=session, ids=[r.project_id for r in rows])
+    serials = await reads.delivered_serials(session=session, order_ids=[r.id for r in rows])
     return [t.CerPurchaseOrder.from_row(r, projects.get(r.project_id), serials.get(r.id)) for r in rows]
 
 
@@ -58,7 +58,7 @@ class MarketQuery:
         ctx: Context = info.context
         mode = _payment_mode(ctx)
         return t.CerMarketInfo(payment_mode=mode, test_mode=mode is None or mode.value != "live",
-                               currency=market.CURRENCY.upper(),
+                               currency=purchases.CURRENCY.upper(),
                                reservation_minutes=ctx.settings.cer_reservation_minutes)
 
     @strawberry.field(extensions=[Allow(anyone=True)],
@@ -68,11 +68,11 @@ class MarketQuery:
                          after: str | None = None) -> Connection[t.CerOffer]:
         ctx: Context = info.context
         f = filter or t.CerOfferFilter()
-        filters = market.OfferFilter(project_id=parse_optional_id(f.project_id),
-                                     vintage=f.vintage, max_price_per_tonne_fen=f.max_price_per_tonne_fen,
-                                     sort=sort.value)
+        filters = reads.OfferFilter(project_id=parse_optional_id(f.project_id),
+                                    vintage=f.vintage, max_price_per_tonne_fen=f.max_price_per_tonne_fen,
+                                    sort=sort.value)
         async with ctx.reading() as session:
-            page = await market.browse_offers(session=session, filters=filters, first=first, after=after)
+            page = await reads.browse_offers(session=session, filters=filters, first=first, after=after)
             return await _offer_connection(session, page, _viewer(ctx))
 
     @strawberry.field(extensions=[Allow(anyone=True)],
@@ -81,7 +81,7 @@ class MarketQuery:
         ctx: Context = info.context
         try:
             async with ctx.reading() as session:
-                row = await market.get_offer(session=session, offer_id=parse_id(id), viewer_id=_viewer(ctx))
+                row = await reads.get_offer(session=session, offer_id=parse_id(id), viewer_id=_viewer(ctx))
                 return (await _offers(session, [row], _viewer(ctx)))[0]
         except DomainError:
             return None
@@ -91,8 +91,8 @@ class MarketQuery:
                             first: int | None = None, after: str | None = None) -> Connection[t.CerOffer]:
         ctx: Context = info.context
         async with ctx.reading() as session:
-            page = await market.seller_offers(session=session, seller_id=ctx.principal.account_id,
-                                              status=status.value if status else None, first=first, after=after)
+            page = await reads.seller_offers(session=session, seller_id=ctx.principal.account_id,
+                                             status=status.value if status else None, first=first, after=after)
             return await _offer_connection(session, page, _viewer(ctx))
 
     @strawberry.field(extensions=[Allow(*BUYERS)], description="One of the caller's purchase orders, with its status.")
@@ -100,7 +100,7 @@ class MarketQuery:
         ctx: Context = info.context
         try:
             async with ctx.reading() as session:
-                row = await market.get_order(session=session, order_id=parse_id(id), buyer_id=ctx.principal.account_id)
+                row = await reads.get_order(session=session, order_id=parse_id(id), buyer_id=ctx.principal.account_id)
                 return (await _buyer_orders(session, [row]))[0]
         except DomainError:
             return None
@@ -110,8 +110,8 @@ class MarketQuery:
                                  first: int | None = None, after: str | None = None) -> Connection[t.CerPurchaseOrder]:
         ctx: Context = info.context
         async with ctx.reading() as session:
-            page = await market.buyer_orders(session=session, buyer_id=ctx.principal.account_id,
-                                             status=status.value if status else None, first=first, after=after)
+            page = await reads.buyer_orders(session=session, buyer_id=ctx.principal.account_id,
+                                            status=status.value if status else None, first=first, after=after)
             converted = dict(zip([i.node.id for i in page.items], await _buyer_orders(session, [i.node for i in page.items])))
         return Connection.from_page(page, lambda row: converted[row.id])
 
@@ -121,9 +121,9 @@ class MarketQuery:
                             first: int | None = None, after: str | None = None) -> Connection[t.CerSellerOrder]:
         ctx: Context = info.context
         async with ctx.reading() as session:
-            page = await market.seller_orders(session=session, seller_id=ctx.principal.account_id,
-                                              status=status.value if status else None, first=first, after=after)
-            projects = await market.projects_by_id(session=session, ids=[i.node.project_id for i in page.items])
+            page = await reads.seller_orders(session=session, seller_id=ctx.principal.account_id,
+                                             status=status.value if status else None, first=first, after=after)
+            projects = await reads.projects_by_id(session=session, ids=[i.node.project_id for i in page.items])
         return Connection.from_page(page, lambda row: t.CerSellerOrder.from_row(row, projects.get(row.project_id)))
 
 
@@ -135,7 +135,7 @@ class MarketMutation:
         ctx: Context = info.context
 
         async def offer(session) -> dict:
-            row = await market.create_offer(
+            row = await offers.create_offer(
                 session=session, clock=ctx.clock, seller_id=ctx.principal.account_id,
                 project_id=parse_id(input.project_id, "projectId"), vintage=input.vintage, quantity=input.quantity,
                 price_per_tonne_fen=input.price_per_tonne_fen, min_purchase=input.min_purchase)
@@ -159,7 +159,7 @@ class MarketMutation:
         ctx: Context = info.context
 
         async def withdraw(session) -> t.WithdrawCerOfferPayload:
-            row = await market.withdraw_offer(session=session, clock=ctx.clock,
+            row = await offers.withdraw_offer(session=session, clock=ctx.clock,
                                               seller_id=ctx.principal.account_id, offer_id=parse_id(input.id))
             return t.WithdrawCerOfferPayload(offer=(await _offers(session, [row], ctx.principal.account_id))[0])
 
@@ -181,7 +181,7 @@ class MarketMutation:
             yield
 
         async def reserve(session) -> dict:
-            row = await market.reserve_purchase(
+            row = await purchases.reserve_purchase(
                 session=session, clock=ctx.clock, buyer_id=ctx.principal.account_id,
                 offer_id=parse_id(input.offer_id, "offerId"), quantity=input.quantity,
                 reservation_minutes=ctx.settings.cer_reservation_minutes)
@@ -192,9 +192,9 @@ class MarketMutation:
 
         async def pay(order_id) -> t.BuyCersPayload:
             try:
-                row, secret = await market.ensure_payment(session_factory=ctx.services.session_factory,
-                                                          clock=ctx.clock, payments=payments, order_id=order_id,
-                                                          buyer_id=ctx.principal.account_id)
+                row, secret = await purchases.ensure_payment(session_factory=ctx.services.session_factory,
+                                                             clock=ctx.clock, payments=payments, order_id=order_id,
+                                                             buyer_id=ctx.principal.account_id)
             except (PaymentProviderUnavailable, PaymentRefused) as exc:
                 # the order exists (reserved, or released if refused): show it with the error
                 async with ctx.reading() as session:

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.bulk import driver
 from core.clock import Clock
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
+from wallets.errors import WalletCode
 from wallets.lock import lock_wallets
 from wallets.models import EntryKind, PointHold
 
 
 class InsufficientPoints(DomainError):
-    code = "INSUFFICIENT_POINTS"
+    code = WalletCode.INSUFFICIENT_POINTS.value
 
 
 async def place_hold(
@@ -31,7 +32,7 @@ async def place_hold(
     """Set `points` aside, drawn from the soonest-expiring usable lots first. The hold id is the
     caller's: placing the same hold again returns it; another hold under that id is refused."""
     if points <= 0:
-        raise DomainError("INVALID", "A hold is for a positive number of points.", "points")
+        raise DomainError(CoreCode.INVALID, "A hold is for a positive number of points.", "points")
     conn = await driver(session)
     # the steps run inside PostgreSQL (wallets/sql/wallet_place_hold.sql), one round trip
     outcome = await conn.fetchrow("SELECT code, usable FROM wallet_place_hold($1, $2, $3, $4, $5)",
@@ -39,7 +40,7 @@ async def place_hold(
     if outcome["code"] == "no_wallet":
         raise InsufficientPoints(message="This wallet has no points.", field="points")
     if outcome["code"] == "conflict":
-        raise DomainError("HOLD_ID_CONFLICT", "This hold id is already used for another hold.", "holdId")
+        raise DomainError(WalletCode.HOLD_ID_CONFLICT, "This hold id is already used for another hold.", "holdId")
     if outcome["code"] == "insufficient":
         raise InsufficientPoints(message=insufficient_message(outcome["usable"], points), field="points")
     return await session.get(PointHold, hold_id)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.bulk import driver
 from core.clock import Clock
 from core.errors import DomainError
+from wallets.errors import WalletCode
 from wallets.hold import journal, settle
 from wallets.models import EntryKind, HoldStatus, PointHold
 
@@ -27,7 +28,7 @@ async def post_hold(*, session: AsyncSession, clock: Clock, hold_id: uuid.UUID,
     if hold.status == HoldStatus.POSTED.value:
         return hold, drawn
     if hold.status != HoldStatus.PENDING.value:
-        raise DomainError("HOLD_SETTLED", f"This hold was already {hold.status}.", "holdId")
+        raise DomainError(WalletCode.HOLD_SETTLED, f"This hold was already {hold.status}.", "holdId")
     now = clock.now()
     conn = await driver(session)
     lot_ids, amounts = [d[0] for d in drawn], [d[1] for d in drawn]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Entrustment
 from core.bulk import driver, read_driver
 from core.clock import Clock, business_date
-from core.errors import DomainError
+from core.errors import CoreCode, DomainError
 from core.keyset import Page, PageItem, check_page_size, decode_cursor, encode_cursor, keyset_page
 from wallets.credit import Fraction
 from wallets.models import ExpiryNotice, PointLot, WalletEntry
@@ -98,7 +98,7 @@ class ExpiringDay:
 
 async def expiring_soon(*, session: AsyncSession, clock: Clock, account_id: uuid.UUID, within_days: int) -> list[ExpiringDay]:
     if not 1 <= within_days <= 3660:
-        raise DomainError("INVALID", "withinDays is 1 to 3660.", "withinDays")
+        raise DomainError(CoreCode.INVALID, "withinDays is 1 to 3660.", "withinDays")
     now = clock.now()
     rows = await session.execute(
         select(PointLot.expires_at, PointLot.points_remaining).where(

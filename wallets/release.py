@@ -1,4 +1,4 @@
-"""Releasing a hold (Measures art. 22-23): a redemption cancelled, declined or timed out gives its
+"""Releasing a hold (Measures art. 22-23): a redemption withdrawn, declined or timed out gives its
 held points back to the very lots they came from, with their original expiry.
 
 Crash-safe step order, in one transaction: lock the wallet, the hold, then its lots (soonest-
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.bulk import driver
 from core.clock import Clock
 from core.errors import DomainError
+from wallets.errors import WalletCode
 from wallets.hold import journal, settle
 from wallets.models import EntryKind, HoldStatus, PointHold
 
@@ -27,7 +28,7 @@ async def release_hold(*, session: AsyncSession, clock: Clock, hold_id: uuid.UUI
     if hold.status == HoldStatus.VOIDED.value:
         return hold
     if hold.status != HoldStatus.PENDING.value:
-        raise DomainError("HOLD_SETTLED", f"This hold was already {hold.status}.", "holdId")
+        raise DomainError(WalletCode.HOLD_SETTLED, f"This hold was already {hold.status}.", "holdId")
     now = clock.now()
     conn = await driver(session)
     lot_ids, amounts = [d["lot_id"] for d in draws], [d["points"] for d in draws]

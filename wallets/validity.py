@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timezone
 
 from core.clock import BUSINESS_TZ
 from core.errors import DomainError
+from wallets.errors import WalletCode
 
 MAX_VALIDITY_YEARS = 10  # points valid at most 10 years
 NOTICE_DAYS = 30  # expiry notices go out this many days before a lot expires
@@ -27,6 +28,6 @@ def lot_expiry(issue_date: date, validity_years: int) -> datetime:
     """Credits issued on local day D expire at 00:00 Asia/Shanghai on D's anniversary
     `validity_years` later: usable through the day before, never longer than 10 years."""
     if not 1 <= validity_years <= MAX_VALIDITY_YEARS:
-        raise DomainError("INVALID_VALIDITY", "Validity is 1 to 10 years.", "validityYears")
+        raise DomainError(WalletCode.INVALID_VALIDITY, "Validity is 1 to 10 years.", "validityYears")
     local = datetime.combine(anniversary(issue_date, validity_years), time(0, 0), tzinfo=BUSINESS_TZ)
     return local.astimezone(timezone.utc)

@@ -15,15 +15,16 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.errors import DomainError
+from core.errors import CoreCode, DomainError
 from core.locks import lock_name
 from neutrality.cers.models import Block, BlockState, Move, MoveKind, Project
+from neutrality.errors import RegistryCode
 
 SERIAL_PREFIX = "SZCER"
 
 
 class InsufficientTonnes(DomainError):
-    code = "INSUFFICIENT_TONNES"
+    code = RegistryCode.INSUFFICIENT_TONNES.value
 
 
 def serial_label(project_code: str, vintage: int, first: int, last: int) -> str:
@@ -106,7 +107,7 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
     out after the lock wait, and its remainder is not in this statement's snapshot, so we select
     again until we have enough or nothing is left."""
     if quantity <= 0:
-        raise DomainError("INVALID", "The quantity must be a positive whole number of tonnes.", field="quantity")
+        raise DomainError(CoreCode.INVALID, "The quantity must be a positive whole number of tonnes.", field="quantity")
     await lock_pool(session, holder_id, from_state)
     now: datetime = clock.now()
     new_holder = to_holder_id or holder_id

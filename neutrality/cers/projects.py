@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, business_date
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from neutrality.cers import blocks
 from neutrality.cers.models import (
     Block,
@@ -28,6 +28,7 @@ from neutrality.cers.models import (
     VerifierReport,
 )
 from neutrality.cers.notice import notice_end, notice_of
+from neutrality.errors import RegistryCode
 from neutrality.market import offers
 
 # art. 16: the same reductions are not registered in another mechanism
@@ -41,15 +42,15 @@ REJECTABLE = {ProjectStatus.NOTICE.value, ProjectStatus.DECLARED.value, ProjectS
 
 
 class WrongStatus(DomainError):
-    code = "WRONG_STATUS"
+    code = RegistryCode.WRONG_STATUS.value
 
 
 def _text(value: str | None, field: str, label: str, *, limit: int, required: bool = True) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise DomainError("INVALID", f"Give the {label}.", field)
+        raise DomainError(CoreCode.INVALID, f"Give the {label}.", field)
     if len(value) > limit:
-        raise DomainError("INVALID", f"The {label} has at most {limit:,} characters.", field)
+        raise DomainError(CoreCode.INVALID, f"The {label} has at most {limit:,} characters.", field)
     return value
 
 
@@ -78,7 +79,7 @@ def _apply(project: Project, fields: ProjectFields, *, creating: bool) -> None:
     if creating or fields.expected_tonnes_per_year is not None:
         tonnes = fields.expected_tonnes_per_year
         if tonnes is None or not 1 <= tonnes <= MAX_TONNES_PER_YEAR:
-            raise DomainError("INVALID", f"Expected reductions are 1 to {MAX_TONNES_PER_YEAR:,} tCO2e a year.",
+            raise DomainError(CoreCode.INVALID, f"Expected reductions are 1 to {MAX_TONNES_PER_YEAR:,} tCO2e a year.",
                               "expectedTonnesPerYear")
         project.expected_tonnes_per_year = tonnes
 
@@ -130,7 +131,7 @@ async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: u
     project = await _own_project(session, owner_id, project_id)
     _expect(project, ProjectStatus.DRAFT, doing="published")
     if not pledge_accepted:
-        raise DomainError("PLEDGE_REQUIRED", "Take the pledge that these reductions are not registered in CCER, "
+        raise DomainError(RegistryCode.PLEDGE_REQUIRED, "Take the pledge that these reductions are not registered in CCER, "
                                              "green electricity trading or green certificates.", "pledgeAccepted")
     now = clock.now()
     project.pledge_text, project.pledged_at = PLEDGE_TEXT, now
@@ -150,7 +151,7 @@ async def declare_project(*, session: AsyncSession, clock: Clock, owner_id: uuid
     today = business_date(clock.now())
     if today < end.declare_from:
         provisional = " (provisional: that year's official holidays are not published yet)" if end.provisional else ""
-        raise DomainError("NOTICE_NOT_OVER", f"The public notice runs 7 working days; declare from "
+        raise DomainError(RegistryCode.NOTICE_NOT_OVER, f"The public notice runs 7 working days; declare from "
                                              f"{end.declare_from.isoformat()}{provisional}.", "projectId")
     now = clock.now()
     project.notice_ends_on = end.declare_from
@@ -168,9 +169,10 @@ async def attach_verifier_report(*, session: AsyncSession, clock: Clock, owner_i
             doing="given a verifier's report")
     now = clock.now()
     if not 2000 <= vintage <= business_date(now).year:
-        raise DomainError("INVALID", "The vintage is a past or the current year.", "vintage")
+        raise DomainError(CoreCode.INVALID, "The vintage is a past or the current year.", "vintage")
     if not 1 <= verified_tonnes <= MAX_ISSUANCE:
-        raise DomainError("INVALID", f"Verified reductions are 1 to {MAX_ISSUANCE:,} whole tonnes.", "verifiedTonnes")
+        raise DomainError(CoreCode.INVALID, f"Verified reductions are 1 to {MAX_ISSUANCE:,} whole tonnes.",
+                          "verifiedTonnes")
     report = VerifierReport(project_id=project.id, verifier_name=_text(verifier_name, "verifierName", "verifier",
                                                                        limit=200),
                             report_reference=_text(report_reference, "reportReference", "report reference", limit=500),
@@ -209,7 +211,7 @@ async def reject_project(*, session: AsyncSession, clock: Clock, regulator_id: u
     if project.status not in REJECTABLE:
         raise WrongStatus(message=f"A project that is {project.status} cannot be rejected.", field="projectId")
     if not (reason or "").strip():
-        raise DomainError("REASON_REQUIRED", "Say why the project is rejected.", "reason")
+        raise DomainError(RegistryCode.REASON_REQUIRED, "Say why the project is rejected.", "reason")
     project.status, project.decision_note = ProjectStatus.REJECTED.value, _text(reason, "reason", "reason", limit=2_000)
     project.filed_by, project.updated_at = regulator_id, clock.now()
     await session.flush()
@@ -237,9 +239,9 @@ async def issue_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
         raise WrongStatus(message="CERs are issued only for a filed project.", field="verifierReportId")
     left = report.verified_tonnes - report.issued_tonnes
     if not 1 <= tonnes <= MAX_ISSUANCE:
-        raise DomainError("INVALID", "Issue a positive whole number of tonnes.", "tonnes")
+        raise DomainError(CoreCode.INVALID, "Issue a positive whole number of tonnes.", "tonnes")
     if tonnes > left:
-        raise DomainError("EXCEEDS_VERIFIED", f"Only {left:,} verified tonnes of this report are not issued yet.",
+        raise DomainError(RegistryCode.EXCEEDS_VERIFIED, f"Only {left:,} verified tonnes of this report are not issued yet.",
                           "tonnes")
     first = await _next_serials(session, project.id, report.vintage, tonnes)
     now = clock.now()
@@ -263,9 +265,9 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
     pending purchase, not retired): a retirement is final, and a reservation settles first."""
     reason = _text(reason, "reason", "reason", limit=2_000, required=False)
     if not reason:
-        raise DomainError("REASON_REQUIRED", "Say why these CERs are cancelled.", "reason")
+        raise DomainError(RegistryCode.REASON_REQUIRED, "Say why these CERs are cancelled.", "reason")
     if not 1 <= first_serial <= last_serial or last_serial - first_serial >= MAX_ISSUANCE:
-        raise DomainError("INVALID", "Give a range of serial numbers, first <= last.", "firstSerial")
+        raise DomainError(CoreCode.INVALID, "Give a range of serial numbers, first <= last.", "firstSerial")
     if await session.get(Project, project_id) is None:
         raise NotFound(message="No project has this id.", field="projectId")
     overlap = (Block.project_id == project_id, Block.vintage == vintage, Block.ended_at.is_(None),
@@ -284,12 +286,14 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
     busy = sorted({b.state for b in live if b.state != BlockState.HELD.value})
     if busy or sum(tonnes_in(b) for b in live) != last_serial - first_serial + 1:
         what = f"some are {', '.join(busy)}" if busy else "some were never issued"
-        raise DomainError("SERIALS_NOT_CANCELLABLE", f"Only held tonnes can be cancelled; {what}.", "firstSerial")
+        raise DomainError(RegistryCode.SERIALS_NOT_CANCELLABLE, f"Only held tonnes can be cancelled; {what}.",
+                          "firstSerial")
     per_holder: dict[uuid.UUID, int] = {}
     for b in live:
         per_holder[b.holder_id] = per_holder.get(b.holder_id, 0) + tonnes_in(b)
     if not per_holder.keys() <= set(holders):
-        raise DomainError("SERIALS_NOT_CANCELLABLE", "These tonnes changed hands just now; try again.", "firstSerial")
+        raise DomainError(RegistryCode.SERIALS_NOT_CANCELLABLE, "These tonnes changed hands just now; try again.",
+                          "firstSerial")
     now = clock.now()
     cancellation = CerCancellation(id=uuid.uuid4(), project_id=project_id, vintage=vintage, first_serial=first_serial,
                                    last_serial=last_serial, reason=reason, cancelled_by=regulator_id, cancelled_at=now)
@@ -303,7 +307,7 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
                               project_id=project_id, vintage=vintage, serials=(first_serial, last_serial),
                               set_cancellation_id=cancellation.id)
         except blocks.InsufficientTonnes:
-            raise DomainError("SERIALS_NOT_CANCELLABLE", "Some of these tonnes changed state just now; try again.",
+            raise DomainError(RegistryCode.SERIALS_NOT_CANCELLABLE, "Some of these tonnes changed state just now; try again.",
                               "firstSerial") from None
         await offers.trim_to_holdings(session, clock, holder_id, project_id, vintage)
     cancellation.details = {"holders": len(per_holder), "tonnes": last_serial - first_serial + 1}

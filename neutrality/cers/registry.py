@@ -17,6 +17,7 @@ from core.errors import DomainError
 from core.keyset import Page, keyset_page
 from neutrality.cers import blocks
 from neutrality.cers.models import Block, Issuance, Project, ProjectStatus, VerifierReport
+from neutrality.errors import RegistryCode
 from neutrality.retirement.models import Certificate
 
 # published for notice or further along; drafts are private and rejected projects leave the registry
@@ -103,7 +104,7 @@ def parse_serial(label: str) -> tuple[str, int, int]:
     """`SZCER-<project>-<vintage>-<serial>` or a range label (its first serial is traced)."""
     match = SERIAL.match((label or "").strip().upper())
     if match is None:
-        raise DomainError("INVALID_SERIAL", "A serial looks like SZCER-P000001-2025-000000001.", "serial")
+        raise DomainError(RegistryCode.INVALID_SERIAL, "A serial looks like SZCER-P000001-2025-000000001.", "serial")
     return match["code"], int(match["vintage"]), int(match["first"])
 
 

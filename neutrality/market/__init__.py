@@ -4,19 +4,5 @@ tonne in fen (offers.py); a buyer's tonnes are reserved for its order and paid t
 failure, a cancellation or a lapsed reservation releases them, and a payment that finds no tonnes is
 refunded (settlement.py, under the order's row lock); the scheduled reservation sweep (jobs.py)
 releases lapsed reservations and reconciles what webhooks left behind; reads.py lists offers and
-orders; models.py holds their tables. Lock order everywhere: order row -> offer row -> blocks. The
-calls the API makes are named here too, so `from neutrality import market` reads as before."""
-
-from neutrality.market.offers import create_offer, withdraw_offer  # noqa: F401
-from neutrality.market.purchases import CURRENCY, ensure_payment, reserve_purchase  # noqa: F401
-from neutrality.market.reads import (  # noqa: F401
-    OfferFilter,
-    browse_offers,
-    buyer_orders,
-    delivered_serials,
-    get_offer,
-    get_order,
-    projects_by_id,
-    seller_offers,
-    seller_orders,
-)
+orders; models.py holds their tables. Lock order everywhere: order row -> offer row -> blocks.
+Callers import what they use from the module that owns it."""

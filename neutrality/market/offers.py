@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from core.locks import lock_name
 from neutrality.cers.models import Block, BlockState, Project, ProjectStatus
+from neutrality.errors import MarketCode
 from neutrality.market.models import Offer, OfferStatus
 
 MAX_PRICE_PER_TONNE_FEN = 100_000_000  # 1,000,000 yuan a tonne
@@ -24,7 +25,7 @@ MAX_TONNES = 10_000_000
 
 
 class OfferNotActive(DomainError):
-    code = "OFFER_NOT_ACTIVE"
+    code = MarketCode.OFFER_NOT_ACTIVE.value
 
 
 async def lock_free_tonnes(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID, vintage: int) -> None:
@@ -48,12 +49,13 @@ async def create_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid.U
                        vintage: int, quantity: int, price_per_tonne_fen: int, min_purchase: int = 1) -> Offer:
     """Offer whole tonnes the seller holds and has not offered yet, at a price per tonne in fen."""
     if not 1 <= quantity <= MAX_TONNES:
-        raise DomainError("INVALID", f"Offer 1 to {MAX_TONNES:,} whole tonnes.", "quantity")
+        raise DomainError(CoreCode.INVALID, f"Offer 1 to {MAX_TONNES:,} whole tonnes.", "quantity")
     if not 1 <= price_per_tonne_fen <= MAX_PRICE_PER_TONNE_FEN:
-        raise DomainError("INVALID_PRICE", "The price per tonne is 1 fen to 1,000,000 yuan, in fen.",
+        raise DomainError(MarketCode.INVALID_PRICE, "The price per tonne is 1 fen to 1,000,000 yuan, in fen.",
                           "pricePerTonneFen")
     if not 1 <= min_purchase <= quantity:
-        raise DomainError("INVALID", "The minimum purchase is 1 tonne up to the quantity offered.", "minPurchase")
+        raise DomainError(CoreCode.INVALID, "The minimum purchase is 1 tonne up to the quantity offered.",
+                          "minPurchase")
     project = await session.get(Project, project_id)
     if project is None or project.status != ProjectStatus.FILED.value:
         raise NotFound(message="No filed project has this id.", field="projectId")
@@ -61,7 +63,7 @@ async def create_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid.U
     await lock_free_tonnes(session, seller_id, project_id, vintage)
     free = await free_tonnes(session=session, holder_id=seller_id, project_id=project_id, vintage=vintage)
     if quantity > free:
-        raise DomainError("INSUFFICIENT_TONNES",
+        raise DomainError(MarketCode.INSUFFICIENT_TONNES,
                           f"You hold {max(free, 0)} tonnes of this project and vintage that are not on offer yet.",
                           "quantity")
     now = clock.now()

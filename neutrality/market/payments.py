@@ -26,6 +26,7 @@ from typing import Any
 import stripe
 
 from core.errors import DomainError
+from neutrality.errors import MarketCode
 
 log = logging.getLogger("tanpuhui.payments")
 
@@ -44,11 +45,11 @@ class PaymentMode(str, enum.Enum):
 
 
 class PaymentProviderUnavailable(DomainError):
-    code = "PAYMENT_PROVIDER_UNAVAILABLE"
+    code = MarketCode.PAYMENT_PROVIDER_UNAVAILABLE.value
 
 
 class PaymentRefused(DomainError):
-    code = "PAYMENT_REFUSED"
+    code = MarketCode.PAYMENT_REFUSED.value
 
 
 class BadSignature(Exception):

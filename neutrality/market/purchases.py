@@ -30,9 +30,10 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from neutrality.cers import blocks
 from neutrality.cers.models import BlockState, MoveKind, Project
+from neutrality.errors import MarketCode
 from neutrality.market.models import OfferStatus, OrderStatus, PurchaseOrder
 from neutrality.market.offers import MAX_TONNES, OfferNotActive, lock_offer
 from neutrality.market.payments import PaymentRefused, Payments
@@ -47,19 +48,19 @@ async def reserve_purchase(*, session: AsyncSession, clock: Clock, buyer_id: uui
     """Step 1 of a purchase, in the caller's transaction: the offer gives up `quantity` tonnes, the
     seller's held blocks become RESERVED for the new order, and the order awaits payment."""
     if not 1 <= quantity <= MAX_TONNES:
-        raise DomainError("INVALID", "Buy a whole number of tonnes, at least 1.", "quantity")
+        raise DomainError(CoreCode.INVALID, "Buy a whole number of tonnes, at least 1.", "quantity")
     offer = await lock_offer(session, offer_id)
     if offer is None:
         raise NotFound(message="No such offer.", field="offerId")
     if offer.status != OfferStatus.ACTIVE.value:
         raise OfferNotActive(message="This offer is no longer on sale.", field="offerId")
     if offer.seller_id == buyer_id:
-        raise DomainError("CANNOT_BUY_OWN_OFFER", "You cannot buy from your own offer.", "offerId")
+        raise DomainError(MarketCode.CANNOT_BUY_OWN_OFFER, "You cannot buy from your own offer.", "offerId")
     if quantity < offer.min_purchase:
-        raise DomainError("BELOW_MINIMUM", f"This offer sells at least {offer.min_purchase} tonnes at a time.",
+        raise DomainError(MarketCode.BELOW_MINIMUM, f"This offer sells at least {offer.min_purchase} tonnes at a time.",
                           "quantity")
     if quantity > offer.quantity_available:
-        raise DomainError("INSUFFICIENT_TONNES", f"Only {offer.quantity_available} tonnes are left on this offer.",
+        raise DomainError(MarketCode.INSUFFICIENT_TONNES, f"Only {offer.quantity_available} tonnes are left on this offer.",
                           "quantity")
     now = clock.now()
     order_id = uuid.uuid4()
@@ -70,7 +71,7 @@ async def reserve_purchase(*, session: AsyncSession, clock: Clock, buyer_id: uui
                           reference_id=order_id, set_order_id=order_id)
     except blocks.InsufficientTonnes:
         # the seller retired or sold tonnes elsewhere since offering (the caller rolls back)
-        raise DomainError("INSUFFICIENT_TONNES", "The seller no longer holds enough tonnes for this offer.",
+        raise DomainError(MarketCode.INSUFFICIENT_TONNES, "The seller no longer holds enough tonnes for this offer.",
                           "quantity") from None
     offer.quantity_available -= quantity
     offer.updated_at = now

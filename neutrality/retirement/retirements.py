@@ -26,10 +26,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, business_date
-from core.errors import DomainError, NotFound
+from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from neutrality.cers import blocks
 from neutrality.cers.models import Block, BlockState, MoveKind, Project
+from neutrality.errors import NeutralityCode
 from neutrality.market.models import Offer, OfferStatus
 from neutrality.market.offers import lock_free_tonnes
 from neutrality.retirement.certificates import SerialRange, Signer, clean_text, issue_certificate
@@ -72,14 +73,16 @@ def _whole(value, field: str, code: str, what: str, low: int, high: int) -> int:
 
 def _check_period(start: date, end: date, today: date) -> None:
     if end < start:
-        raise DomainError("INVALID_PERIOD", "The period ends before it starts.", field="periodEnd")
+        raise DomainError(NeutralityCode.INVALID_PERIOD, "The period ends before it starts.", field="periodEnd")
     if start < EARLIEST_PERIOD:
-        raise DomainError("INVALID_PERIOD", f"The period cannot start before {EARLIEST_PERIOD.isoformat()}.",
+        raise DomainError(NeutralityCode.INVALID_PERIOD, f"The period cannot start before {EARLIEST_PERIOD.isoformat()}.",
                           field="periodStart")
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
-        raise DomainError("INVALID_PERIOD", f"One certificate covers at most {MAX_PERIOD_DAYS} days.", field="periodEnd")
+        raise DomainError(NeutralityCode.INVALID_PERIOD, f"One certificate covers at most {MAX_PERIOD_DAYS} days.",
+                          field="periodEnd")
     if end > today + timedelta(days=MAX_DAYS_AHEAD):
-        raise DomainError("INVALID_PERIOD", "The period must end within a year from today.", field="periodEnd")
+        raise DomainError(NeutralityCode.INVALID_PERIOD, "The period must end within a year from today.",
+                          field="periodEnd")
 
 
 async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID | None,
@@ -134,30 +137,31 @@ async def apply_for_neutrality(
     signed certificate, in the caller's transaction. Any failure raises a DomainError and the caller
     rolls back: nothing is retired, no certificate is numbered."""
     beneficiary = clean_text(beneficiary_name, field="beneficiaryName", what="beneficiary name",
-                             limit=BENEFICIARY_MAX, code="INVALID_BENEFICIARY")
-    description = clean_text(subject, field="subject", what="subject", limit=SUBJECT_MAX, code="INVALID_SUBJECT")
+                             limit=BENEFICIARY_MAX, code=NeutralityCode.INVALID_BENEFICIARY)
+    description = clean_text(subject, field="subject", what="subject", limit=SUBJECT_MAX,
+                             code=NeutralityCode.INVALID_SUBJECT)
     try:
         kind = SubjectKind(subject_kind)
     except ValueError:
-        raise DomainError("INVALID", "The subject kind is event, product or organisation_year.",
+        raise DomainError(CoreCode.INVALID, "The subject kind is event, product or organisation_year.",
                           field="subjectKind") from None
-    footprint = _whole(footprint_kg, "footprintKg", "INVALID_FOOTPRINT", "The footprint in kilograms CO2e", 1,
+    footprint = _whole(footprint_kg, "footprintKg", NeutralityCode.INVALID_FOOTPRINT, "The footprint in kilograms CO2e", 1,
                        MAX_FOOTPRINT_KG)
     _check_period(period_start, period_end, business_date(clock.now()))
     minimum = required_tonnes(footprint)
     if serials is not None:
         first, last = serials
         if project_id is None or vintage is None:
-            raise DomainError("INVALID", "Name the project and vintage of the serial range.", field="serials")
+            raise DomainError(CoreCode.INVALID, "Name the project and vintage of the serial range.", field="serials")
         if not 1 <= first <= last or last - first + 1 > MAX_TONNES:
-            raise DomainError("INVALID", "A serial range runs from a first to a last serial (1 or more).",
+            raise DomainError(CoreCode.INVALID, "A serial range runs from a first to a last serial (1 or more).",
                               field="serials")
         if tonnes is not None and tonnes != last - first + 1:
-            raise DomainError("INVALID", "With a serial range, the tonnes are the range's size.", field="tonnes")
+            raise DomainError(CoreCode.INVALID, "With a serial range, the tonnes are the range's size.", field="tonnes")
         tonnes = last - first + 1
-    quantity = minimum if tonnes is None else _whole(tonnes, "tonnes", "INVALID", "Tonnes", 1, MAX_TONNES)
+    quantity = minimum if tonnes is None else _whole(tonnes, "tonnes", CoreCode.INVALID, "Tonnes", 1, MAX_TONNES)
     if quantity < minimum:
-        raise DomainError("TONNES_BELOW_FOOTPRINT",
+        raise DomainError(NeutralityCode.TONNES_BELOW_FOOTPRINT,
                           f"A footprint of {footprint:,} kg needs at least {minimum} whole tonnes.",
                           field="serials" if serials is not None else "tonnes")
     if project_id is not None and await session.get(Project, project_id) is None:

@@ -1,4 +1,4 @@
-"""The mall's invariants under random interleavings (hypothesis) of redeem, cancel, decline,
+"""The mall's invariants under random interleavings (hypothesis) of redeem, withdraw, decline,
 fulfil, restock, reservation time-outs and lot expiry, on the real PostgreSQL.
 
 After every step:
@@ -35,7 +35,7 @@ LISTINGS = [(30, 4, 2, "platform"), (50, 2, None, "app"), (20, None, 3, "platfor
 
 # one step: (kind, a, b, c, e), read by kind (see the loop); kinds weighted by repetition, since
 # most interesting interleavings need something held first
-KINDS = ["redeem"] * 4 + ["fulfil"] * 2 + ["cancel", "decline", "restock", "credit", "timeout", "expire"]
+KINDS = ["redeem"] * 4 + ["fulfil"] * 2 + ["withdraw", "decline", "restock", "credit", "timeout", "expire"]
 CREDITS = ["3", "12.4", "25"]  # person-km by metro: 14, 58 and 117 points
 TIMEOUTS = [10, 31, 31]  # minutes, then the time-out sweep
 EXPIRIES = [1, 364, 366]  # days, then the expiry sweep (lots are valid for one year)
@@ -211,7 +211,7 @@ async def test_random_interleavings_keep_stock_and_points_exact(services, clock,
                 if model.stock[which] is not None:
                     model.stock[which] -= quantity
                 await check_soonest_first(services, row.hold_id)
-        elif kind in ("cancel", "decline", "fulfil"):
+        elif kind in ("withdraw", "decline", "fulfil"):
             target = model.pick(a, any_status=b % 3 == 0)
             if target is None:
                 continue
@@ -224,8 +224,8 @@ async def test_random_interleavings_keep_stock_and_points_exact(services, clock,
             else:
                 predicted = "ok"
             try:
-                if kind == "cancel":
-                    await in_transaction(services, mall.cancel_redemption, wallet_id=target.wallet,
+                if kind == "withdraw":
+                    await in_transaction(services, mall.withdraw_redemption, wallet_id=target.wallet,
                                          redemption_id=target.id)
                 elif kind == "decline":
                     await in_transaction(services, mall.decline_redemption, merchant_id=merchant,
@@ -237,7 +237,7 @@ async def test_random_interleavings_keep_stock_and_points_exact(services, clock,
                 outcome = refused.code
             assert outcome == predicted, (step, outcome, predicted, target)
             if outcome == "ok":
-                target.status = {"cancel": "cancelled", "decline": "declined", "fulfil": "fulfilled"}[kind]
+                target.status = {"withdraw": "cancelled", "decline": "declined", "fulfil": "fulfilled"}[kind]
                 if kind != "fulfil" and model.stock[target.listing] is not None:
                     model.stock[target.listing] += target.quantity
         elif kind == "restock":
@@ -293,7 +293,7 @@ async def check_soonest_first(services, hold_id) -> None:
 
 async def test_a_lot_expiring_while_its_points_are_held(services, clock):
     """The points were validly set aside before the lot expired: fulfilment still cancels them;
-    a cancellation gives them back to their lot, which expires them at once (never silently)."""
+    a withdrawal gives them back to their lot, which expires them at once (never silently)."""
     world = await make_world(services, people=1)
     await publish_rule(services, validity_years=1, daily_cap_points=100_000, days_ago=1)
     [(user, wallet)] = world.people.items()
@@ -317,7 +317,7 @@ async def test_a_lot_expiring_while_its_points_are_held(services, clock):
         assert refused.code == "INSUFFICIENT_POINTS"
     _, cancellation = await in_transaction(services, mall.fulfil, merchant_id=merchant, code=used.voucher_code)
     assert cancellation.points == 30
-    await in_transaction(services, mall.cancel_redemption, wallet_id=wallet, redemption_id=returned.id)
+    await in_transaction(services, mall.withdraw_redemption, wallet_id=wallet, redemption_id=returned.id)
     async with services.session_factory() as session:
         kinds = dict((await session.execute(text(
             "SELECT kind, sum(points) FROM wallet_entries WHERE hold_id = :h GROUP BY kind"),

@@ -128,22 +128,22 @@ async def test_redemptions_racing_for_one_wallets_points_never_overdraw_it(servi
     assert (available, held) == (17, 100)
     assert await scalar(services, "SELECT sum(stock_available) FROM listings") == 9
 
-    # many more at once, with cancellations giving points back in between: never below zero
+    # many more at once, with withdrawals giving points back in between: never below zero
     for n in range(8):
         listings.append(await make_listing(services, merchant, price=30, stock=3, title=f"小商品{n}"))
     [first] = [o for o in outcomes if o != "INSUFFICIENT_POINTS"]
 
-    async def cancel_first():
+    async def withdraw_first():
         async with services.session_factory() as session:
             async with session.begin():
-                await mall.cancel_redemption(session=session, clock=clock, wallet_id=wallet,
-                                             redemption_id=uuid.UUID(first))
+                await mall.withdraw_redemption(session=session, clock=clock, wallet_id=wallet,
+                                               redemption_id=uuid.UUID(first))
 
-    results = await asyncio.gather(cancel_first(), *(attempt(services, wallet, listing) for listing in listings[2:]),
+    results = await asyncio.gather(withdraw_first(), *(attempt(services, wallet, listing) for listing in listings[2:]),
                                    *(attempt(services, wallet, listing) for listing in listings[2:]))
     won = [o for o in results[1:] if o != "INSUFFICIENT_POINTS"]
     assert all(o != "OUT_OF_STOCK" for o in results[1:])
-    # 17 points before the cancellation lands, 117 after: at most three 30-point redemptions
+    # 17 points before the withdrawal lands, 117 after: at most three 30-point redemptions
     assert 0 <= len(won) <= 3
     available = await scalar(services, "SELECT available_points FROM wallets WHERE account_id = :w", w=wallet)
     held = await scalar(services, "SELECT held_points FROM wallets WHERE account_id = :w", w=wallet)
@@ -169,7 +169,7 @@ async def test_one_person_racing_past_the_per_person_limit_gets_only_the_limit(s
     await assert_ledger_exact(services)
 
 
-async def test_fulfil_cancel_decline_and_timeout_racing_on_one_redemption_settle_it_once(services, clock):
+async def test_fulfil_withdraw_decline_and_timeout_racing_on_one_redemption_settle_it_once(services, clock):
     world = await funded_world(services, 10)
     people = list(world.people.values())
     merchant = await make_merchant(services)
@@ -184,9 +184,9 @@ async def test_fulfil_cancel_decline_and_timeout_racing_on_one_redemption_settle
                     if kind == "fulfil":
                         await mall.fulfil(session=session, clock=clock, merchant_id=merchant,
                                           code=redemption.voucher_code)
-                    elif kind == "cancel":
-                        await mall.cancel_redemption(session=session, clock=clock, wallet_id=redemption.wallet_id,
-                                                     redemption_id=redemption.id)
+                    elif kind == "withdraw":
+                        await mall.withdraw_redemption(session=session, clock=clock, wallet_id=redemption.wallet_id,
+                                                       redemption_id=redemption.id)
                     else:
                         await mall.decline_redemption(session=session, clock=clock, merchant_id=merchant,
                                                       redemption_id=redemption.id, reason="closed today")
@@ -196,21 +196,21 @@ async def test_fulfil_cancel_decline_and_timeout_racing_on_one_redemption_settle
 
     # half of them before their time is up (fulfil can win), the other half after
     clock.advance(minutes=-1)
-    early = await asyncio.gather(*(settle(kind, r) for r in redemptions[:5] for kind in ("fulfil", "cancel", "decline")))
+    early = await asyncio.gather(*(settle(kind, r) for r in redemptions[:5] for kind in ("fulfil", "withdraw", "decline")))
     clock.advance(minutes=1)
     late = await asyncio.gather(redemption_timeout_sweep(session_factory=services.session_factory, clock=clock),
-                                *(settle(kind, r) for r in redemptions[5:] for kind in ("fulfil", "cancel", "decline")))
+                                *(settle(kind, r) for r in redemptions[5:] for kind in ("fulfil", "withdraw", "decline")))
     for n in range(5):
         trio = early[3 * n:3 * n + 3]
-        assert sum(o in ("fulfil", "cancel", "decline") for o in trio) == 1, trio
-        assert all(o in ("fulfil", "cancel", "decline", "NOT_HELD") for o in trio), trio
+        assert sum(o in ("fulfil", "withdraw", "decline") for o in trio) == 1, trio
+        assert all(o in ("fulfil", "withdraw", "decline", "NOT_HELD") for o in trio), trio
     swept, late = late[0], late[1:]
     for n in range(5):
         trio = late[3 * n:3 * n + 3]
         assert trio[0] in ("RESERVATION_EXPIRED", "NOT_HELD"), trio
-        assert all(o in ("cancel", "decline", "RESERVATION_EXPIRED", "NOT_HELD") for o in trio), trio
-        assert sum(o in ("cancel", "decline") for o in trio) <= 1, trio
-    assert swept == 5 - sum(o in ("cancel", "decline") for o in late)
+        assert all(o in ("withdraw", "decline", "RESERVATION_EXPIRED", "NOT_HELD") for o in trio), trio
+        assert sum(o in ("withdraw", "decline") for o in trio) <= 1, trio
+    assert swept == 5 - sum(o in ("withdraw", "decline") for o in late)
 
     statuses = dict((await _all(services, "SELECT status, count(*) FROM redemptions GROUP BY status")))
     fulfilled = statuses.get("fulfilled", 0)

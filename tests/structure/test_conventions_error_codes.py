@@ -18,7 +18,8 @@ Not followed: calls through objects (e.g. the payment provider's methods) and re
 raises at commit (server/db.py; today only OUT_OF_STOCK, which redeem declares).
 Then: each mutation's codes (those of the functions its resolver calls, plus the idempotency-key
 convention's when it passes an Idempotency) are members of its payload's error enum, and every
-code a domain module raises is a member of its area's enum (core/errors.py and <area>/errors.py).
+code a domain module raises is a member of its area's enum (core/errors.py and <area>/errors.py),
+spelled as that member (`MallCode.OUT_OF_STOCK`), never as a bare string literal.
 The self-checks at the end feed the same analysis synthetic sources that break each rule."""
 
 from __future__ import annotations
@@ -276,6 +277,59 @@ class CodeIndex:
         return found
 
 
+    def code_nodes(self, module: str) -> list[tuple[str, ast.expr]]:
+        """Every expression of one module that spells a code: an error's (or refusal's) code argument,
+        an error class's `code`, a code passed to (or defaulted for) a code parameter, and the first
+        element of each row of a code table the module's functions raise from."""
+        found: list[tuple[str, ast.expr]] = []
+        tables: set[str] = set()
+        for key, function in self.functions.items():
+            if function.module != module:
+                continue
+            arguments = function.node.args
+            positional = [*arguments.posonlyargs, *arguments.args]
+            defaults = {**dict(zip((a.arg for a in positional[len(positional) - len(arguments.defaults):]),
+                                   arguments.defaults)),
+                        **{a.arg: d for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d is not None}}
+            found += [(key, defaults[name]) for name in self.code_parameters(key) if name in defaults]
+            for node in ast.walk(function.node):
+                if not isinstance(node, ast.Call):
+                    continue
+                callee = self.resolve(module, node.func)
+                if callee in self.errors or callee in REFUSAL_TYPES:
+                    if callee in self.errors and self.own_init(callee):
+                        continue
+                    argument = node.args[0] if node.args else next(
+                        (k.value for k in node.keywords if k.arg == "code"), None)
+                    if argument is not None:
+                        found.append((key, argument))
+                        if _code_of(argument) is None:
+                            tables |= {self.resolve(module, n) for n in ast.walk(function.node)
+                                       if isinstance(n, ast.Name)}
+                elif callee in self.functions:
+                    target = self.functions[callee]
+                    for name in self.code_parameters(callee):
+                        index = target.params.index(name)
+                        offset = 1 if target.params[:1] in (["self"], ["cls"]) else 0
+                        value = (node.args[index - offset] if offset <= index and index - offset < len(node.args)
+                                 else next((k.value for k in node.keywords if k.arg == name), None))
+                        if value is not None:
+                            found.append((key, value))
+        for key, node in self.errors.items():
+            if key.rsplit(".", 1)[0] == module:
+                found += [(key, item.value) for item in node.body
+                          if isinstance(item, ast.Assign | ast.AnnAssign) and item.value is not None
+                          and any(isinstance(t, ast.Name) and t.id == "code"
+                                  for t in (item.targets if isinstance(item, ast.Assign) else [item.target]))]
+        for node in self.trees[module].body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and f"{module}.{t.id}" in tables for t in targets):
+                    found += [(f"{module}.{targets[0].id}", row.elts[0]) for row in node.value.values
+                              if isinstance(row, ast.Tuple) and row.elts]
+        return found
+
+
 def _answers_domain_errors(index: CodeIndex, module: str, handler: ast.ExceptHandler) -> bool:
     """The handler catches DomainError itself and does not raise again."""
     types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
@@ -350,6 +404,19 @@ def outside_area(index: CodeIndex, area_codes: dict[str, set[str]]) -> list[str]
     return problems
 
 
+def bare_codes(index: CodeIndex) -> list[str]:
+    """Codes a domain module spells as a bare string literal instead of its area's enum member
+    (`MallCode.OUT_OF_STOCK`, `CoreCode.NOT_FOUND`): a typo there would be found only at run time.
+    The database's deferred refusals are exempt: their code is the .sql file's."""
+    problems = []
+    for module in sorted(index.trees):
+        if module.split(".")[0] == RESOLVERS or any(f.startswith(module + ".") for f in DATABASE_REFUSALS):
+            continue
+        for where, node in index.code_nodes(module):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                problems.append(f"{module}: {node.value} is a bare string ({where}, line {node.lineno})")
+    return problems
+
 def declared_enums() -> dict[str, set[str]]:
     """(resolver class . method) -> the members of its payload's error enum, from the live schema."""
     from schema.errors import code_enum, error_type
@@ -407,6 +474,9 @@ def test_every_mutation_is_analysed(index):
 def test_every_code_a_domain_module_raises_is_in_its_areas_enum(index):
     assert outside_area(index, area_enums()) == []
 
+
+def test_every_domain_raise_site_names_an_enum_member(index):
+    assert bare_codes(index) == []
 
 def test_every_code_the_database_refuses_with_is_in_its_areas_enum():
     """A deferred refusal's code is the message of a RAISE ... USING ERRCODE = 'TPH01' in a .sql
@@ -508,6 +578,19 @@ def test_self_check_a_code_outside_its_area_is_reported():
     problems = outside_area(index, areas)
     assert len(problems) == 1 and problems[0].startswith("widgets.service: WIDGET_JAMMED"), problems
 
+
+def test_self_check_a_bare_string_code_is_reported():
+    members = {module: re.sub(r'"(WIDGET_[A-Z_]+)"', r"WidgetCode.\1", text) for module, text in SYNTHETIC.items()}
+    assert bare_codes(CodeIndex(members)) == []
+    # each way of spelling a code, left a bare string, is reported: an error's argument, a code
+    # parameter's argument, an error class's code, a table's row
+    for code in ("WIDGET_ANSWERED_HERE", "WIDGET_TOO_SMALL", "WIDGET_JAMMED", "WIDGET_TABLE_CODE"):
+        sources = {**members, "widgets.service": members["widgets.service"].replace(f"WidgetCode.{code}", f'"{code}"')}
+        problems = bare_codes(CodeIndex(sources))
+        assert len(problems) == 1 and problems[0].startswith(f"widgets.service: {code} is a bare string"), problems
+    # still the same codes, to the analysis
+    assert CodeIndex(members).module_codes("widgets.service").keys() == CodeIndex(SYNTHETIC).module_codes(
+        "widgets.service").keys()
 
 def test_self_check_an_untraceable_code_fails_loudly():
     sources = {**SYNTHETIC, "widgets.service": '''
