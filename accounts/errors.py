@@ -1,6 +1,6 @@
 """The error codes of accounts, roles, sessions, API keys and entrustments (accounts/service.py,
 accounts/validation.py). Raise sites name the members (`AccountCode.EMAIL_TAKEN`), never a bare string
-(tests/test_conventions_error_codes.py checks it)."""
+(tests/structure/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The error codes of the points mall: listings, redemptions and their fulfilment (mall/service.py
 and the mall_redeem SQL function it calls). Raise sites name the members (`MallCode.OUT_OF_STOCK`),
-never a bare string (tests/test_conventions_error_codes.py checks it)."""
+never a bare string (tests/structure/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 

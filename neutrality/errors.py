@@ -3,7 +3,7 @@ serial blocks, cancellation: neutrality/cers/projects.py, registry.py, blocks.py
 market (neutrality/market/offers.py, purchases.py, settlement.py, payments.py) and neutrality itself
 (retirements and certificates: neutrality/retirement/retirements.py, certificates.py). Raise sites
 name the members (`MarketCode.OFFER_NOT_ACTIVE`), never a bare string
-(tests/test_conventions_error_codes.py checks it)."""
+(tests/structure/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 

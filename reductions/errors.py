@@ -1,7 +1,7 @@
 """The error codes of methodologies, exchange rules and behaviour reports (reductions/service.py).
 A refused item of a report batch is no error: its outcome is in the batch's results
 (reductions.service.Reject). Raise sites name the members (`ReductionCode.INVALID_QUANTITY`), never a bare string
-(tests/test_conventions_error_codes.py checks it)."""
+(tests/structure/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The error codes of the point ledger: wallets, lots, holds (art. 22: points are valid for at most
 ten years). Raise sites name the members (`WalletCode.INSUFFICIENT_POINTS`), never a bare string
-(tests/test_conventions_error_codes.py checks it)."""
+(tests/structure/test_conventions_error_codes.py checks it)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests/test_conventions_*.py modules (not collected by itself)."""
+"""Helpers shared by the tests/api/test_conventions_*.py modules (not collected by itself)."""
 
 from __future__ import annotations
 
