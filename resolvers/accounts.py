@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import service
+from accounts.errors import AccountCode
 from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from accounts.security import keyed_hash
@@ -54,7 +55,7 @@ async def _throttled(ctx: Context, attempt: throttle.Attempt) -> AsyncIterator[N
     try:
         yield
     except DomainError as refused:
-        if refused.code == "INVALID_CREDENTIALS":
+        if refused.code == AccountCode.INVALID_CREDENTIALS:
             refused.retry_after = await throttle.record_failure(redis=ctx.redis, clock=ctx.clock, attempt=attempt) or None
         raise
     await throttle.record_success(redis=ctx.redis, clock=ctx.clock, attempt=attempt)
@@ -248,7 +249,7 @@ class AccountsMutation:
                 await revocation.mark_families_revoked(ctx.redis, [outcome.revoked_family_id],
                                                        ctx.settings.access_token_ttl_seconds)
             wait = None
-            if outcome.code == "INVALID_REFRESH_TOKEN":  # a token nobody issued: a guess
+            if outcome.code == AccountCode.INVALID_REFRESH_TOKEN:  # a token nobody issued: a guess
                 wait = await throttle.record_failure(redis=ctx.redis, clock=ctx.clock, attempt=attempt) or None
             return t.RefreshSessionPayload(errors=[payload_error(t.RefreshSessionError, outcome.code, outcome.message,
                                                                  "refreshToken", wait)])
