@@ -1,4 +1,4 @@
-"""Validity of carbon points (Measures art. 22): points are valid at most 10 years.
+"""Validity of carbon points (Measures art. 22): points valid at most 10 years.
 
 A lot's validity is the exchange rule's `validity_years`, 1 to 10 (MAX_VALIDITY_YEARS): credits
 issued on local day D expire at 00:00 Asia/Shanghai on D's anniversary that many years later,
