@@ -11,7 +11,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Text, and_, any_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +41,6 @@ from accounts.security import (
     random_token,
     token_hash,
 )
-from core.bulk import driver
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -704,22 +704,25 @@ async def revoke_entrustment(
     return entrustment
 
 
-async def entrusted_individual(
-    *, session: AsyncSession, operator_id: uuid.UUID, external_user_id: str,
-) -> Entrustment | None:
-    """The active entrustment through which an operator may act for its user, or None.
-    Every operator action on a person goes through here."""
-    return (
-        await session.execute(
-            select(Entrustment)
+def _active_entrustments(operator_id: uuid.UUID, *columns):
+    """The one rule of who an operator may act for: an active entrustment of an operator whose
+    app-operator role is active (art. 6, 9)."""
+    return (select(*columns)
             .join(AccountRole, and_(AccountRole.account_id == Entrustment.operator_account_id,
                                     AccountRole.role == Role.APP_OPERATOR.value,
                                     AccountRole.status == RoleStatus.ACTIVE.value))
             .where(Entrustment.operator_account_id == operator_id,
-                   Entrustment.external_user_id == external_user_id,
-                   Entrustment.status == EntrustmentStatus.ACTIVE.value)
-        )
-    ).scalar_one_or_none()
+                   Entrustment.status == EntrustmentStatus.ACTIVE.value))
+
+
+async def entrusted_individual(
+    *, session: AsyncSession, operator_id: uuid.UUID, external_user_id: str,
+) -> Entrustment | None:
+    """The active entrustment through which an operator may act for its user, or None.
+    Every operator action on a person goes through here (or entrusted_individuals for a batch)."""
+    return (await session.execute(
+        _active_entrustments(operator_id, Entrustment).where(Entrustment.external_user_id == external_user_id)
+    )).scalar_one_or_none()
 
 
 async def entrusted_individuals(
@@ -727,13 +730,11 @@ async def entrusted_individuals(
 ) -> dict[str, tuple[uuid.UUID, datetime]]:
     """entrusted_individual for a batch of the operator's user ids, in one statement (the
     reportBehaviour hot path): external user id -> (individual account id, entrusted at)."""
-    rows = await (await driver(session)).fetch(
-        "SELECT e.external_user_id, e.individual_account_id, e.created_at FROM entrustments e"
-        " JOIN account_roles ar ON ar.account_id = e.operator_account_id AND ar.role = 'app_operator'"
-        " AND ar.status = 'active'"
-        " WHERE e.operator_account_id = $1 AND e.status = 'active' AND e.external_user_id = ANY($2::text[])",
-        operator_id, list(external_user_ids))
-    return {r["external_user_id"]: (r["individual_account_id"], r["created_at"]) for r in rows}
+    rows = await session.execute(
+        _active_entrustments(operator_id, Entrustment.external_user_id, Entrustment.individual_account_id,
+                             Entrustment.created_at)
+        .where(Entrustment.external_user_id == any_(bindparam("ids", list(external_user_ids), type_=ARRAY(Text)))))
+    return {r.external_user_id: (r.individual_account_id, r.created_at) for r in rows}
 
 
 async def list_entrustments(
