@@ -1,5 +1,7 @@
-"""The error codes of carbon neutrality, one enum per part: the CER registry (projects, issuance,
-serial blocks, cancellation: neutrality/cers/projects.py, registry.py, blocks.py), the CER
+"""The error codes of carbon neutrality, one enum per part: registry, market, retirement.
+
+The CER registry (projects, issuance, serial blocks, cancellation: neutrality/cers/projects.py,
+registry.py, blocks.py), the CER
 market (neutrality/market/offers.py, purchases.py, settlement.py, payments.py) and neutrality itself
 (retirements and certificates: neutrality/retirement/retirements.py, certificates.py). Raise sites
 name the members (`MarketCode.OFFER_NOT_ACTIVE`), never a bare string

@@ -85,3 +85,16 @@ def test_every_domain_module_says_its_purpose_first(package):
     silent = [str(path.relative_to(ROOT)) for path in modules(package)
               if path.stat().st_size and not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))]
     assert silent == []
+
+
+def test_each_part_of_neutrality_says_its_purpose_in_one_line():
+    """The split of neutrality/ (cers, market, retirement): each module's purpose is one sentence,
+    its docstring's first line (packages' __init__ may take a paragraph)."""
+    long = []
+    for path in modules("neutrality"):
+        if path.name == "__init__.py":
+            continue
+        first = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").split("\n")[0]
+        if not first.endswith(".") or len(first) > 130:
+            long.append(f"{path.relative_to(ROOT)}: {first!r}")
+    assert long == []
