@@ -26,6 +26,9 @@ class Role(str, enum.Enum):
     MERCHANT = "merchant"
     PROJECT_OWNER = "project_owner"
     REGULATOR = "regulator"
+    EXPERT = "expert"  # a member of the regulator's expert library (art. 8), drawn for reviews
+    VERIFIER = "verifier"  # an independent verification body (核查机构, art. 17, 32), approved by the regulator
+    NEUTRALITY_REVIEWER = "neutrality_reviewer"  # the platform's reviewer of neutrality applications (art. 19)
 
 
 class RoleStatus(str, enum.Enum):

@@ -51,6 +51,7 @@ APPLICABLE_ROLES = {
     Role.APP_OPERATOR.value: True,  # art. 6: registered by the regulator
     Role.MERCHANT.value: True,  # art. 24
     Role.PROJECT_OWNER.value: False,  # its projects are filed by the regulator instead (art. 17)
+    Role.VERIFIER.value: True,  # art. 17, 32: an independent verification body the regulator approves
 }
 # Roles an API key may act with: machine clients only do an organisation's routine work.
 API_KEY_ROLES = frozenset({Role.APP_OPERATOR.value, Role.MERCHANT.value, Role.PROJECT_OWNER.value})

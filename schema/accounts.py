@@ -186,7 +186,7 @@ class SignUpInput:
     email: str | None = None
     phone: str | None = None
     national_id: str | None = strawberry.field(default=None, description="Optional; kept only as a keyed hash, so one person has one account.")
-    apply_for: list[Role] | None = strawberry.field(default=None, description="Organisations: roles to apply for (APP_OPERATOR, MERCHANT, PROJECT_OWNER).")
+    apply_for: list[Role] | None = strawberry.field(default=None, description="Organisations: roles to apply for (APP_OPERATOR, MERCHANT, PROJECT_OWNER, VERIFIER).")
     application_note: str | None = None
     idempotency_key: str | None = strawberry.field(default=None, description="Retrying with the same key returns the account created by the first call.")
 
