@@ -3,7 +3,8 @@
 The CER registry (projects, issuance, serial blocks, cancellation: neutrality/cers/projects.py,
 registry.py, blocks.py), the CER
 market (neutrality/market/offers.py, purchases.py, settlement.py, payments.py) and neutrality itself
-(retirements and certificates: neutrality/retirement/retirements.py, certificates.py). Raise sites
+(applications, their review, retirements and certificates: neutrality/retirement/retirements.py,
+review.py, certificates.py). Raise sites
 name the members (`MarketCode.OFFER_NOT_ACTIVE`), never a bare string
 (tests/structure/test_conventions_error_codes.py checks it)."""
 
@@ -40,3 +41,8 @@ class NeutralityCode(Code):
     INVALID_FOOTPRINT = "INVALID_FOOTPRINT"
     INVALID_PERIOD = "INVALID_PERIOD"
     TONNES_BELOW_FOOTPRINT = "TONNES_BELOW_FOOTPRINT"
+    # the review of applications (art. 19): decided once, a rejection or revocation says why
+    NOT_PENDING_REVIEW = "NOT_PENDING_REVIEW"
+    REASON_REQUIRED = "REASON_REQUIRED"
+    INVALID_POLICY = "INVALID_POLICY"
+    CERTIFICATE_ALREADY_REVOKED = "CERTIFICATE_ALREADY_REVOKED"

@@ -21,24 +21,26 @@ CerProjectStatus = strawberry.enum(
                 "(verifier's report attached) -> filed (by the regulator; CERs may be issued); or rejected.")
 CerBlockState = strawberry.enum(
     models.BlockState, name="CerBlockState",
-    description="held: in the holder's account. reserved: promised to a purchase awaiting payment. retired: claimed "
+    description="held: in the holder's account. reserved: promised to a purchase awaiting payment. in_review: held "
+                "for a neutrality application awaiting review (art. 19). retired: claimed "
                 "for a carbon-neutral beneficiary, final. cancelled: removed by the regulator without a claim, final.")
 
 
-@strawberry.type(description="Tonnes of one vintage by where they are now: issued = held + reserved + retired + "
-                             "cancelled.")
+@strawberry.type(description="Tonnes of one vintage by where they are now: issued = held + reserved + inReview + "
+                             "retired + cancelled.")
 class CerVintageTotals:
     vintage: int
     issued: Long
     held: Long
     reserved: Long
+    in_review: Long = strawberry.field(description="Held for neutrality applications awaiting review (art. 19).")
     retired: Long
     cancelled: Long
 
     @classmethod
     def from_row(cls, row: blocks.StateTotals) -> "CerVintageTotals":
-        return cls(vintage=row.vintage, issued=row.issued, held=row.held, reserved=row.reserved, retired=row.retired,
-                   cancelled=row.cancelled)
+        return cls(vintage=row.vintage, issued=row.issued, held=row.held, reserved=row.reserved,
+                   in_review=row.in_review, retired=row.retired, cancelled=row.cancelled)
 
 
 @strawberry.type(description="A third-party verifier's report of one vintage's reductions.")
@@ -203,6 +205,7 @@ class CerAuditLine:
     issued_by_issuances: Long = strawberry.field(description="From the issuance records.")
     held: Long
     reserved: Long
+    in_review: Long = strawberry.field(description="Held for neutrality applications awaiting review (art. 19).")
     retired: Long
     cancelled: Long
     balanced: bool
@@ -219,7 +222,8 @@ class CerAudit:
         return cls(balanced=row.balanced, overlapping_blocks=row.overlapping_blocks, lines=[
             CerAuditLine(project_code=line.project.code, vintage=line.totals.vintage, issued=line.totals.issued,
                          issued_by_issuances=line.issued_by_issuances, held=line.totals.held,
-                         reserved=line.totals.reserved, retired=line.totals.retired,
+                         reserved=line.totals.reserved, in_review=line.totals.in_review,
+                         retired=line.totals.retired,
                          cancelled=line.totals.cancelled, balanced=line.balanced)
             for line in row.lines])
 

@@ -2,7 +2,8 @@
 
 - GET /certificates/{number or code}      the verification as JSON (or a small HTML page for browsers):
   the signed fields, the canonical JSON, signature, key id and public key (everything needed to
-  verify offline), whether the signature checks, and the retired serials as recorded now;
+  verify offline), whether the signature checks, the retired serials as recorded now, and, if the
+  regulator revoked it (art. 19), REVOKED with the reason and when;
 - GET /certificates/{code}.pdf            the certificate as a PDF (by verification code only).
 
 Both count against the anonymous per-IP rate limit, like anonymous GraphQL requests."""
@@ -45,6 +46,9 @@ def verification_json(result: certs.Verification, base_url: str) -> dict:
     return {
         "number": cert.number,
         "valid": result.valid,
+        "status": "REVOKED" if result.revocation else ("VALID" if result.valid else "INVALID"),
+        "revocation": ({"reason": result.revocation.reason, "revokedAt": result.revocation.revoked_at.isoformat()}
+                       if result.revocation else None),
         "signatureValid": result.signature_valid,
         "keyKnown": result.key_known,
         "serialsMatch": result.serials_match,
@@ -62,7 +66,9 @@ def verification_json(result: certs.Verification, base_url: str) -> dict:
 def _html_page(data: dict) -> str:
     doc = data["certificate"]
     e = lambda v: html.escape(str(v))  # noqa: E731
-    verdict = ("有效 Valid" if data["valid"] else "无效 NOT valid")
+    verdict = {"VALID": "有效 Valid", "REVOKED": "已撤销 REVOKED", "INVALID": "无效 NOT valid"}[data["status"]]
+    if data["revocation"]:
+        verdict += f" — {data['revocation']['reason']} ({data['revocation']['revokedAt']})"
     rows = [
         ("证书编号 Certificate No.", data["number"]),
         ("受益方 Beneficiary", doc.get("beneficiary", "")),

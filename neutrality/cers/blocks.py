@@ -61,7 +61,8 @@ async def issue_block(*, session: AsyncSession, clock: Clock, project_id: uuid.U
 
 
 def _conditions(*, holder_id: uuid.UUID, from_state: BlockState, project_id: uuid.UUID | None, vintage: int | None,
-                order_id: uuid.UUID | None, serials: tuple[int, int] | None, exclude: set[uuid.UUID]) -> list:
+                order_id: uuid.UUID | None, serials: tuple[int, int] | None, exclude: set[uuid.UUID],
+                retirement_id: uuid.UUID | None = None) -> list:
     conditions = [Block.holder_id == holder_id, Block.state == from_state.value, Block.ended_at.is_(None)]
     if project_id is not None:
         conditions.append(Block.project_id == project_id)
@@ -69,6 +70,8 @@ def _conditions(*, holder_id: uuid.UUID, from_state: BlockState, project_id: uui
         conditions.append(Block.vintage == vintage)
     if order_id is not None:
         conditions.append(Block.order_id == order_id)
+    if retirement_id is not None:
+        conditions.append(Block.retirement_id == retirement_id)
     if serials is not None:
         conditions += [Block.last_serial >= serials[0], Block.first_serial <= serials[1]]
     if exclude:
@@ -98,8 +101,8 @@ async def lock_pool(session: AsyncSession, holder_id: uuid.UUID, state: BlockSta
 async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id: uuid.UUID, from_state: BlockState,
                to_state: BlockState, quantity: int, reference_kind: str, reference_id: uuid.UUID,
                to_holder_id: uuid.UUID | None = None, project_id: uuid.UUID | None = None, vintage: int | None = None,
-               order_id: uuid.UUID | None = None, serials: tuple[int, int] | None = None,
-               set_order_id: uuid.UUID | None = None, set_retirement_id: uuid.UUID | None = None,
+               order_id: uuid.UUID | None = None, retirement_id: uuid.UUID | None = None,
+               serials: tuple[int, int] | None = None, set_order_id: uuid.UUID | None = None, set_retirement_id: uuid.UUID | None = None,
                set_cancellation_id: uuid.UUID | None = None) -> list[MovedRange]:
     """Move exactly `quantity` tonnes or raise InsufficientTonnes (and the caller rolls back).
 
@@ -116,7 +119,8 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
     needed = quantity
     while needed > 0:
         conditions = _conditions(holder_id=holder_id, from_state=from_state, project_id=project_id,
-                                 vintage=vintage, order_id=order_id, serials=serials, exclude=seen)
+                                 vintage=vintage, order_id=order_id, serials=serials, exclude=seen,
+                                 retirement_id=retirement_id)
         blocks = (await session.scalars(_candidates(conditions, limit=64))).all()
         if not blocks and not await _any_left(session, conditions):
             raise InsufficientTonnes(message=f"Only {quantity - needed} of the {quantity} tonnes are available.",
@@ -170,12 +174,13 @@ class StateTotals:
     issued: int
     held: int
     reserved: int
+    in_review: int
     retired: int
     cancelled: int
 
     @property
     def balanced(self) -> bool:
-        return self.issued == self.held + self.reserved + self.retired + self.cancelled
+        return self.issued == self.held + self.reserved + self.in_review + self.retired + self.cancelled
 
 
 async def state_totals(*, session: AsyncSession, project_id: uuid.UUID | None = None,

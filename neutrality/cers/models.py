@@ -6,8 +6,8 @@ new ones, split exactly, and records a `cer_moves` journal row naming the serial
 tonne can be traced from issuance to retirement, and nothing is ever edited away: a block row
 only gains its `ended_at`/`ended_by_move_id` once.
 
-Conservation, per project and vintage: issued = held + reserved + retired + cancelled, where the
-right side sums the live (not ended) blocks by state."""
+Conservation, per project and vintage: issued = held + reserved + in_review + retired + cancelled,
+where the right side sums the live (not ended) blocks by state."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ class ProjectStatus(str, enum.Enum):
 class BlockState(str, enum.Enum):
     HELD = "held"  # in the holder's CER account, free to offer, sell or retire
     RESERVED = "reserved"  # held by the seller but promised to a purchase order awaiting payment
+    # held for a neutrality application awaiting review (art. 19, 经审核后予以注销), naming its retirement;
+    # approval retires exactly these serials, rejection releases them to HELD with the same holder
+    IN_REVIEW = "in_review"
     RETIRED = "retired"  # claimed for a beneficiary (注销 for carbon neutrality); final
     CANCELLED = "cancelled"  # removed by the regulator without a claim; final
 
@@ -49,6 +52,7 @@ class MoveKind(str, enum.Enum):
     RELEASE = "release"
     DELIVER = "deliver"
     RETIRE = "retire"
+    REVIEW = "review"  # held -> in_review: a neutrality application submits its tonnes for review (art. 19)
     CANCEL = "cancel"
 
 
@@ -176,6 +180,7 @@ class Block(Base):
         CheckConstraint(in_enum("state", BlockState), name="state_valid"),
         CheckConstraint("last_serial >= first_serial", name="range_valid"),
         CheckConstraint("(state = 'reserved') = (order_id IS NOT NULL)", name="reserved_names_order"),
+        CheckConstraint("state <> 'in_review' OR retirement_id IS NOT NULL", name="in_review_names_retirement"),
         # the holder's free tonnes, soonest serial first
         Index("ix_cer_blocks_holder_live", "holder_id", "project_id", "vintage", "first_serial",
               postgresql_where=text("ended_at IS NULL")),

@@ -1,6 +1,8 @@
-"""Carbon-neutral certificates (碳中和证明, art. 19): numbered, signed, publicly verifiable.
+"""Carbon-neutral certificates (碳中和证明, art. 19): numbered, signed, publicly verifiable, revocable.
 
-A certificate is issued in the transaction of its retirement. What it says is one canonical JSON
+A certificate is issued in the transaction that retires its tonnes (the approval of the application,
+review.py). The regulator may later revoke it with a reason (review.py); the signed bytes never
+change, and verification then says REVOKED and why. What it says is one canonical JSON
 document (sorted keys, no whitespace, UTF-8, no ASCII escaping, integers and strings only):
 
     number, verification_code, verification_url, retirement_id, beneficiary, subject {kind,
@@ -44,7 +46,7 @@ from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
 from neutrality.cers import blocks
 from neutrality.cers.models import Block, BlockState, Project
-from neutrality.retirement.models import Certificate, Retirement, SigningKey
+from neutrality.retirement.models import Certificate, CertificateRevocation, Retirement, SigningKey
 
 NUMBER_PREFIX = "SZCN"
 ISSUER = "Tanpuhui 碳普惠平台 (Shenzhen Carbon Inclusion)"
@@ -292,10 +294,11 @@ class Verification:
     public_key: bytes | None  # the published key of the certificate's key id
     live_serials: list[str]  # the retirement's serial ranges as the live blocks record them now
     serials_match: bool
+    revocation: CertificateRevocation | None  # the regulator revoked it (why, when)
 
     @property
     def valid(self) -> bool:
-        return self.signature_valid and self.serials_match
+        return self.signature_valid and self.serials_match and self.revocation is None
 
 
 def looks_like_number(value: str) -> bool:
@@ -344,8 +347,10 @@ async def verify_certificate(*, session: AsyncSession, number_or_code: str) -> V
     valid = signature_valid(key.public_key if key else None, certificate.canonical, certificate.signature)
     live = [r.label for r in await live_retired_ranges(session=session, retirement_id=certificate.retirement_id)]
     signed = [s.get("label") for s in document.get("serials", []) if isinstance(s, dict)]
+    revocation = await session.get(CertificateRevocation, certificate.id)
     return Verification(certificate=certificate, document=document, signature_valid=valid, key_known=key is not None,
-                        public_key=key.public_key if key else None, live_serials=live, serials_match=signed == live and bool(live))
+                        public_key=key.public_key if key else None, live_serials=live,
+                        serials_match=signed == live and bool(live), revocation=revocation)
 
 
 # --- the holder's certificates -------------------------------------------------------------------------

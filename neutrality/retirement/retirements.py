@@ -1,11 +1,13 @@
-"""Voluntary carbon neutrality (自愿实施碳中和, art. 19): retire (注销) CERs for a public beneficiary.
+"""Voluntary carbon neutrality (自愿实施碳中和, art. 19): apply to retire (注销) CERs for a public beneficiary.
 
 An organisation, an individual or a project owner names a beneficiary, what is neutralised (an
 event, a product, the organisation for a year), its footprint in kilograms CO2e and the period.
-The platform retires at least the footprint rounded up to whole tonnes (12,345 kg -> 13 t), or
-more if asked, from the holder's own held tonnes, names the exact serials, and issues the signed
-certificate (certificates.py) in the same transaction. Retirement is final: RETIRED
-blocks never move again, so retired tonnes cannot be sold or retired twice.
+The application holds at least the footprint rounded up to whole tonnes (12,345 kg -> 13 t), or
+more if asked, from the holder's own held tonnes: the exact serials move HELD -> IN_REVIEW and the
+retirement waits, pending_review, for a reviewer (art. 19, "经审核后予以注销"; review.py), who retires
+them and issues the signed certificate (certificates.py), or releases them. An application that the
+regulator's auto-approval policy covers is approved in this same transaction (review.py). Retirement
+is final: RETIRED blocks never move again, so retired tonnes cannot be sold or retired twice.
 
 Which tonnes: the holder's held tonnes that are not promised to one of its active offers (held
 minus the offers' available quantity, per project and vintage), lowest project code, vintage and
@@ -13,6 +15,7 @@ serial first; or only one project, one vintage, or an exact serial range of them
 read in one statement (one snapshot) after taking the same per-holder, per-project-and-vintage
 advisory locks that creating an offer takes, so a retirement never takes tonnes an offer still
 promises, and two retirements of one holder never over-retire (the block moves lock the blocks too).
+The lock order continues in review.py.
 
 Idempotency keys are handled by the caller (resolvers/common.py `idempotent`) in this transaction."""
 
@@ -33,8 +36,9 @@ from neutrality.cers.models import Block, BlockState, MoveKind, Project
 from neutrality.errors import NeutralityCode
 from neutrality.market.models import Offer, OfferStatus
 from neutrality.market.offers import lock_free_tonnes
-from neutrality.retirement.certificates import SerialRange, Signer, clean_text, issue_certificate
-from neutrality.retirement.models import Certificate, Retirement, SubjectKind
+from neutrality.retirement import review
+from neutrality.retirement.certificates import SerialRange, Signer, clean_text
+from neutrality.retirement.models import Certificate, Retirement, RetirementStatus, SubjectKind
 
 MAX_TONNES = 10_000_000
 MAX_FOOTPRINT_KG = MAX_TONNES * 1000
@@ -53,8 +57,8 @@ def required_tonnes(footprint_kg: int) -> int:
 @dataclass(frozen=True)
 class Outcome:
     retirement: Retirement
-    certificate: Certificate
-    ranges: list[SerialRange]
+    certificate: Certificate | None  # None while the application waits for review
+    ranges: list[SerialRange]  # the serials held for it (and retired, once approved)
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,10 @@ async def apply_for_neutrality(
     period_end: date, tonnes: int | None = None, project_id: uuid.UUID | None = None, vintage: int | None = None,
     serials: tuple[int, int] | None = None,
 ) -> Outcome:
-    """Retire at least ceil(footprint_kg / 1000) of the holder's tonnes for the beneficiary and issue the
-    signed certificate, in the caller's transaction. Any failure raises a DomainError and the caller
-    rolls back: nothing is retired, no certificate is numbered."""
+    """Hold at least ceil(footprint_kg / 1000) of the holder's tonnes for review, in the caller's
+    transaction; if the auto-approval policy covers it, retire them and issue the signed certificate at
+    once. Any failure raises a DomainError and the caller rolls back: nothing is held, no certificate
+    is numbered."""
     beneficiary = clean_text(beneficiary_name, field="beneficiaryName", what="beneficiary name",
                              limit=BENEFICIARY_MAX, code=NeutralityCode.INVALID_BENEFICIARY)
     description = clean_text(subject, field="subject", what="subject", limit=SUBJECT_MAX,
@@ -173,24 +178,29 @@ async def apply_for_neutrality(
     now = clock.now()
     retirement = Retirement(id=uuid.uuid4(), holder_id=holder_id, beneficiary_name=beneficiary,
                             subject_kind=kind.value, subject=description, footprint_kg=footprint, tonnes=quantity,
-                            period_start=period_start, period_end=period_end, retired_at=now)
+                            period_start=period_start, period_end=period_end,
+                            status=RetirementStatus.PENDING_REVIEW.value, applied_at=now)
     session.add(retirement)
     await session.flush()
     ranges: list[SerialRange] = []
     for group, take in plan:
-        moved = await blocks.move(session=session, clock=clock, kind=MoveKind.RETIRE, holder_id=holder_id,
-                                  from_state=BlockState.HELD, to_state=BlockState.RETIRED, quantity=take,
+        moved = await blocks.move(session=session, clock=clock, kind=MoveKind.REVIEW, holder_id=holder_id,
+                                  from_state=BlockState.HELD, to_state=BlockState.IN_REVIEW, quantity=take,
                                   project_id=group.project_id, vintage=group.vintage, serials=serials,
                                   reference_kind="retirement", reference_id=retirement.id,
                                   set_retirement_id=retirement.id)
         ranges += [SerialRange(m.project_id, group.project_code, m.vintage, m.first_serial, m.last_serial) for m in moved]
-    certificate = await issue_certificate(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
-                                          retirement=retirement, ranges=ranges)
-    return Outcome(retirement=retirement, certificate=certificate, ranges=ranges)
+    policy = await review.covering_policy(session=session, retirement=retirement)
+    if policy is None:
+        return Outcome(retirement=retirement, certificate=None, ranges=ranges)
+    approved = await review.approve_locked(session=session, clock=clock, signer=signer,
+                                           public_base_url=public_base_url, retirement=retirement, reviewer_id=None,
+                                           policy=policy)
+    return Outcome(retirement=retirement, certificate=approved.certificate, ranges=approved.ranges)
 
 
 async def holder_retirements(*, session: AsyncSession, holder_id: uuid.UUID, first: int | None,
                              after: str | None) -> Page:
     stmt = select(Retirement).where(Retirement.holder_id == holder_id)
-    return await keyset_page(session, stmt, keys=[Retirement.retired_at, Retirement.id], first=first, after=after,
+    return await keyset_page(session, stmt, keys=[Retirement.applied_at, Retirement.id], first=first, after=after,
                              descending=True)
