@@ -315,6 +315,21 @@ class AccountsMutation:
         return await run_mutation(ctx, t.DecideRoleApplicationPayload, decide)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
+                         description="Grant a role no one applies for, active at once: NEUTRALITY_REVIEWER to a person "
+                                     "(art. 19). Withdraw it with revokeRole. Audited.")
+    async def grant_role(self, info: strawberry.Info, input: t.GrantRoleInput) -> t.GrantRolePayload:
+        ctx = _ctx(info)
+
+        async def grant(session) -> t.GrantRolePayload:
+            row = await service.grant_role(session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                                           account_id=parse_id(input.account_id, "accountId"), role=input.role.value,
+                                           reason=input.reason)
+            names = await service.account_names(session=session, ids=[row.account_id])
+            return t.GrantRolePayload(grant=t.RoleApplication.from_row(row, names))
+
+        return await run_mutation(ctx, t.GrantRolePayload, grant)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
                          description="Withdraw an active role, e.g. an operator's registration; its tokens and keys stop at once.")
     async def revoke_role(self, info: strawberry.Info, input: t.RevokeRoleInput) -> t.RevokeRolePayload:
         ctx = _ctx(info)

@@ -226,6 +226,14 @@ class DecideRoleApplicationInput:
     reason: str | None = None
 
 
+@strawberry.input(description="The regulator grants a role no one applies for: NEUTRALITY_REVIEWER to a person "
+                              "(the platform's reviewers of neutrality applications, art. 19).")
+class GrantRoleInput:
+    account_id: strawberry.ID
+    role: Role
+    reason: str | None = None
+
+
 @strawberry.input
 class RevokeRoleInput:
     application_id: strawberry.ID
@@ -368,6 +376,20 @@ class DecideRoleApplicationError(MutationError):
 class DecideRoleApplicationPayload:
     application: RoleApplication | None = None
     errors: list[DecideRoleApplicationError] = strawberry.field(default_factory=list)
+
+
+GrantRoleErrorCode = error_codes("GrantRoleErrorCode", AccountCode.ROLE_NOT_ALLOWED, AccountCode.ALREADY_APPLIED)
+
+
+@strawberry.type
+class GrantRoleError(MutationError):
+    code: GrantRoleErrorCode
+
+
+@strawberry.type
+class GrantRolePayload:
+    grant: RoleApplication | None = None
+    errors: list[GrantRoleError] = strawberry.field(default_factory=list)
 
 
 RevokeRoleErrorCode = error_codes("RevokeRoleErrorCode", AccountCode.NOT_ACTIVE, AccountCode.REASON_REQUIRED)

@@ -1,8 +1,10 @@
-"""GraphQL types of carbon neutrality: retirements (注销) and carbon-neutral certificates (碳中和证明)."""
+"""GraphQL types of carbon neutrality: applications and their review (art. 19), retirements (注销), the auto-approval
+policy, and carbon-neutral certificates (碳中和证明) with their revocation."""
 
 from __future__ import annotations
 
 import base64
+import enum
 from datetime import date, datetime
 
 import strawberry
@@ -19,6 +21,20 @@ from schema.scalars import Long
 NeutralitySubjectKind = strawberry.enum(
     models.SubjectKind, name="NeutralitySubjectKind",
     description="What is neutralised: an EVENT, a PRODUCT, or the organisation for a year (ORGANISATION_YEAR).")
+
+
+NeutralityApplicationStatus = strawberry.enum(
+    models.RetirementStatus, name="NeutralityApplicationStatus",
+    description="PENDING_REVIEW: the tonnes are held for review. APPROVED: retired and certified (by a reviewer, or at "
+                "once under the auto-approval policy). REJECTED: the tonnes went back to the holder, same serials.")
+
+
+@strawberry.enum(description="VALID: the signature and serials check and it is not revoked. REVOKED: the regulator "
+                             "revoked it (see revocation). INVALID: the signature or the serials do not check.")
+class CertificateStatus(enum.Enum):
+    VALID = "VALID"
+    REVOKED = "REVOKED"
+    INVALID = "INVALID"
 
 
 @strawberry.type(description="A contiguous range of retired serial numbers of one project and vintage.")
@@ -103,36 +119,79 @@ class CarbonNeutralCertificate:
             canonical_json=row.canonical.decode("utf-8", errors="replace"))
 
 
-@strawberry.type(description="A retirement (注销) of CERs for carbon neutrality. Final: the tonnes never move again.")
+@strawberry.type(description="An application for carbon neutrality and, once approved, its retirement (注销) of CERs "
+                             "(art. 19). Approved: final, the tonnes never move again.")
 class CerRetirement:
     id: strawberry.ID
+    status: NeutralityApplicationStatus
     beneficiary_name: str
     subject_kind: NeutralitySubjectKind
     subject: str
     footprint_kg: Long
     footprint_tonnes: str
-    tonnes: Long = strawberry.field(description="Whole tonnes retired: at least the footprint rounded up.")
+    tonnes: Long = strawberry.field(description="Whole tonnes held and, once approved, retired: at least the footprint "
+                                                "rounded up.")
     period_start: date
     period_end: date
-    retired_at: datetime
+    applied_at: datetime
+    retired_at: datetime | None = strawberry.field(description="null until approved.")
+    decided_at: datetime | None
+    decision_reason: str | None = strawberry.field(description="Why it was rejected (or the approver's note).")
+    approved_by_policy_version: int | None = strawberry.field(
+        description="Approved at once under this version of the regulator's auto-approval policy; null if a reviewer "
+                    "decided.")
     certificate: CarbonNeutralCertificate | None
 
     @classmethod
     def from_row(cls, row: models.Retirement, certificate: models.Certificate | None,
-                 base_url: str) -> "CerRetirement":
-        return cls(id=strawberry.ID(str(row.id)), beneficiary_name=row.beneficiary_name,
+                 base_url: str, policy_version: int | None = None) -> "CerRetirement":
+        return cls(id=strawberry.ID(str(row.id)), status=models.RetirementStatus(row.status),
+                   beneficiary_name=row.beneficiary_name,
                    subject_kind=models.SubjectKind(row.subject_kind), subject=row.subject,
                    footprint_kg=row.footprint_kg, footprint_tonnes=certs.tonnes_text(row.footprint_kg),
                    tonnes=row.tonnes, period_start=row.period_start, period_end=row.period_end,
-                   retired_at=row.retired_at,
+                   applied_at=row.applied_at, retired_at=row.retired_at, decided_at=row.decided_at,
+                   decision_reason=row.decision_reason, approved_by_policy_version=policy_version,
                    certificate=CarbonNeutralCertificate.from_row(certificate, base_url) if certificate else None)
+
+
+@strawberry.type(description="A pending application as a neutrality reviewer sees it: who applies and the exact "
+                             "serials held for it.")
+class NeutralityApplication:
+    retirement: CerRetirement
+    applicant_name: str
+    held_serials: list[str] = strawberry.field(description="The serial ranges held IN_REVIEW for it: approval retires "
+                                                           "exactly these, rejection releases exactly these.")
+
+
+@strawberry.type(description="The regulator's auto-approval policy for neutrality applications, one version of it.")
+class NeutralityAutoApprovalPolicy:
+    version: int
+    max_tonnes: Long | None = strawberry.field(
+        description="An application of at most this many tonnes by an organisation in good standing (not suspended, "
+                    "no certificate ever revoked) is approved at once. null: off, every application is reviewed.")
+    note: str | None
+    set_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.NeutralityPolicy) -> "NeutralityAutoApprovalPolicy":
+        return cls(version=row.version, max_tonnes=row.max_tonnes, note=row.note, set_at=row.set_at)
+
+
+@strawberry.type(description="The regulator's revocation of a certificate. The signed certificate is unchanged.")
+class CertificateRevocation:
+    reason: str
+    revoked_at: datetime
 
 
 @strawberry.type(description="The public check of a certificate: its signed fields, whether the signature verifies "
                              "with the published key of its key id, and the retired serials as recorded now.")
 class CertificateVerification:
     certificate: CarbonNeutralCertificate
-    valid: bool = strawberry.field(description="The signature verifies and the live serials match the signed ones.")
+    status: CertificateStatus
+    valid: bool = strawberry.field(description="The signature verifies, the live serials match the signed ones, and "
+                                               "the certificate is not revoked.")
+    revocation: CertificateRevocation | None = strawberry.field(description="Why and when it was revoked, if it was.")
     signature_valid: bool
     key_known: bool = strawberry.field(description="The key id is one of the published signing keys.")
     serials_match: bool = strawberry.field(
@@ -141,7 +200,13 @@ class CertificateVerification:
 
     @classmethod
     def from_result(cls, result: certs.Verification, base_url: str) -> "CertificateVerification":
-        return cls(certificate=CarbonNeutralCertificate.from_row(result.certificate, base_url), valid=result.valid,
+        revoked = result.revocation
+        status = (CertificateStatus.REVOKED if revoked else
+                  CertificateStatus.VALID if result.valid else CertificateStatus.INVALID)
+        return cls(certificate=CarbonNeutralCertificate.from_row(result.certificate, base_url), status=status,
+                   valid=result.valid,
+                   revocation=CertificateRevocation(reason=revoked.reason, revoked_at=revoked.revoked_at)
+                   if revoked else None,
                    signature_valid=result.signature_valid, key_known=result.key_known,
                    serials_match=result.serials_match, retired_serials=result.live_serials)
 
@@ -191,6 +256,34 @@ class ApplyForNeutralityInput:
         default=None, description="Exactly these serials (with projectId and vintage); the tonnes are its size.")
 
 
+@strawberry.input
+class ApproveNeutralityApplicationInput:
+    retirement_id: strawberry.ID
+    idempotency_key: str
+
+
+@strawberry.input
+class RejectNeutralityApplicationInput:
+    retirement_id: strawberry.ID
+    reason: str = strawberry.field(description="Why, shown to the applicant; required.")
+    idempotency_key: str
+
+
+@strawberry.input
+class SetNeutralityAutoApprovalPolicyInput:
+    max_tonnes: Long | None = strawberry.field(
+        default=None, description="At most this many tonnes per application are approved at once for organisations in "
+                                  "good standing; null switches auto-approval off.")
+    note: str | None = None
+
+
+@strawberry.input
+class RevokeCertificateInput:
+    number: str = strawberry.field(description="The certificate number (SZCN-...) or verification code.")
+    reason: str = strawberry.field(description="Why, e.g. fraud; shown publicly on verification.")
+    idempotency_key: str
+
+
 # --- payloads ----------------------------------------------------------------------------------------
 
 ApplyForNeutralityErrorCode = error_codes(
@@ -204,8 +297,74 @@ class ApplyForNeutralityError(MutationError):
     code: ApplyForNeutralityErrorCode
 
 
-@strawberry.type(description="The retirement and its signed certificate.")
+@strawberry.type(description="The application (PENDING_REVIEW, its tonnes held) and, if the auto-approval policy "
+                             "approved it at once, its signed certificate.")
 class ApplyForNeutralityPayload:
     retirement: CerRetirement | None = None
     certificate: CarbonNeutralCertificate | None = None
     errors: list[ApplyForNeutralityError] = strawberry.field(default_factory=list)
+
+
+ApproveNeutralityApplicationErrorCode = error_codes(
+    "ApproveNeutralityApplicationErrorCode", NeutralityCode.NOT_PENDING_REVIEW, NeutralityCode.OWN_APPLICATION,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class ApproveNeutralityApplicationError(MutationError):
+    code: ApproveNeutralityApplicationErrorCode
+
+
+@strawberry.type(description="The retirement, now approved, and its signed certificate.")
+class ApproveNeutralityApplicationPayload:
+    retirement: CerRetirement | None = None
+    certificate: CarbonNeutralCertificate | None = None
+    errors: list[ApproveNeutralityApplicationError] = strawberry.field(default_factory=list)
+
+
+RejectNeutralityApplicationErrorCode = error_codes(
+    "RejectNeutralityApplicationErrorCode", NeutralityCode.NOT_PENDING_REVIEW, NeutralityCode.OWN_APPLICATION,
+    NeutralityCode.REASON_REQUIRED, CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class RejectNeutralityApplicationError(MutationError):
+    code: RejectNeutralityApplicationErrorCode
+
+
+@strawberry.type(description="The application, now rejected; its tonnes are back in the holder's account.")
+class RejectNeutralityApplicationPayload:
+    retirement: CerRetirement | None = None
+    errors: list[RejectNeutralityApplicationError] = strawberry.field(default_factory=list)
+
+
+SetNeutralityAutoApprovalPolicyErrorCode = error_codes(
+    "SetNeutralityAutoApprovalPolicyErrorCode", NeutralityCode.INVALID_POLICY, NeutralityCode.REASON_REQUIRED)
+
+
+@strawberry.type
+class SetNeutralityAutoApprovalPolicyError(MutationError):
+    code: SetNeutralityAutoApprovalPolicyErrorCode
+
+
+@strawberry.type(description="The new version of the policy, now in force.")
+class SetNeutralityAutoApprovalPolicyPayload:
+    policy: NeutralityAutoApprovalPolicy | None = None
+    errors: list[SetNeutralityAutoApprovalPolicyError] = strawberry.field(default_factory=list)
+
+
+RevokeCertificateErrorCode = error_codes(
+    "RevokeCertificateErrorCode", NeutralityCode.REASON_REQUIRED, NeutralityCode.CERTIFICATE_ALREADY_REVOKED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class RevokeCertificateError(MutationError):
+    code: RevokeCertificateErrorCode
+
+
+@strawberry.type(description="The certificate as signed (unchanged) and its revocation.")
+class RevokeCertificatePayload:
+    certificate: CarbonNeutralCertificate | None = None
+    revocation: CertificateRevocation | None = None
+    errors: list[RevokeCertificateError] = strawberry.field(default_factory=list)

@@ -319,13 +319,25 @@ async def find_certificate(*, session: AsyncSession, number_or_code: str) -> Cer
     return (await session.scalars(select(Certificate).where(condition))).one_or_none()
 
 
-async def live_retired_ranges(*, session: AsyncSession, retirement_id: uuid.UUID) -> list[SerialRange]:
+async def live_ranges(*, session: AsyncSession, retirement_ids, state: BlockState) -> dict[uuid.UUID, list[SerialRange]]:
+    """The serial ranges the live blocks of `state` record for each retirement (IN_REVIEW: held for its review;
+    RETIRED: retired for it)."""
+    ids = list(set(retirement_ids))
+    found: dict[uuid.UUID, list[SerialRange]] = {i: [] for i in ids}
+    if not ids:
+        return found
     rows = await session.execute(
-        select(Block.project_id, Project.code, Block.vintage, Block.first_serial, Block.last_serial)
+        select(Block.retirement_id, Block.project_id, Project.code, Block.vintage, Block.first_serial,
+               Block.last_serial)
         .join(Project, Project.id == Block.project_id)
-        .where(Block.retirement_id == retirement_id, Block.state == BlockState.RETIRED.value,
-               Block.ended_at.is_(None)))
-    return merge_ranges([SerialRange(*row) for row in rows])
+        .where(Block.retirement_id.in_(ids), Block.state == state.value, Block.ended_at.is_(None)))
+    for retirement_id, *rest in rows:
+        found[retirement_id].append(SerialRange(*rest))
+    return {i: merge_ranges(r) for i, r in found.items()}
+
+
+async def live_retired_ranges(*, session: AsyncSession, retirement_id: uuid.UUID) -> list[SerialRange]:
+    return (await live_ranges(session=session, retirement_ids=[retirement_id], state=BlockState.RETIRED))[retirement_id]
 
 
 def parse_document(data: bytes) -> dict:

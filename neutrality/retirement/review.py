@@ -127,7 +127,7 @@ class Approved:
     ranges: list[SerialRange]
 
 
-async def _pending(session: AsyncSession, retirement_id: uuid.UUID) -> Retirement:
+async def _pending(session: AsyncSession, retirement_id: uuid.UUID, reviewer_id: uuid.UUID) -> Retirement:
     retirement = (await session.scalars(
         select(Retirement).where(Retirement.id == retirement_id).with_for_update()
         .execution_options(populate_existing=True))).one_or_none()
@@ -135,6 +135,9 @@ async def _pending(session: AsyncSession, retirement_id: uuid.UUID) -> Retiremen
         raise NotFound(message="No neutrality application has this id.", field="retirementId")
     if retirement.status != RetirementStatus.PENDING_REVIEW.value:
         raise DomainError(NeutralityCode.NOT_PENDING_REVIEW, f"This application is already {retirement.status}.",
+                          field="retirementId")
+    if retirement.holder_id == reviewer_id:
+        raise DomainError(NeutralityCode.OWN_APPLICATION, "A reviewer does not decide their own application.",
                           field="retirementId")
     return retirement
 
@@ -173,7 +176,7 @@ async def approve_locked(*, session: AsyncSession, clock: Clock, signer: Signer,
 async def approve(*, session: AsyncSession, clock: Clock, signer: Signer, public_base_url: str,
                   reviewer_id: uuid.UUID, retirement_id: uuid.UUID) -> Approved:
     """A reviewer approves a pending application: retired and certified in the caller's transaction."""
-    retirement = await _pending(session, retirement_id)
+    retirement = await _pending(session, retirement_id, reviewer_id)
     return await approve_locked(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
                                 retirement=retirement, reviewer_id=reviewer_id)
 
@@ -181,7 +184,7 @@ async def approve(*, session: AsyncSession, clock: Clock, signer: Signer, public
 async def reject(*, session: AsyncSession, clock: Clock, reviewer_id: uuid.UUID, retirement_id: uuid.UUID,
                  reason: str) -> Retirement:
     """A reviewer rejects a pending application with a reason: its serials go back to the holder's HELD."""
-    retirement = await _pending(session, retirement_id)
+    retirement = await _pending(session, retirement_id, reviewer_id)
     why = _reason(reason, required=True, what="application is rejected")
     await blocks.move(session=session, clock=clock, kind=MoveKind.RELEASE, holder_id=retirement.holder_id,
                       from_state=BlockState.IN_REVIEW, to_state=BlockState.HELD, quantity=retirement.tonnes,
@@ -230,3 +233,11 @@ async def revocations_of(*, session: AsyncSession, certificate_ids) -> dict[uuid
         return {}
     rows = await session.scalars(select(CertificateRevocation).where(CertificateRevocation.certificate_id.in_(ids)))
     return {r.certificate_id: r for r in rows}
+
+
+async def policy_versions(*, session: AsyncSession, policy_ids) -> dict[uuid.UUID, int]:
+    ids = [i for i in set(policy_ids) if i is not None]
+    if not ids:
+        return {}
+    rows = await session.execute(select(NeutralityPolicy.id, NeutralityPolicy.version).where(NeutralityPolicy.id.in_(ids)))
+    return dict(rows.all())
