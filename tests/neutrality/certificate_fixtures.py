@@ -1,15 +1,16 @@
-"""Set-up for the retirement and certificate tests: holders with tonnes, retirements through the
-domain function with a given signing key, and the GraphQL documents they use."""
+"""Set-up for the retirement and certificate tests: holders with tonnes, applications for neutrality
+and their approval by a reviewer (art. 19) through the domain functions with a given signing key, an
+auto-approval policy, and the GraphQL documents they use."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
 
-from neutrality.retirement import retirements
+from neutrality.retirement import retirements, review
 from neutrality.retirement.certificates import Signer
 from tests.neutrality.market_fixtures import issue
-from tests.neutrality.fixtures import Registry, filed_project
+from tests.neutrality.fixtures import Registry, accounts, filed_project
 
 # the carbon-neutrality front-end contracts, walked by hash in tests/neutrality/test_cer_certificates.py
 CERTIFICATE_CONTRACTS = {
@@ -22,8 +23,8 @@ BASE_URL = "https://verify.tanpuhui.example"
 APPLY = """
 mutation Apply($input: ApplyForNeutralityInput!) {
   applyForNeutrality(input: $input) {
-    retirement { id tonnes footprintKg footprintTonnes beneficiaryName subjectKind periodStart periodEnd
-                 certificate { number } }
+    retirement { id status tonnes footprintKg footprintTonnes beneficiaryName subjectKind periodStart periodEnd
+                 approvedByPolicyVersion certificate { number } }
     certificate { number verificationCode verificationUrl pdfUrl tonnesRetired keyId signature canonicalJson
                   serialRanges { label projectCode vintage firstSerial lastSerial quantity }
                   projects { code title vintages } }
@@ -58,10 +59,42 @@ async def holding(services, holder_id, tonnes: int = 100, vintage: int = 2025,
     return registry
 
 
-async def retire(services, signer: Signer, holder_id, **kw) -> retirements.Outcome:
+async def apply(services, signer: Signer, holder_id, **kw) -> retirements.Outcome:
+    """An application for neutrality: its tonnes held for review (or approved at once under a policy)."""
     args = dict(beneficiary_name="深圳湾零碳科技有限公司", subject_kind="event", subject="2026 深圳低碳发展论坛",
                 footprint_kg=12_345, period_start=date(2026, 2, 27), period_end=date(2026, 2, 28))
     args.update(kw)
     async with services.session_factory() as session, session.begin():
         return await retirements.apply_for_neutrality(session=session, clock=services.clock, signer=signer,
                                                       public_base_url=BASE_URL, holder_id=holder_id, **args)
+
+
+async def reviewer(services):
+    """A person holding the NEUTRALITY_REVIEWER role (written straight to the database)."""
+    [account] = await accounts(services, 1, role="neutrality_reviewer", kind="person")
+    return account
+
+
+async def approve(services, signer: Signer, retirement_id, reviewer_id=None) -> review.Approved:
+    reviewer_id = reviewer_id or await reviewer(services)
+    async with services.session_factory() as session, session.begin():
+        return await review.approve(session=session, clock=services.clock, signer=signer, public_base_url=BASE_URL,
+                                    reviewer_id=reviewer_id, retirement_id=retirement_id)
+
+
+async def retire(services, signer: Signer, holder_id, **kw) -> retirements.Outcome:
+    """Apply, then a reviewer approves: the tonnes retired and the certificate issued (art. 19)."""
+    applied = await apply(services, signer, holder_id, **kw)
+    if applied.certificate is not None:  # an auto-approval policy approved it at once
+        return applied
+    approved = await approve(services, signer, applied.retirement.id)
+    return retirements.Outcome(retirement=approved.retirement, certificate=approved.certificate,
+                               ranges=approved.ranges)
+
+
+async def auto_approve(services, max_tonnes: int | None = 1_000_000):
+    """The regulator's auto-approval policy: organisations in good standing get up to max_tonnes at once."""
+    [regulator_id] = await accounts(services, 1, role="regulator", kind="authority")
+    async with services.session_factory() as session, session.begin():
+        return await review.set_policy(session=session, clock=services.clock, regulator_id=regulator_id,
+                                       max_tonnes=max_tonnes)

@@ -16,7 +16,7 @@ from neutrality.cers.models import Block, BlockState, Move
 from neutrality.market import offers, purchases
 from neutrality.retirement.certificates import Signer
 from neutrality.retirement.models import Certificate, Retirement
-from tests.neutrality.certificate_fixtures import APPLY, application, holding, retire
+from tests.neutrality.certificate_fixtures import APPLY, application, auto_approve, holding, retire
 from tests.conftest import approved, organisation, person, regulator
 from tests.neutrality.market_fixtures import seller_with_tonnes
 from tests.neutrality.fixtures import accounts, filed_project
@@ -256,12 +256,14 @@ async def blocks_issue(services, reg, holder, first, last, vintage=2025):
 
 
 async def test_apply_through_the_api_replays_by_idempotency_key(api, services):
+    await auto_approve(services)  # approved at once: the answer carries the certificate
     org = await organisation(api)
     reg = await holding(services, uuid.UUID(org.account_id), 30)
     request = application(idempotencyKey="neutral-forum-2026")
     first = (await api.data(APPLY, {"input": request}, token=org.token))["applyForNeutrality"]
     assert first["errors"] == []
     assert first["retirement"]["tonnes"] == 13 and first["retirement"]["footprintTonnes"] == "12.345"
+    assert first["retirement"]["status"] == "APPROVED" and first["retirement"]["approvedByPolicyVersion"] == 1
     assert first["certificate"]["serialRanges"] == [{
         "label": f"SZCER-{reg.project_code}-2025-000000001-000000013", "projectCode": reg.project_code,
         "vintage": 2025, "firstSerial": 1, "lastSerial": 13, "quantity": 13}]
@@ -296,12 +298,14 @@ async def test_apply_through_the_api_replays_by_idempotency_key(api, services):
 
 
 async def test_organisations_individuals_and_project_owners_apply_others_are_refused(api, services):
+    await auto_approve(services)  # covers organisations in good standing, never a person
     individual = await person(api)
     await holding(services, uuid.UUID(individual.account_id), 5)
     done = (await api.data(APPLY, {"input": application(footprintKg=800, subjectKind="ORGANISATION_YEAR",
                                                          beneficiaryName="王小明", subject="2026 年个人出行")},
                            token=individual.token))["applyForNeutrality"]
     assert done["errors"] == [] and done["retirement"]["tonnes"] == 1
+    assert done["retirement"]["status"] == "PENDING_REVIEW" and done["certificate"] is None
     owner = await seller_with_tonnes(api, services, 20)
     done = (await api.data(APPLY, {"input": application(subjectKind="PRODUCT", subject="光伏组件 2026 批次")},
                            token=owner.actor.token))["applyForNeutrality"]
@@ -329,6 +333,7 @@ async def test_organisations_individuals_and_project_owners_apply_others_are_ref
 
 
 async def test_the_holders_lists_are_their_own_and_paged(api, services):
+    await auto_approve(services)
     org, other = await organisation(api), await organisation(api, "另一家公司")
     await holding(services, uuid.UUID(org.account_id), 10)
     for _ in range(3):
