@@ -41,7 +41,7 @@ from tests.neutrality.fixtures import PROJECT_CONTRACTS  # walked in tests/neutr
 
 LIVE: GraphQLSchema = build_schema(live_schema_sdl())
 OPERATIONS = operation_files()
-FOLDERS = {"consumer", "merchant", "organisation", "operator", "project_owner", "regulator", "public"}
+FOLDERS = {"consumer", "merchant", "organisation", "operator", "project_owner", "regulator", "public", "neutrality_reviewer"}
 REGENERATE = "If the change is deliberate, run `make schema` (tanpuhui schema) and commit frontend_contracts/schema.graphql."
 
 

@@ -15,7 +15,9 @@ from tests.neutrality.fixtures import Registry, accounts, filed_project
 # the carbon-neutrality front-end contracts, walked by hash in tests/neutrality/test_cer_certificates.py
 CERTIFICATE_CONTRACTS = {
     "ApplyForNeutrality", "MyCertificates", "MyRetirements", "CertificateDownload", "VerifyCertificate",
-    "CertificateSigningKeys",
+    "CertificateSigningKeys", "NeutralityReviewQueue", "ApproveNeutralityApplication", "RejectNeutralityApplication",
+    "ReviewerAutoApprovalPolicy", "GrantRole", "SetNeutralityAutoApprovalPolicy", "NeutralityAutoApprovalPolicy",
+    "RevokeCertificate",
 }
 
 BASE_URL = "https://verify.tanpuhui.example"
@@ -41,6 +43,53 @@ query Verify($v: String!) {
   }
 }"""
 
+CERT_FIELDS = """number verificationCode verificationUrl pdfUrl tonnesRetired keyId signature canonicalJson
+                  serialRanges { label projectCode vintage firstSerial lastSerial quantity }
+                  projects { code title vintages }"""
+
+APPROVE = """
+mutation Approve($input: ApproveNeutralityApplicationInput!) {
+  approveNeutralityApplication(input: $input) {
+    retirement { id status retiredAt decidedAt approvedByPolicyVersion certificate { number } }
+    certificate { %s }
+    errors { code field message }
+  }
+}""" % CERT_FIELDS
+
+REJECT = """
+mutation Reject($input: RejectNeutralityApplicationInput!) {
+  rejectNeutralityApplication(input: $input) {
+    retirement { id status retiredAt decidedAt decisionReason certificate { number } }
+    errors { code field message }
+  }
+}"""
+
+QUEUE = """
+query Queue($first: Int, $after: String) {
+  neutralityReviewQueue(first: $first, after: $after) {
+    edges { node { applicantName heldSerials retirement { id status tonnes beneficiaryName } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+GRANT = """
+mutation Grant($input: GrantRoleInput!) {
+  grantRole(input: $input) { grant { id role status accountId } errors { code field message } }
+}"""
+
+REVOKE = """
+mutation Revoke($input: RevokeCertificateInput!) {
+  revokeCertificate(input: $input) {
+    certificate { number signature canonicalJson } revocation { reason revokedAt }
+    errors { code field message }
+  }
+}"""
+
+POLICY = """
+mutation Policy($input: SetNeutralityAutoApprovalPolicyInput!) {
+  setNeutralityAutoApprovalPolicy(input: $input) { policy { version maxTonnes note setAt } errors { code field message } }
+}"""
+
 KEYS = "{ certificateSigningKeys { keyId algorithm publicKey publicKeyPem firstUsedAt retiredAt current } }"
 
 
@@ -49,6 +98,24 @@ def application(**overrides) -> dict:
     return {"beneficiaryName": "深圳湾零碳科技有限公司", "subjectKind": "EVENT", "subject": "2026 深圳低碳发展论坛",
             "footprintKg": 12_345, "periodStart": "2026-02-27", "periodEnd": "2026-02-28",
             "idempotencyKey": uuid.uuid4().hex, **overrides}
+
+
+async def reviewer_actor(api, reg=None):
+    """A person the regulator granted NEUTRALITY_REVIEWER, signed in afresh (the role is in the new token)."""
+    from tests.conftest import person, regulator, sign_in
+
+    someone = await person(api, "审核员 李审")
+    reg = reg or await regulator(api)
+    granted = (await api.data(GRANT, {"input": {"accountId": someone.account_id, "role": "NEUTRALITY_REVIEWER",
+                                                "reason": "平台审核岗"}}, token=reg.token))["grantRole"]
+    assert granted["errors"] == [], granted
+    return await sign_in(api, someone.login)
+
+
+async def approve_through_api(api, token: str, retirement_id: str, key: str | None = None) -> dict:
+    data = (await api.data(APPROVE, {"input": {"retirementId": retirement_id, "idempotencyKey": key or uuid.uuid4().hex}},
+                           token=token))["approveNeutralityApplication"]
+    return data
 
 
 async def holding(services, holder_id, tonnes: int = 100, vintage: int = 2025,

@@ -32,10 +32,12 @@ from tests.neutrality.certificate_fixtures import (
     KEYS,
     VERIFY,
     application,
+    approve_through_api,
     holding,
     retire,
+    reviewer_actor,
 )
-from tests.conftest import organisation
+from tests.conftest import organisation, person, regulator, sign_in
 from tests.neutrality.fixtures import accounts
 from tests.api.test_frontend_contracts import PersistedClient
 
@@ -47,8 +49,12 @@ async def _apply(api, services, *, tonnes: int = 30, **overrides) -> tuple[objec
     org = await organisation(api)
     await holding(services, uuid.UUID(org.account_id), tonnes)
     data = (await api.data(APPLY, {"input": application(**overrides)}, token=org.token))["applyForNeutrality"]
-    assert data["errors"] == [], data
-    return org, data["certificate"]
+    assert data["errors"] == [] and data["retirement"]["status"] == "PENDING_REVIEW", data
+    # a reviewer approves it: retired and certified in one transaction (art. 19)
+    checker = await reviewer_actor(api)
+    approved = await approve_through_api(api, checker.token, data["retirement"]["id"])
+    assert approved["errors"] == [], approved
+    return org, approved["certificate"]
 
 
 def _verify_offline(canonical: bytes, signature_b64: str, public_key_b64: str) -> bool:
@@ -256,10 +262,38 @@ async def test_certificate_contracts_run_as_persisted_queries(api, services):
     c = PersistedClient(api)
     org = await organisation(api)
     reg = await holding(services, uuid.UUID(org.account_id), 50)
+    regulator_actor = await regulator(api)
+    someone = await person(api, "审核员 李审")
+    granted = (await c.run("GrantRole", {"input": {"accountId": someone.account_id, "role": "NEUTRALITY_REVIEWER"}},
+                           token=regulator_actor.token))["grantRole"]["grant"]
+    assert granted["status"] == "ACTIVE" and granted["role"] == "NEUTRALITY_REVIEWER"
+    checker = await sign_in(api, someone.login)
+    assert (await c.run("ReviewerAutoApprovalPolicy", token=checker.token))["neutralityAutoApprovalPolicy"] is None
+
+    # one application rejected (its tonnes come back), one approved by the reviewer
+    rejected = (await c.run("ApplyForNeutrality", {"input": application(tonnes=15)}, token=org.token))["applyForNeutrality"]
+    assert rejected["retirement"]["status"] == "PENDING_REVIEW" and rejected["certificate"] is None
+    services.clock.advance(seconds=1)  # the queue is oldest first
     applied = (await c.run("ApplyForNeutrality", {"input": application(
         tonnes=20, projectId=str(reg.project_id), vintage=2025)}, token=org.token))["applyForNeutrality"]
-    cert = applied["certificate"]
+    queue = (await c.run("NeutralityReviewQueue", {"first": 10}, token=checker.token))["neutralityReviewQueue"]["edges"]
+    assert [e["node"]["retirement"]["id"] for e in queue] == [rejected["retirement"]["id"], applied["retirement"]["id"]]
+    assert queue[1]["node"]["heldSerials"] == [f"SZCER-{reg.project_code}-2025-000000016-000000035"]
+    no = (await c.run("RejectNeutralityApplication", {"input": {
+        "retirementId": rejected["retirement"]["id"], "reason": "受益方名称与营业执照不符", "idempotencyKey": "r1"}},
+        token=checker.token))["rejectNeutralityApplication"]["retirement"]
+    assert no["status"] == "REJECTED" and no["decisionReason"] == "受益方名称与营业执照不符"
+    yes = (await c.run("ApproveNeutralityApplication", {"input": {
+        "retirementId": applied["retirement"]["id"], "idempotencyKey": "a1"}},
+        token=checker.token))["approveNeutralityApplication"]
+    cert = yes["certificate"]
+    assert yes["retirement"]["status"] == "APPROVED" and cert["serialRanges"][0]["label"] == queue[1]["node"]["heldSerials"][0]
     assert applied["retirement"]["tonnes"] == 20 and cert["tonnesRetired"] == 20
+
+    policy = (await c.run("SetNeutralityAutoApprovalPolicy", {"input": {"maxTonnes": 5, "note": "小额自动核准"}},
+                          token=regulator_actor.token))["setNeutralityAutoApprovalPolicy"]["policy"]
+    assert policy["version"] == 1 and policy["maxTonnes"] == 5
+    assert (await c.run("NeutralityAutoApprovalPolicy", token=regulator_actor.token))["neutralityAutoApprovalPolicy"] == policy
     mine = (await c.run("MyCertificates", {"first": 10}, token=org.token))["myCertificates"]["edges"]
     assert [e["node"]["number"] for e in mine] == [cert["number"]]
     retired = (await c.run("MyRetirements", {"first": 10}, token=org.token))["myRetirements"]["edges"]
@@ -270,4 +304,10 @@ async def test_certificate_contracts_run_as_persisted_queries(api, services):
     assert verified["valid"] and verified["certificate"]["number"] == cert["number"]
     keys = (await c.run("CertificateSigningKeys"))["certificateSigningKeys"]
     assert [k["keyId"] for k in keys] == [cert["keyId"]]
+    revoked = (await c.run("RevokeCertificate", {"input": {"number": cert["number"], "reason": "虚假申报 (fraud)",
+                                                           "idempotencyKey": "v1"}},
+                           token=regulator_actor.token))["revokeCertificate"]
+    assert revoked["revocation"]["reason"] == "虚假申报 (fraud)"
+    verified = (await c.run("VerifyCertificate", {"numberOrCode": cert["number"]}))["verifyCertificate"]
+    assert verified["status"] == "REVOKED" and verified["revocation"]["reason"] == "虚假申报 (fraud)"
     assert c.ran == CERTIFICATE_CONTRACTS, f"not exercised: {sorted(CERTIFICATE_CONTRACTS - c.ran)}"
