@@ -1,9 +1,11 @@
 """CER conservation under random interleavings (hypothesis) of issuance, reservation, release,
-delivery, retirement and the regulator's cancellation, on the real PostgreSQL.
+delivery, retirement, applications for neutrality with their review (held IN_REVIEW, then approved:
+retired, or rejected: released to the same serials, art. 19) and the regulator's cancellation, on the
+real PostgreSQL.
 
 A model keeps every serial's holder and state and predicts each act, which tonnes it takes (the
 lowest serials first) and each refusal. After every step the live blocks, expanded serial by
-serial, equal the model; issued = held + reserved + retired + cancelled; no serial is in two live
+serial, equal the model; issued = held + reserved + in_review + retired + cancelled; no serial is in two live
 blocks. At the end, replaying the move journal serial by serial from issuance ends exactly where
 each live block says the serial is: every tonne is traceable."""
 
@@ -18,10 +20,15 @@ from sqlalchemy import select
 from core.errors import DomainError
 from neutrality.cers import blocks, projects
 from neutrality.cers.models import Block, BlockState, Move, MoveKind, VerifierReport
+from neutrality.retirement import review
+from neutrality.retirement.certificates import Signer
+from tests.neutrality.certificate_fixtures import BASE_URL, apply
 from tests.neutrality.fixtures import accounts, filed_project
 
-HELD, RESERVED, RETIRED, CANCELLED = (s.value for s in BlockState)
-KINDS = ["issue"] * 2 + ["reserve"] * 3 + ["release", "deliver", "deliver", "retire", "cancel"]
+HELD, RESERVED, IN_REVIEW, RETIRED, CANCELLED = (s.value for s in BlockState)
+KINDS = (["issue"] * 2 + ["reserve"] * 3 + ["release", "deliver", "deliver", "retire", "cancel"]
+         + ["apply"] * 2 + ["approve", "reject"])
+SIGNER = Signer.generate()
 steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 40), st.integers(0, 40), st.integers(1, 12)),
                  min_size=4, max_size=22)
 
@@ -31,6 +38,7 @@ class Model:
         self.holders = holders
         self.serials: dict[int, tuple[uuid.UUID, str, uuid.UUID | None]] = {}  # serial -> holder, state, order
         self.orders: list[tuple[uuid.UUID, uuid.UUID, int]] = []  # order, seller, quantity (pending ones)
+        self.applications: list[tuple[uuid.UUID, uuid.UUID, list[int]]] = []  # retirement, holder, serials (pending)
 
     def lowest(self, holder, state, quantity, order=None) -> list[int] | None:
         mine = sorted(s for s, (h, st_, o) in self.serials.items() if h == holder and st_ == state and
@@ -69,6 +77,7 @@ async def live_serials(services, project_id) -> dict[int, tuple[uuid.UUID, str, 
 async def test_random_acts_keep_every_tonne_in_exactly_one_place(services, plan):
     registry = await filed_project(services, buyers=2)
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
+    [checker] = await accounts(services, 1, role="neutrality_reviewer", kind="person")
     owner = registry.owner_id
     holders = [owner, *registry.buyers]
     async with services.session_factory() as session:
@@ -111,6 +120,26 @@ async def test_random_acts_keep_every_tonne_in_exactly_one_place(services, plan)
                                  from_state=BlockState.RESERVED, to_state=BlockState.HELD, quantity=quantity,
                                  order_id=order, reference_kind="order", reference_id=order)
             model.set(expected, buyer, HELD)
+        elif kind == "apply":
+            holder = holders[a % len(holders)]
+            expected = model.lowest(holder, HELD, q)
+            try:
+                outcome = await apply(services, SIGNER, holder, footprint_kg=q * 1000)
+                assert expected is not None and outcome.certificate is None
+                model.set(expected, holder, IN_REVIEW)
+                model.applications.append((outcome.retirement.id, holder, expected))
+            except blocks.InsufficientTonnes:
+                assert expected is None
+        elif kind in ("approve", "reject") and model.applications:
+            retirement_id, holder, serials = model.applications.pop(a % len(model.applications))
+            if kind == "approve":
+                await in_transaction(services, review.approve, signer=SIGNER, public_base_url=BASE_URL,
+                                     reviewer_id=checker, retirement_id=retirement_id)
+                model.set(serials, holder, RETIRED)
+            else:
+                await in_transaction(services, review.reject, reviewer_id=checker, retirement_id=retirement_id,
+                                     reason="hypothesis")
+                model.set(serials, holder, HELD)  # the very same serials, the same holder
         elif kind == "cancel" and issued:
             first = 1 + a % issued
             last = min(issued, first + q - 1)
