@@ -16,7 +16,7 @@ from neutrality.cers import blocks, projects
 from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
 from neutrality.cers.notice import notice_end
 from neutrality.market.models import Offer
-from tests.neutrality.certificate_fixtures import APPLY, application, holding
+from tests.neutrality.certificate_fixtures import APPLY, application, approve_through_api, holding, reviewer_actor
 from tests.conftest import organisation, person, regulator, sign_in
 from tests.neutrality.fixtures import PROJECT_CONTRACTS, accounts, filed_project
 from tests.api.test_frontend_contracts import PersistedClient
@@ -116,7 +116,7 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
                                                   "idempotencyKey": "issue-1"}}, token=reg.token))["issueCers"]
     code = made["code"]
     assert issued["issuance"]["serials"] == f"SZCER-{code}-2025-000000001-000006000"
-    assert issued["project"]["totals"] == [{"vintage": 2025, "issued": 6000, "held": 6000, "reserved": 0,
+    assert issued["project"]["totals"] == [{"vintage": 2025, "issued": 6000, "held": 6000, "reserved": 0, "inReview": 0,
                                             "retired": 0, "cancelled": 0}]
     second = (await c.run("IssueCers", {"input": {"verifierReportId": report_id, "tonnes": 3_000,
                                                   "idempotencyKey": "issue-2"}}, token=reg.token))["issueCers"]
@@ -135,7 +135,7 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
 
     registry = (await c.run("CerRegistry", {"first": 10}))["cerRegistry"]["edges"]
     assert [e["node"]["totals"] for e in registry] == [[{"vintage": 2025, "issued": 9000, "held": 8000,
-                                                          "reserved": 0, "retired": 0, "cancelled": 1000}]]
+                                                          "reserved": 0, "inReview": 0, "retired": 0, "cancelled": 1000}]]
     trace = (await c.run("TraceCerSerial", {"serial": f"SZCER-{code}-2025-000008500"}))["traceCerSerial"]
     assert trace["state"] == "CANCELLED" and [s["kind"] for s in trace["steps"]] == ["issue", "cancel"]
     assert trace["steps"][0]["serials"] == f"SZCER-{code}-2025-000006001-000009000"
@@ -309,13 +309,15 @@ async def test_a_retired_tonne_is_traced_to_its_certificate_and_counted_in_the_r
     registry = await holding(services, uuid.UUID(org.account_id), 50)
     applied = (await api.data(APPLY, {"input": application()}, token=org.token))["applyForNeutrality"]
     assert applied["errors"] == [] and applied["retirement"]["tonnes"] == 13
-    number = applied["certificate"]["number"]
+    approved = await approve_through_api(api, (await reviewer_actor(api)).token, applied["retirement"]["id"])
+    number = approved["certificate"]["number"]
 
     trace = (await api.data("""query($s: String!) { traceCerSerial(serial: $s) {
         state steps { kind fromState toState certificateNumber } } }""",
                             {"s": f"SZCER-{registry.project_code}-2025-000000013"}))["traceCerSerial"]
     assert trace["state"] == "RETIRED"
-    assert [(s["kind"], s["certificateNumber"]) for s in trace["steps"]] == [("issue", None), ("retire", number)]
+    assert [(s["kind"], s["certificateNumber"]) for s in trace["steps"]] == [("issue", None), ("review", number),
+                                                                                  ("retire", number)]
     untouched = (await api.data("query($s: String!) { traceCerSerial(serial: $s) { state } }",
                                 {"s": f"SZCER-{registry.project_code}-2025-000000014"}))["traceCerSerial"]
     assert untouched["state"] == "HELD"
