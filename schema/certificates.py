@@ -307,7 +307,7 @@ class ApplyForNeutralityPayload:
 
 ApproveNeutralityApplicationErrorCode = error_codes(
     "ApproveNeutralityApplicationErrorCode", NeutralityCode.NOT_PENDING_REVIEW, NeutralityCode.OWN_APPLICATION,
-    CoreCode.IDEMPOTENCY_KEY_REUSED)
+    RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type
@@ -324,7 +324,7 @@ class ApproveNeutralityApplicationPayload:
 
 RejectNeutralityApplicationErrorCode = error_codes(
     "RejectNeutralityApplicationErrorCode", NeutralityCode.NOT_PENDING_REVIEW, NeutralityCode.OWN_APPLICATION,
-    NeutralityCode.REASON_REQUIRED, CoreCode.IDEMPOTENCY_KEY_REUSED)
+    NeutralityCode.REASON_REQUIRED, RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type

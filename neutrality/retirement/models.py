@@ -1,6 +1,7 @@
-"""The tables of carbon neutrality (art. 19): applications for neutrality and their retirements of CERs (reviewed
-before the tonnes are retired, 经审核后予以注销), the auto-approval policies, the signed certificates, their
-revocations, the signing keys."""
+"""The tables of carbon neutrality (art. 19): applications and retirements, auto-approval policies, certificates.
+
+Applications for neutrality are reviewed before their tonnes are retired (经审核后予以注销); the auto-approval
+policies are versioned; certificates are signed, and may be revoked; the signing keys are kept."""
 
 from __future__ import annotations
 

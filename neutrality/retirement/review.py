@@ -1,4 +1,4 @@
-"""The review of neutrality applications (art. 19, "经审核后予以注销": retired after review), the auto-approval policy, and the revocation of certificates.
+"""The review of neutrality applications (art. 19, 经审核后予以注销), auto-approval, and revoking certificates.
 
 An application (retirements.py) holds its tonnes IN_REVIEW, naming its retirement. A platform reviewer
 (role NEUTRALITY_REVIEWER, granted by the regulator) then either approves it: the very same serials

@@ -57,8 +57,9 @@ async def test_a_project_owners_routine_key_can_neither_sell_nor_retire(api, ser
     assert sold["errors"] == []
     retire_key, _ = await key(api, seller.actor, "RETIRE_CERS")
     retired = (await api.data(APPLY, {"input": application()}, api_key=retire_key))["applyForNeutrality"]
-    assert retired["errors"] == [] and retired["certificate"]["tonnesRetired"] == 13
-    assert await tonnes(services, seller.id, BlockState.RETIRED) == 13
+    # held for the platform's review (art. 19); a reviewer's approval retires them
+    assert retired["errors"] == [] and retired["retirement"]["status"] == "PENDING_REVIEW"
+    assert await tonnes(services, seller.id, BlockState.IN_REVIEW) == 13
 
 
 async def test_keys_list_their_scopes(api):

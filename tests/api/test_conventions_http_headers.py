@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from tests.api._conventions import client_for
-from tests.neutrality.certificate_fixtures import APPLY, application, holding
+from tests.neutrality.certificate_fixtures import APPLY, application, auto_approve, holding
 from tests.conftest import organisation, person
 
 ALLOWED = "https://app.tanpuhui.example"
@@ -126,6 +126,7 @@ async def test_graphiql_page_policy_allows_exactly_what_it_loads(api):
 
 
 async def test_the_certificate_page_allows_nothing_to_load(api, services):
+    await auto_approve(services)  # the certificate is issued at once
     org = await organisation(api)
     await holding(services, uuid.UUID(org.account_id), 30)
     data = (await api.data(APPLY, {"input": application()}, token=org.token))["applyForNeutrality"]
