@@ -8,8 +8,9 @@ The set goes through the same domain functions the API uses: a regulator, an app
 regulator approved (with an API key for its reporting system), an approved merchant (a coffee
 chain), an organisation that wants to go carbon neutral, and two individuals, one of whom has
 entrusted the operator (委托协议), which knows her as its user "u-381". A project owner's rooftop
-solar project is filed with CERs issued, some of them on offer, and 13 t retired for the owner's
-own event, with its signed carbon-neutral certificate.
+solar project is filed with CERs issued, some of them on offer, and the owner's application for
+neutrality of its own event: 13 t held for review, approved by the platform's neutrality reviewer
+(a person the regulator granted the role, art. 19), retired, with its signed carbon-neutral certificate.
 
 Running it again changes nothing: it finds the demo accounts by email and prints their logins.
 The API key is stored only as a keyed hash, so it can be shown only the first time."""
@@ -57,7 +58,8 @@ ORGANISATION = DemoAccount("organisation", "organisation", "neutral", "深圳湾
 PROJECT_OWNER = DemoAccount("project_owner", "project owner", "solar", "光明绿能科技有限公司 (demo)")
 ENTRUSTING_PERSON = DemoAccount("xiaomei", "individual", "chen.xiaomei", "陈晓梅")
 PERSON = DemoAccount("jianguo", "individual", "li.jianguo", "李建国")
-ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, PROJECT_OWNER, ENTRUSTING_PERSON, PERSON)
+REVIEWER = DemoAccount("reviewer", "neutrality reviewer", "reviewer", "周审核 (demo)")
+ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, PROJECT_OWNER, ENTRUSTING_PERSON, PERSON, REVIEWER)
 
 
 def refuse_in_production(settings) -> None:
@@ -104,8 +106,8 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
                         "and call the createApiKey mutation.",
                     ]
                     return lines
-                api_key, regulator_id = await _create(session, clock, hashing, settings)
-                project = await _cer_project(session, clock, hashing, settings, regulator_id)
+                api_key, regulator_id, reviewer_id = await _create(session, clock, hashing, settings)
+                project = await _cer_project(session, clock, hashing, settings, regulator_id, reviewer_id)
     finally:
         await engine.dispose()
     return _banner() + ["Loaded the demo data set. Logins:"] + _login_lines() + [
@@ -120,7 +122,8 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
 
 
 async def _create(session, clock, hashing: PasswordHashing, settings):
-    """The accounts in the caller's transaction; returns the operator's API key and the regulator's id."""
+    """The accounts in the caller's transaction; returns the operator's API key, the regulator's id and the
+    neutrality reviewer's id."""
     regulator = await service.create_regulator(session=session, clock=clock, hashing=hashing,
                                                email=REGULATOR.email, password=DEMO_PASSWORD,
                                                display_name=REGULATOR.display_name)
@@ -154,7 +157,7 @@ async def _create(session, clock, hashing: PasswordHashing, settings):
         name="demo reporting system", scopes=[ApiKeyScope.REPORT_BEHAVIOUR.value, ApiKeyScope.INVITE_ENTRUSTMENTS.value])
 
     people = {}
-    for account in (ENTRUSTING_PERSON, PERSON):
+    for account in (ENTRUSTING_PERSON, PERSON, REVIEWER):
         people[account.key] = await service.sign_up(
             session=session, clock=clock, hashing=hashing, personal_data_key=settings.personal_data_key,
             kind="person", display_name=account.display_name, email=account.email, password=DEMO_PASSWORD)
@@ -165,7 +168,10 @@ async def _create(session, clock, hashing: PasswordHashing, settings):
     await service.accept_entrustment(session=session, clock=clock, secret=settings.secret_key,
                                      individual_id=people[ENTRUSTING_PERSON.key].id, code=code,
                                      agreement_version=AGREEMENT_VERSION)
-    return api_key, regulator.id
+    reviewer = people[REVIEWER.key]
+    await service.grant_role(session=session, clock=clock, regulator_id=regulator.id, account_id=reviewer.id,
+                             role=Role.NEUTRALITY_REVIEWER.value, reason="平台碳中和申请审核岗 (demo)")
+    return api_key, regulator.id, reviewer.id
 
 
 @dataclass(frozen=True)
@@ -179,13 +185,14 @@ class DemoProject:
     pdf_url: str
 
 
-async def _cer_project(session, clock, hashing: PasswordHashing, settings, regulator_id) -> DemoProject:
+async def _cer_project(session, clock, hashing: PasswordHashing, settings, regulator_id,
+                       reviewer_id) -> DemoProject:
     """A rooftop solar project taken through notice, declaration, verification, filing and issuance
     on a clock set back 45 days (the notice must run 7 working days), an offer of part of its CERs,
-    and the owner's own carbon-neutral event with its signed certificate."""
+    and the owner's own carbon-neutral event, approved by the reviewer, with its signed certificate."""
     from neutrality.cers import projects
     from neutrality.market import offers
-    from neutrality.retirement import certificates, retirements
+    from neutrality.retirement import certificates, retirements, review
 
     now = clock.now()
     past = MovableClock(now - timedelta(days=45))
@@ -225,9 +232,13 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
         beneficiary_name="光明绿能科技有限公司 (demo)", subject_kind="event",
         subject=f"{year} 光明绿能供应商大会 (demo)", footprint_kg=12_345,
         period_start=business_date(now) - timedelta(days=2), period_end=business_date(now) - timedelta(days=1))
-    code = outcome.certificate.verification_code
+    # held for review (art. 19); the platform's reviewer approves: retired and certified in this transaction
+    approved = await review.approve(session=session, clock=clock, signer=signer,
+                                    public_base_url=settings.public_base_url, reviewer_id=reviewer_id,
+                                    retirement_id=outcome.retirement.id)
+    code = approved.certificate.verification_code
     return DemoProject(code=project.code, vintage=vintage,
                        issued=issuance.last_serial - issuance.first_serial + 1, offered=offer.quantity_offered,
-                       certificate_number=outcome.certificate.number,
+                       certificate_number=approved.certificate.number,
                        verification_url=certificates.verification_url(settings.public_base_url, code),
                        pdf_url=certificates.pdf_url(settings.public_base_url, code))
