@@ -206,6 +206,13 @@ async def create_regulator(
     return account
 
 
+async def _role_for_update(session: AsyncSession, account_id: uuid.UUID, role: str) -> AccountRole | None:
+    """The account's row of one role (any status), locked: one row per account and role."""
+    return (await session.execute(
+        select(AccountRole).where(AccountRole.account_id == account_id, AccountRole.role == role).with_for_update()
+    )).scalar_one_or_none()
+
+
 async def apply_for_role(
     *, session: AsyncSession, clock: Clock, account_id: uuid.UUID, role: str, note: str | None = None,
 ) -> AccountRole:
@@ -213,12 +220,7 @@ async def apply_for_role(
     if account.kind != AccountKind.ORGANISATION.value or role not in APPLICABLE_ROLES:
         raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"This account cannot apply to be {role}.", "role")
     note = validation.text(note, 2000, "note")
-    existing = (
-        await session.execute(
-            select(AccountRole).where(AccountRole.account_id == account_id, AccountRole.role == role)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    existing = await _role_for_update(session, account_id, role)
     now = clock.now()
     if existing is None:
         application = _application(account_id, role, note, now)
@@ -300,12 +302,7 @@ async def grant_role(
     if account.kind not in GRANTABLE_ROLES.get(role, ()):
         raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"The {role} role cannot be granted to this account.", "role")
     note = validation.text(reason, 2000, "reason")
-    existing = (
-        await session.execute(
-            select(AccountRole).where(AccountRole.account_id == account_id, AccountRole.role == role)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    existing = await _role_for_update(session, account_id, role)
     if existing is not None and existing.status == RoleStatus.ACTIVE.value:
         raise DomainError(AccountCode.ALREADY_APPLIED, f"The {role} role is already active.", "role")
     now = clock.now()

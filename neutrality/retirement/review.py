@@ -227,14 +227,6 @@ async def revoke_certificate(*, session: AsyncSession, clock: Clock, regulator_i
     return certificate, revocation
 
 
-async def revocations_of(*, session: AsyncSession, certificate_ids) -> dict[uuid.UUID, CertificateRevocation]:
-    ids = list(set(certificate_ids))
-    if not ids:
-        return {}
-    rows = await session.scalars(select(CertificateRevocation).where(CertificateRevocation.certificate_id.in_(ids)))
-    return {r.certificate_id: r for r in rows}
-
-
 async def policy_versions(*, session: AsyncSession, policy_ids) -> dict[uuid.UUID, int]:
     ids = [i for i in set(policy_ids) if i is not None]
     if not ids:
