@@ -406,3 +406,46 @@ async def test_two_reviewers_deciding_one_application_at_once_end_in_exactly_one
         await _audit(services)
         applied = await apply(services, SIGNER, holder, footprint_kg=1_000)
     assert await _live(services, holder, BlockState.IN_REVIEW) == [(r.first, r.last) for r in applied.ranges]
+
+
+# --- the migration ---------------------------------------------------------------------------------
+
+
+async def test_migration_0012_makes_existing_retirements_approved(embedded):
+    """A retirement made before review existed was retired at once: 0012 records it as approved, applied and
+    decided when it was retired, by no one."""
+    import os
+
+    import asyncpg
+
+    from server.migrate import downgrade, upgrade
+    from tests.conftest import database_url
+
+    name = f"mig12_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(host=embedded.pg_host, user="postgres", database="postgres")
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        url = database_url(embedded, name)
+        await asyncio.to_thread(upgrade, url, "0011_review_roles")
+        db = await asyncpg.connect(host=embedded.pg_host, user="postgres", database=name)
+        try:
+            holder, retirement = uuid.uuid4(), uuid.uuid4()
+            await db.execute("INSERT INTO accounts (id, kind, display_name, email, password_hash, created_at)"
+                             " VALUES ($1, 'organisation', 'Org', 'o@example.org', 'x', now())", holder)
+            await db.execute(
+                "INSERT INTO cer_retirements (id, holder_id, beneficiary_name, subject_kind, subject, footprint_kg,"
+                " tonnes, period_start, period_end, retired_at) VALUES ($1, $2, 'B', 'event', 'S', 1000, 1,"
+                " '2026-01-01', '2026-01-02', '2026-02-01T08:00:00+00')", retirement, holder)
+            await asyncio.to_thread(upgrade, url)
+            row = await db.fetchrow("SELECT status, applied_at, decided_at, retired_at, decided_by, policy_id"
+                                    " FROM cer_retirements WHERE id = $1", retirement)
+            assert row["status"] == "approved" and row["decided_by"] is None and row["policy_id"] is None
+            assert row["applied_at"] == row["decided_at"] == row["retired_at"]
+            # a database of only pre-review retirements migrates back
+            await asyncio.to_thread(downgrade, url, "0011_review_roles")
+            assert await db.fetchval("SELECT count(*) FROM cer_retirements") == 1
+        finally:
+            await db.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
