@@ -22,6 +22,13 @@ class RegistryCode(Code):
     INVALID_SERIAL = "INVALID_SERIAL"
     # a holder's live blocks have fewer free tonnes than asked for
     INSUFFICIENT_TONNES = "INSUFFICIENT_TONNES"
+    # independent verification (neutrality/cers/verification.py, art. 17, 32)
+    NOT_A_VERIFIER = "NOT_A_VERIFIER"
+    VERIFIER_SANCTIONED = "VERIFIER_SANCTIONED"
+    VERIFIER_NOT_INDEPENDENT = "VERIFIER_NOT_INDEPENDENT"
+    ALREADY_COMMISSIONED = "ALREADY_COMMISSIONED"
+    PROJECT_FROZEN = "PROJECT_FROZEN"
+    INVALID_DOCUMENT = "INVALID_DOCUMENT"
 
 
 class MarketCode(Code):

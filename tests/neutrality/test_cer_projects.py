@@ -17,8 +17,10 @@ from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
 from neutrality.cers.notice import notice_end
 from neutrality.market.models import Offer
 from tests.neutrality.certificate_fixtures import APPLY, application, holding
+from tests.conftest import DECIDE as DECIDE_ROLE
 from tests.conftest import organisation, person, regulator, sign_in
-from tests.neutrality.fixtures import PROJECT_CONTRACTS, accounts, filed_project
+from tests.neutrality.fixtures import PROJECT_CONTRACTS, accounts, commissioned_project, filed_project
+from tests.reviews.fixtures import expert_actors, opinions_in
 from tests.api.test_frontend_contracts import PersistedClient
 
 PROJECT = {"title": "光明区屋顶分布式光伏", "methodologyCode": "SZ-PV-2024", "location": "深圳市光明区",
@@ -52,6 +54,10 @@ mutation($input: CancelCersInput!) {
   cancelCers(input: $input) { cancellation { serials tonnes reason } errors { code field message } }
 }"""
 DETAIL = "query($code: String) { cerProject(code: $code) { code status mine } }"
+FILE = """
+mutation($input: FileCerProjectInput!) {
+  fileCerProject(input: $input) { project { id status } errors { code field message } }
+}"""
 
 
 def codes(payload: dict) -> list[str]:
@@ -100,11 +106,38 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     declared = await c.run("DeclareCerProject", {"input": {"projectId": made["id"]}}, token=own.token)
     assert declared["declareCerProject"]["project"]["status"] == "DECLARED"
 
-    attached = (await c.run("AttachVerifierReport", {"input": {
-        "projectId": made["id"], "verifierName": "深圳市低碳核查中心", "reportReference": "SZV-2026-0457",
-        "vintage": 2025, "verifiedTonnes": 9_000}}, token=own.token))["attachVerifierReport"]
-    assert attached["project"]["status"] == "VERIFIED"
-    report_id = attached["report"]["id"]
+    # the regulator commissions an independent verifier it approved (art. 17); only that verifier reports
+    verifier_id, verifier_email = await c.sign_up("ORGANISATION", "深圳市低碳核查中心")
+    verifier_token = (await c.login(verifier_email))["accessToken"]
+    applied = await c.run("VerifierApplyForRole", {"input": {"role": "VERIFIER"}}, token=verifier_token)
+    assert applied["applyForRole"]["application"]["status"] == "PENDING"
+    await api.data(DECIDE_ROLE, {"input": {"applicationId": applied["applyForRole"]["application"]["id"],
+                                           "approve": True}}, token=reg.token)
+    verifier = await sign_in(api, verifier_email)
+    panel = await expert_actors(api, reg, 3)
+    commission = (await c.run("CommissionVerifier", {"input": {"projectId": made["id"], "verifierId": verifier_id,
+                                                               "expertsWanted": 3}},
+                              token=reg.token))["commissionVerifier"]["commission"]
+    assert (commission["status"], commission["verifierName"]) == ("COMMISSIONED", "深圳市低碳核查中心")
+    listed = (await c.run("MyVerifierCommissions", {"first": 10}, token=verifier.token))["myVerifierCommissions"]
+    assert [e["node"]["id"] for e in listed["edges"]] == [commission["id"]]
+    report_doc = {"name": "核查报告 SZV-2026-0457.pdf", "sha256": "9f" * 32, "byteSize": 2_345_678}
+    reported = (await c.run("SubmitVerificationReport", {"input": {
+        "commissionId": commission["id"], "vintages": [{"vintage": 2025, "tonnes": 9_000}], "documents": [report_doc],
+        "idempotencyKey": "report-1"}}, token=verifier.token))["submitVerificationReport"]["commission"]
+    assert reported["status"] == "REPORTED" and len(reported["reportSha256"]) == 64
+    assert reported["documents"] == [report_doc]
+    page = (await c.run("CerProjectDetail", {"code": made["code"]}))["cerProject"]
+    assert page["status"] == "VERIFIED" and page["flags"] == [] and page["frozen"] is False
+    [report] = page["verifierReports"]
+    assert (report["verifierName"], report["verifiedTonnes"], report["commissionId"]) == (
+        "深圳市低碳核查中心", 9000, commission["id"])
+    assert report["reportReference"] == f"sha256:{reported['reportSha256']}"
+    report_id = report["id"]
+    # filing waits for every drawn expert's opinion on the report
+    early = await api.data(FILE, {"input": {"projectId": made["id"], "note": "材料齐全"}}, token=reg.token)
+    assert codes(early["fileCerProject"]) == ["OPINIONS_OUTSTANDING"]
+    await opinions_in(api, reg, reported["reviewId"], panel)
 
     review = (await c.run("CerProjectsForReview", {"status": "VERIFIED", "first": 10},
                           token=reg.token))["cerProjectsForReview"]["edges"]
@@ -153,7 +186,23 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     rejected = await c.run("RejectCerProject", {"input": {"projectId": rejected_draft["id"],
                                                           "reason": "项目边界不清"}}, token=reg.token)
     assert rejected["rejectCerProject"]["project"]["status"] == "REJECTED"
-    assert c.ran == PROJECT_CONTRACTS, f"not exercised: {sorted(PROJECT_CONTRACTS - c.ran)}"
+
+    # a commission whose report never came is withdrawn; then a false report is recorded (art. 32)
+    other = await commissioned_project(api.services)
+    withdrawn = await c.run("WithdrawVerifierCommission", {"input": {"commissionId": str(other.commission_id),
+                                                                     "reason": "核查机构未按期提交报告"}},
+                            token=reg.token)
+    assert withdrawn["withdrawVerifierCommission"]["commission"]["status"] == "WITHDRAWN"
+    sanction = (await c.run("RecordFalseVerificationReport", {"input": {
+        "verifierId": verifier_id, "commissionId": commission["id"], "reason": "核查报告虚报发电量",
+        "freezeUnsold": True, "idempotencyKey": "false-1"}}, token=reg.token))["recordFalseVerificationReport"]
+    assert sanction["sanction"]["frozenProjects"] == [code]
+    page = (await c.run("CerProjectDetail", {"code": code}))["cerProject"]
+    assert (page["flags"], page["frozen"]) == (["核查报告虚报发电量"], True)
+    unfrozen = (await c.run("UnfreezeCerProject", {"input": {"projectId": made["id"], "reason": "复核后数据属实"}},
+                            token=reg.token))["unfreezeCerProject"]["project"]
+    assert (unfrozen["frozen"], unfrozen["flags"]) == (False, ["核查报告虚报发电量"])
+    assert c.ran - {"SignUp", "Login"} == PROJECT_CONTRACTS, f"not exercised: {sorted(PROJECT_CONTRACTS - c.ran)}"
 
 
 async def test_lifecycle_refusals_change_nothing(api, clock):

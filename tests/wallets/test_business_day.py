@@ -17,14 +17,15 @@ from sqlalchemy import text
 
 from core.errors import DomainError
 from mall import service as mall
-from neutrality.cers import projects
+from core.documents import Document
+from neutrality.cers import projects, verification
 from neutrality.cers.notice import notice_of
 from neutrality.retirement.certificates import Signer
 from reductions.service import ItemStatus, ReportItem
 from tests.neutrality.certificate_fixtures import holding, retire
 from tests.wallets.fixtures import make_world, publish_rule, report
 from tests.mall.fixtures import make_listing, make_merchant, redeem, scalar
-from tests.neutrality.fixtures import accounts, filed_project
+from tests.neutrality.fixtures import accounts, commissioned_project
 from wallets import read
 
 UTC = timezone.utc
@@ -177,20 +178,21 @@ async def test_a_public_notice_runs_from_the_shanghai_date_it_was_published(serv
 
 @pytest.mark.parametrize("moment, day", NEW_YEAR)
 async def test_the_new_vintage_may_be_verified_from_new_year_in_shanghai(services, clock, moment, day):
-    registry = await filed_project(services, buyers=0)
     clock.set(moment)
 
-    async def attach(vintage: int):
+    async def report(vintage: int):
+        commissioned = await commissioned_project(services)
         async with services.session_factory() as session, session.begin():
-            return await projects.attach_verifier_report(
-                session=session, clock=clock, owner_id=registry.owner_id, project_id=registry.project_id,
-                verifier_name="深圳市低碳核查中心", report_reference=f"SZV-{vintage}", vintage=vintage,
-                verified_tonnes=100)
+            return await verification.submit_report(
+                session=session, clock=clock, verifier_id=commissioned.verifier_id,
+                commission_id=commissioned.commission_id,
+                vintages=[verification.VintageTonnes(vintage=vintage, tonnes=100)],
+                documents=[Document(name="report.pdf", sha256="ab" * 32, byte_size=1000)])
 
-    assert (await attach(day.year)).vintage == day.year
+    assert (await report(day.year)).status == "reported"
     with pytest.raises(DomainError) as refused:
-        await attach(day.year + 1)
-    assert (refused.value.code, refused.value.field) == ("INVALID", "vintage")
+        await report(day.year + 1)
+    assert (refused.value.code, refused.value.field) == ("INVALID", "vintages")
 
 
 # --- carbon neutrality: the certificate's date and number, the period's limit ------------------------
