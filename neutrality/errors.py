@@ -22,6 +22,10 @@ class RegistryCode(Code):
     INVALID_SERIAL = "INVALID_SERIAL"
     # a holder's live blocks have fewer free tonnes than asked for
     INSUFFICIENT_TONNES = "INSUFFICIENT_TONNES"
+    # the notice's count reached a year whose official working-day schedule is not known yet (art. 16)
+    CALENDAR_NOT_PUBLISHED = "CALENDAR_NOT_PUBLISHED"
+    # a project names no published methodology (art. 14)
+    METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
 
 
 class MarketCode(Code):

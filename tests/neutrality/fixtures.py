@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 from core.bulk import driver
+from reductions import service as reductions
+from reductions.models import PublicationStatus
 
 # the project and registry front-end contracts, walked by hash in tests/neutrality/test_cer_projects.py
 PROJECT_CONTRACTS = {
@@ -13,6 +16,11 @@ PROJECT_CONTRACTS = {
     "MyCerProjects", "ProjectOwnerCerHoldings", "MyCerHoldings", "CerProjectsForReview", "FileCerProject",
     "RejectCerProject", "IssueCers", "CancelCers", "CerAudit", "CerRegistry", "CerProjectDetail", "TraceCerSerial",
 }
+# the working-day calendar's contracts, walked in tests/neutrality/test_working_day_calendar.py
+CALENDAR_CONTRACTS = {"EnterWorkingDaySchedule", "WorkingDayCalendar"}
+PROJECT_CONTRACTS |= CALENDAR_CONTRACTS
+# the methodology the test projects name: projects name only published methodologies (art. 14)
+PV_METHODOLOGY = "SZ-PV-2024"
 
 
 @dataclass
@@ -54,3 +62,19 @@ async def filed_project(services, buyers: int = 2, code: str | None = None) -> R
                 " 'pledge', $4, $4, $4, $4)", project_id, code, owner, now)
     return Registry(owner_id=owner, project_id=project_id, project_code=code,
                     buyers=await accounts(services, buyers))
+
+
+async def published_methodology(services, code: str = PV_METHODOLOGY) -> str:
+    """Publish a (made-up) rooftop-solar methodology, so projects may name it (once per database)."""
+    async with services.session_factory() as session:
+        async with session.begin():
+            if await reductions.is_published_methodology(session=session, clock=services.clock, code=code):
+                return code
+            made = await reductions.create_methodology(
+                session=session, clock=services.clock, code=code, name="分布式光伏发电 (test)",
+                behaviour_domain="renewable_energy", activity_unit="kwh", factor_mg_per_unit=581_000,
+                max_quantity="100000000", effective_from=date(2024, 1, 1), source_reference="test figure",
+                is_example=True)
+            await reductions.set_methodology_status(session=session, clock=services.clock, methodology_id=made.id,
+                                                    status=PublicationStatus.PUBLISHED)
+    return code
