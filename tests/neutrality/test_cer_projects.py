@@ -16,6 +16,8 @@ from neutrality.cers import blocks, projects
 from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
 from neutrality.cers.notice import notice_end
 from neutrality.market.models import Offer
+from reductions import service as reductions
+from reductions.models import PublicationStatus
 from tests.neutrality.certificate_fixtures import APPLY, application, holding
 from tests.conftest import organisation, person, regulator, sign_in
 from tests.neutrality.fixtures import (CALENDAR_CONTRACTS, PROJECT_CONTRACTS, PV_METHODOLOGY, accounts, filed_project,
@@ -168,6 +170,31 @@ async def test_lifecycle_refusals_change_nothing(api, clock):
 
     bad = await api.data(REGISTER, {"input": {**PROJECT, "title": " ", "expectedTonnesPerYear": 0}}, token=own.token)
     assert codes(bad["registerCerProject"]) == ["INVALID"]
+    # a project names a published methodology (art. 14): not free text, not a draft, not a retired one
+    async with api.services.session_factory() as session, session.begin():
+        draft_only = await reductions.create_methodology(
+            session=session, clock=clock, code="SZ-WIND", name="风电 (test)", behaviour_domain="renewable_energy",
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2026, 1, 1),
+            source_reference="test figure")
+        retired = await reductions.create_methodology(
+            session=session, clock=clock, code="SZ-OLD", name="旧方法学 (test)", behaviour_domain="renewable_energy",
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2020, 1, 1),
+            source_reference="test figure")
+        for status in (PublicationStatus.PUBLISHED, PublicationStatus.RETIRED):
+            await reductions.set_methodology_status(session=session, clock=clock, methodology_id=retired.id,
+                                                    status=status)
+    for code in ("SZ-NOPE", draft_only.code, "SZ-OLD"):
+        refused = await api.data(REGISTER, {"input": {**PROJECT, "methodologyCode": code}}, token=own.token)
+        assert [(e["code"], e["field"]) for e in refused["registerCerProject"]["errors"]] == [
+            ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")], code
+        changed = await api.data(UPDATE, {"input": {"projectId": pid, "methodologyCode": code}}, token=own.token)
+        assert [(e["code"], e["field"]) for e in changed["updateCerProject"]["errors"]] == [
+            ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")], code
+    lower = await api.data(UPDATE, {"input": {"projectId": pid, "methodologyCode": " sz-pv-2024 "}}, token=own.token)
+    assert lower["updateCerProject"]["errors"] == []
+    shown = await api.data("query($code: String) { cerProject(code: $code) { methodologyCode } }",
+                           {"code": made["code"]}, token=own.token)
+    assert shown["cerProject"]["methodologyCode"] == PV_METHODOLOGY
     no_pledge = await api.data(PUBLISH, {"input": {"projectId": pid, "pledgeAccepted": False}}, token=own.token)
     assert codes(no_pledge["publishCerProject"]) == ["PLEDGE_REQUIRED"]
     theirs = await api.data(PUBLISH, {"input": {"projectId": pid, "pledgeAccepted": True}}, token=stranger.token)
