@@ -4,7 +4,8 @@ draft -> notice (published for public notice, pledge taken) -> declared (after 7
 notice, neutrality/cers/notice.py) -> verified (a verifier's report attached) -> filed (备案 by the
 regulator). The regulator may reject a project at any step before filing. Only a filed project's
 verified tonnes are issued, each issuance a fresh serial block from the project's per-vintage
-counter, so serials never repeat."""
+counter, so serials never repeat. A project names a published methodology (art. 14, checked by
+reductions.service.is_published_methodology when it is registered or edited)."""
 
 from __future__ import annotations
 
