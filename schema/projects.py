@@ -233,11 +233,15 @@ class CalendarSource(enum.Enum):
     PROVISIONAL = "provisional"  # not known yet: Monday to Friday less the fixed-date holidays
 
 
+HOLIDAYS_DOC = "Every day off of the year's breaks, weekends inside included."
+MAKE_UP_DOC = "Weekend days worked instead (调休)."
+
+
 @strawberry.type(description="One year's official schedule as the regulator entered it (the latest version counts).")
 class WorkingDaySchedule:
     version: int
-    holidays: list[date] = strawberry.field(description="Every day off of the year's breaks, weekends inside included.")
-    make_up_workdays: list[date] = strawberry.field(description="Weekend days worked instead (调休).")
+    holidays: list[date] = strawberry.field(description=HOLIDAYS_DOC)
+    make_up_workdays: list[date] = strawberry.field(description=MAKE_UP_DOC)
     source_reference: str = strawberry.field(description="The State Council notice it comes from.")
     entered_at: datetime
 
@@ -339,8 +343,8 @@ class CancelCersInput:
                               "the same year is a correction: a new version that replaces the first.")
 class EnterWorkingDayScheduleInput:
     year: int
-    holidays: list[date] = strawberry.field(description="Every day off of the year's breaks, weekends inside included.")
-    make_up_workdays: list[date] = strawberry.field(description="Weekend days worked instead (调休).")
+    holidays: list[date] = strawberry.field(description=HOLIDAYS_DOC)
+    make_up_workdays: list[date] = strawberry.field(description=MAKE_UP_DOC)
     source_reference: str = strawberry.field(description="The State Council notice (e.g. 国办发明电〔2026〕N号).")
     idempotency_key: str
 
