@@ -29,6 +29,10 @@ class RegistryCode(Code):
     ALREADY_COMMISSIONED = "ALREADY_COMMISSIONED"
     PROJECT_FROZEN = "PROJECT_FROZEN"
     INVALID_DOCUMENT = "INVALID_DOCUMENT"
+    # the notice's count reached a year whose official working-day schedule is not known yet (art. 16)
+    CALENDAR_NOT_PUBLISHED = "CALENDAR_NOT_PUBLISHED"
+    # a project names no published methodology (art. 14)
+    METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
 
 
 class MarketCode(Code):

@@ -1,6 +1,7 @@
 """Reduction projects and CER issuance: the owner's lifecycle (register, publish with the pledge,
 declare, attach the verifier's report), the regulator's filing, rejection, issuance, cancellation
-and audit, and the public registry and serial trace (art. 29)."""
+and audit, the public registry and serial trace (art. 29), and the working-day calendar of the
+public notice (art. 16)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError, NotFound
 from accounts.service import account_names
-from neutrality.cers import projects, registry, verification
-from neutrality.cers.models import CerCancellation, Issuance, Project, VerifierCommission, VerifierSanction
-from neutrality.cers.notice import notice_of
 from core.documents import Document
+from neutrality.cers import notice, projects, registry, verification
+from neutrality.cers.models import CerCancellation, Issuance, Project, VerifierCommission, VerifierSanction
 from resolvers.common import parse_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import projects as t
@@ -41,7 +41,8 @@ async def _views(session, rows: list[Project], viewer) -> list[t.CerProject]:
     commissions = await verification.commissions_of(session=session, project_ids=ids)
     flags = await verification.flags(session=session, project_ids=ids)
     names = await account_names(session=session, ids=list({c.verifier_id for cs in commissions.values() for c in cs}))
-    return [t.CerProject.from_row(p, notice=notice_of(p), reports=reports[p.id], issuances=issued[p.id],
+    notices = await notice.notices_of(session=session, projects=rows)
+    return [t.CerProject.from_row(p, notice=notices[p.id], reports=reports[p.id], issuances=issued[p.id],
                                   totals=totals[p.id], viewer=viewer, flags=flags[p.id],
                                   commissions=[t.VerifierCommission.from_row(c, names.get(c.verifier_id, ""))
                                                for c in commissions[p.id]])
@@ -160,6 +161,16 @@ class ProjectsQuery:
         except DomainError:
             return None
         return t.CerTrace.from_row(found) if found else None
+
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="The working-day calendar the public notice counts on (art. 16): each year known, "
+                                  "from the chinesecalendar package or entered by the regulator, and up to next year "
+                                  "those still provisional.")
+    async def working_day_calendar(self, info: strawberry.Info) -> list[t.WorkingDayCalendarYear]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            rows = await notice.calendar_years(session=session, clock=ctx.clock)
+        return [t.WorkingDayCalendarYear.from_row(r) for r in rows]
 
     @strawberry.field(extensions=[Allow(R.REGULATOR)],
                       description="Conservation recomputed: issued = held + reserved + retired + cancelled per project "
@@ -385,3 +396,32 @@ class ProjectsMutation:
                 session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
                 project_id=_project_id(input), reason=input.reason),
             answer=_project(ctx, t.UnfreezeCerProjectPayload))
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Enter a year's official holidays and make-up working days (调休) as the State "
+                                     "Council published them, for a year the package does not cover; a later entry "
+                                     "for the year is a correction that replaces it. Notices count on it at once.")
+    async def enter_working_day_schedule(self, info: strawberry.Info, input: t.EnterWorkingDayScheduleInput
+                                         ) -> t.EnterWorkingDaySchedulePayload:
+        ctx: Context = info.context
+
+        async def enter(session) -> dict:
+            row = await notice.enter_schedule(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id, year=input.year,
+                holidays=list(input.holidays), makeup_workdays=list(input.make_up_workdays),
+                source_reference=input.source_reference)
+            return {"year": row.year}
+
+        async def answer(session, result: dict) -> t.EnterWorkingDaySchedulePayload:
+            years = await notice.calendar_years(session=session, clock=ctx.clock)
+            found = next(y for y in years if y.year == result["year"])
+            return t.EnterWorkingDaySchedulePayload(calendar_year=t.WorkingDayCalendarYear.from_row(found))
+
+        def idempotency() -> Idempotency:
+            return Idempotency("enterWorkingDaySchedule", input.idempotency_key,
+                               {"year": input.year, "holidays": sorted(d.isoformat() for d in input.holidays),
+                                "makeUpWorkdays": sorted(d.isoformat() for d in input.make_up_workdays),
+                                "sourceReference": input.source_reference})
+
+        return await run_mutation(ctx, t.EnterWorkingDaySchedulePayload, enter, answer=answer,
+                                  idempotency=idempotency)

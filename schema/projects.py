@@ -3,13 +3,14 @@ the regulator's cancellations and conservation audit."""
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 
 import strawberry
 
 from core.errors import CoreCode
 from neutrality.cers import blocks, models, registry
-from neutrality.cers.notice import NoticeEnd
+from neutrality.cers.notice import CalendarYear, NoticeEnd
 from neutrality.errors import RegistryCode
 from reviews.errors import ReviewCode
 from schema.errors import MutationError, error_codes
@@ -126,8 +127,9 @@ class CerProjectNotice:
         description="First date (Asia/Shanghai) on which the declaration may be submitted: 7 full working days of "
                     "notice on China's official calendar, holidays and make-up workdays included.")
     provisional: bool = strawberry.field(
-        description="True when the count reaches a year whose official holidays are not published yet (counted "
-                    "Monday to Friday less fixed-date holidays); rechecked on declaration.")
+        description="True when the count reaches a year whose official holidays are not known yet (counted "
+                    "Monday to Friday less fixed-date holidays); the declaration is refused (CALENDAR_NOT_PUBLISHED) "
+                    "until the regulator enters that year's schedule.")
 
 
 @strawberry.type(description="The owner's pledge that these reductions are in no other mechanism (CCER, green "
@@ -169,7 +171,7 @@ class CerProject:
     @classmethod
     def from_row(cls, row: models.Project, *, notice: NoticeEnd | None, reports: list, issuances: list,
                  totals: list, commissions: list = (), flags: list = (), viewer=None) -> "CerProject":
-        """`notice`: when the project's notice ends, worked out by the domain (neutrality.cers.notice.notice_of)."""
+        """`notice`: when the project's notice ends, worked out by the domain (neutrality.cers.notice.notices_of)."""
         return cls(
             id=strawberry.ID(str(row.id)), code=row.code, title=row.title, methodology_code=row.methodology_code,
             location=row.location, description=row.description, expected_tonnes_per_year=row.expected_tonnes_per_year,
@@ -275,6 +277,44 @@ class CerAudit:
             for line in row.lines])
 
 
+@strawberry.enum(description="Where a year's working-day calendar comes from.")
+class CalendarSource(enum.Enum):
+    PACKAGE = "package"  # the chinesecalendar package, from the State Council's notices
+    ENTERED = "entered"  # the schedule the regulator entered from the State Council's notice
+    PROVISIONAL = "provisional"  # not known yet: Monday to Friday less the fixed-date holidays
+
+
+HOLIDAYS_DOC = "Every day off of the year's breaks, weekends inside included."
+MAKE_UP_DOC = "Weekend days worked instead (调休)."
+
+
+@strawberry.type(description="One year's official schedule as the regulator entered it (the latest version counts).")
+class WorkingDaySchedule:
+    version: int
+    holidays: list[date] = strawberry.field(description=HOLIDAYS_DOC)
+    make_up_workdays: list[date] = strawberry.field(description=MAKE_UP_DOC)
+    source_reference: str = strawberry.field(description="The State Council notice it comes from.")
+    entered_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.WorkingDaySchedule) -> "WorkingDaySchedule":
+        return cls(version=row.version, holidays=list(row.holidays), make_up_workdays=list(row.makeup_workdays),
+                   source_reference=row.source_reference, entered_at=row.entered_at)
+
+
+@strawberry.type(description="A year of the working-day calendar the public notice counts on (art. 16).")
+class WorkingDayCalendarYear:
+    year: int
+    source: CalendarSource
+    provisional: bool = strawberry.field(description="No official schedule yet: declarations counted on it wait.")
+    schedule: WorkingDaySchedule | None = strawberry.field(description="For an entered year, the version that counts.")
+
+    @classmethod
+    def from_row(cls, row: CalendarYear) -> "WorkingDayCalendarYear":
+        return cls(year=row.year, source=CalendarSource(row.source or "provisional"), provisional=row.source is None,
+                   schedule=WorkingDaySchedule.from_row(row.schedule) if row.schedule else None)
+
+
 # --- inputs ---------------------------------------------------------------------------------------------
 
 
@@ -341,9 +381,19 @@ class CancelCersInput:
     idempotency_key: str
 
 
+@strawberry.input(description="A year's official schedule as the State Council published it. A second entry for "
+                              "the same year is a correction: a new version that replaces the first.")
+class EnterWorkingDayScheduleInput:
+    year: int
+    holidays: list[date] = strawberry.field(description=HOLIDAYS_DOC)
+    make_up_workdays: list[date] = strawberry.field(description=MAKE_UP_DOC)
+    source_reference: str = strawberry.field(description="The State Council notice (e.g. 国办发明电〔2026〕N号).")
+    idempotency_key: str
+
+
 # --- payloads ---------------------------------------------------------------------------------------------
 
-RegisterCerProjectErrorCode = error_codes("RegisterCerProjectErrorCode")
+RegisterCerProjectErrorCode = error_codes("RegisterCerProjectErrorCode", RegistryCode.METHODOLOGY_NOT_PUBLISHED)
 
 
 @strawberry.type
@@ -357,7 +407,8 @@ class RegisterCerProjectPayload:
     errors: list[RegisterCerProjectError] = strawberry.field(default_factory=list)
 
 
-UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", RegistryCode.WRONG_STATUS)
+UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", RegistryCode.WRONG_STATUS,
+                                       RegistryCode.METHODOLOGY_NOT_PUBLISHED)
 
 
 @strawberry.type
@@ -387,7 +438,8 @@ class PublishCerProjectPayload:
 
 
 DeclareCerProjectErrorCode = error_codes(
-    "DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER)
+    "DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER,
+    RegistryCode.CALENDAR_NOT_PUBLISHED)
 
 
 @strawberry.type
@@ -603,3 +655,15 @@ class UnfreezeCerProjectError(MutationError):
 class UnfreezeCerProjectPayload:
     project: CerProject | None = None
     errors: list[UnfreezeCerProjectError] = strawberry.field(default_factory=list)
+EnterWorkingDayScheduleErrorCode = error_codes("EnterWorkingDayScheduleErrorCode", CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class EnterWorkingDayScheduleError(MutationError):
+    code: EnterWorkingDayScheduleErrorCode
+
+
+@strawberry.type
+class EnterWorkingDaySchedulePayload:
+    calendar_year: WorkingDayCalendarYear | None = None
+    errors: list[EnterWorkingDayScheduleError] = strawberry.field(default_factory=list)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from accounts.errors import AccountCode
 from reviews import models
 from reviews.errors import ReviewCode
 from reviews.service import DrawCheck
@@ -193,7 +194,7 @@ class DeclineReviewInput:
 
 
 AddExpertErrorCode = error_codes("AddExpertErrorCode", ReviewCode.NOT_AN_EXPERT, ReviewCode.ALREADY_AN_EXPERT,
-                                 ReviewCode.INVALID_FIELD)
+                                 ReviewCode.INVALID_FIELD, AccountCode.ROLE_NOT_ALLOWED)
 
 
 @strawberry.type
@@ -265,8 +266,10 @@ class SubmitReviewOpinionPayload:
     errors: list[SubmitReviewOpinionError] = strawberry.field(default_factory=list)
 
 
+# TOO_FEW_EXPERTS: the replacement draw after a declination leaves the seat empty instead, but the
+# draw it shares with drawReviewExperts can say so
 DeclineReviewErrorCode = error_codes("DeclineReviewErrorCode", ReviewCode.WRONG_STATUS, ReviewCode.ALREADY_ANSWERED,
-                                     ReviewCode.NOT_AN_EXPERT, ReviewCode.REASON_REQUIRED)
+                                     ReviewCode.NOT_AN_EXPERT, ReviewCode.REASON_REQUIRED, ReviewCode.TOO_FEW_EXPERTS)
 
 
 @strawberry.type

@@ -16,7 +16,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, new_id
@@ -286,3 +286,28 @@ class CerCancellation(Base):
     cancelled_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
     cancelled_at: Mapped[datetime] = mapped_column(nullable=False)
     details: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class WorkingDaySchedule(Base):
+    """One year's official holidays and make-up working days (调休) as the State Council published them,
+    entered by the regulator for a year the `chinesecalendar` package does not cover (art. 16's notice).
+
+    Append-only: a correction is a new version of the year; the latest version counts."""
+
+    __tablename__ = "working_day_schedules"
+    __table_args__ = (
+        UniqueConstraint("year", "version", name="uq_working_day_schedules_year_version"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_sane"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # every day off of the year's breaks, weekends inside a break included
+    holidays: Mapped[list[date]] = mapped_column(ARRAY(Date), nullable=False)
+    # weekend days worked in exchange (调休)
+    makeup_workdays: Mapped[list[date]] = mapped_column(ARRAY(Date), nullable=False)
+    source_reference: Mapped[str] = mapped_column(Text, nullable=False)
+    entered_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    entered_at: Mapped[datetime] = mapped_column(nullable=False)

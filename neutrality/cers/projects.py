@@ -4,8 +4,10 @@ draft -> notice (published for public notice, pledge taken) -> declared (after 7
 notice, neutrality/cers/notice.py) -> verified (the report of the verifier the regulator
 commissioned is in, and drawn experts evaluate it: neutrality/cers/verification.py) -> filed (备案
 by the regulator, after every expert's opinion, deciding that review). The regulator may reject a
-project at any step before filing. Only a filed project's verified tonnes are issued, each issuance a fresh serial block from the project's per-vintage
-counter, so serials never repeat."""
+project at any step before filing. Only a filed project's verified tonnes are issued, each
+issuance a fresh serial block from the project's per-vintage counter, so serials never repeat. A
+project names a published methodology (art. 14, checked by
+reductions.service.is_published_methodology when it is registered or edited)."""
 
 from __future__ import annotations
 
@@ -28,11 +30,12 @@ from neutrality.cers.models import (
     ProjectStatus,
     VerifierReport,
 )
-from neutrality.cers.notice import notice_end, notice_of
+from neutrality.cers.notice import notice_for
 from neutrality.errors import RegistryCode
 from neutrality.cers import verification
 from neutrality.market import offers
 from reviews import service as reviews
+from reductions import service as reductions
 
 # art. 16: the same reductions are not registered in another mechanism
 PLEDGE_TEXT = ("本项目申报的减排量未在国家核证自愿减排量(CCER)、绿色电力交易、绿色电力证书或其他减排机制中"
@@ -67,11 +70,16 @@ class ProjectFields:
     benefit_sharing: str | None = None
 
 
-def _apply(project: Project, fields: ProjectFields, *, creating: bool) -> None:
+async def _apply(session: AsyncSession, clock: Clock, project: Project, fields: ProjectFields, *,
+                 creating: bool) -> None:
     if creating or fields.title is not None:
         project.title = _text(fields.title, "title", "project title", limit=200)
     if creating or fields.methodology_code is not None:
-        project.methodology_code = _text(fields.methodology_code, "methodologyCode", "methodology code", limit=40)
+        code = _text(fields.methodology_code, "methodologyCode", "methodology code", limit=40).upper()
+        if not await reductions.is_published_methodology(session=session, clock=clock, code=code):
+            raise DomainError(RegistryCode.METHODOLOGY_NOT_PUBLISHED, f"No published methodology has the code "
+                                                                      f"{code} (art. 14).", "methodologyCode")
+        project.methodology_code = code
     if creating or fields.location is not None:
         project.location = _text(fields.location, "location", "location", limit=200)
     if creating or fields.description is not None:
@@ -92,7 +100,7 @@ async def register_project(*, session: AsyncSession, clock: Clock, owner_id: uui
     now = clock.now()
     project = Project(id=uuid.uuid4(), owner_id=owner_id, status=ProjectStatus.DRAFT.value, created_at=now,
                       updated_at=now)
-    _apply(project, fields, creating=True)
+    await _apply(session, clock, project, fields, creating=True)
     number = await session.scalar(text("SELECT nextval('cer_project_number_seq')"))
     project.code = f"P{number:06d}"
     session.add(project)
@@ -122,7 +130,7 @@ async def update_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.
     """Only a draft changes: what the public saw during notice is what gets filed."""
     project = await _own_project(session, owner_id, project_id)
     _expect(project, ProjectStatus.DRAFT, doing="edited")
-    _apply(project, fields, creating=False)
+    await _apply(session, clock, project, fields, creating=False)
     project.updated_at = clock.now()
     await session.flush()
     return project
@@ -139,7 +147,7 @@ async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: u
     now = clock.now()
     project.pledge_text, project.pledged_at = PLEDGE_TEXT, now
     project.notice_started_at = now
-    project.notice_ends_on = notice_end(business_date(now)).declare_from
+    project.notice_ends_on = (await notice_for(session=session, published_on=business_date(now))).declare_from
     project.status = ProjectStatus.NOTICE.value
     project.updated_at = now
     await session.flush()
@@ -147,15 +155,20 @@ async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: u
 
 
 async def declare_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID) -> Project:
-    """Submit the declaration (申报), no earlier than 7 working days after the notice began."""
+    """Submit the declaration (申报), no earlier than 7 working days after the notice began, counted on
+    the official calendar: a count that reaches a year with no official schedule yet is refused."""
     project = await _own_project(session, owner_id, project_id)
     _expect(project, ProjectStatus.NOTICE, doing="declared")
-    end = notice_of(project)
+    end = await notice_for(session=session, published_on=business_date(project.notice_started_at))
+    if end.provisional:
+        years = ", ".join(str(y) for y in end.provisional_years)
+        raise DomainError(RegistryCode.CALENDAR_NOT_PUBLISHED, f"The notice's 7 working days reach {years}, whose "
+                          f"official holidays are not entered yet; the declaration waits for that schedule.",
+                          "projectId")
     today = business_date(clock.now())
     if today < end.declare_from:
-        provisional = " (provisional: that year's official holidays are not published yet)" if end.provisional else ""
         raise DomainError(RegistryCode.NOTICE_NOT_OVER, f"The public notice runs 7 working days; declare from "
-                                             f"{end.declare_from.isoformat()}{provisional}.", "projectId")
+                                             f"{end.declare_from.isoformat()}.", "projectId")
     now = clock.now()
     project.notice_ends_on = end.declare_from
     project.declared_at, project.status, project.updated_at = now, ProjectStatus.DECLARED.value, now

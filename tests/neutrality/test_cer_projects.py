@@ -16,14 +16,17 @@ from neutrality.cers import blocks, projects
 from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
 from neutrality.cers.notice import notice_end
 from neutrality.market.models import Offer
+from reductions import service as reductions
+from reductions.models import PublicationStatus
 from tests.neutrality.certificate_fixtures import APPLY, application, holding
 from tests.conftest import DECIDE as DECIDE_ROLE
 from tests.conftest import organisation, person, regulator, sign_in
-from tests.neutrality.fixtures import PROJECT_CONTRACTS, accounts, commissioned_project, filed_project
+from tests.neutrality.fixtures import (CALENDAR_CONTRACTS, PROJECT_CONTRACTS, PV_METHODOLOGY, accounts,
+                                      commissioned_project, filed_project, published_methodology)
 from tests.reviews.fixtures import expert_actors, opinions_in
 from tests.api.test_frontend_contracts import PersistedClient
 
-PROJECT = {"title": "光明区屋顶分布式光伏", "methodologyCode": "SZ-PV-2024", "location": "深圳市光明区",
+PROJECT = {"title": "光明区屋顶分布式光伏", "methodologyCode": PV_METHODOLOGY, "location": "深圳市光明区",
            "description": "120 栋厂房屋顶光伏，年发电 1,800 万 kWh", "expectedTonnesPerYear": 9_800,
            "benefitSharing": "屋顶业主分享 20% 收益"}
 # 09:00 Tuesday 29 September 2026 in Shanghai: the Mid-autumn and National Day holidays follow
@@ -65,6 +68,7 @@ def codes(payload: dict) -> list[str]:
 
 
 async def owner(api):
+    await published_methodology(api.services)  # the one PROJECT names (art. 14)
     return await organisation(api, "光明绿能科技有限公司", apply_for=["PROJECT_OWNER"])
 
 
@@ -202,7 +206,8 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     unfrozen = (await c.run("UnfreezeCerProject", {"input": {"projectId": made["id"], "reason": "复核后数据属实"}},
                             token=reg.token))["unfreezeCerProject"]["project"]
     assert (unfrozen["frozen"], unfrozen["flags"]) == (False, ["核查报告虚报发电量"])
-    assert c.ran - {"SignUp", "Login"} == PROJECT_CONTRACTS, f"not exercised: {sorted(PROJECT_CONTRACTS - c.ran)}"
+    walked = PROJECT_CONTRACTS - CALENDAR_CONTRACTS
+    assert c.ran - {"SignUp", "Login"} == walked, f"not exercised: {sorted(walked - c.ran)}"
 
 
 async def test_lifecycle_refusals_change_nothing(api, clock):
@@ -214,6 +219,31 @@ async def test_lifecycle_refusals_change_nothing(api, clock):
 
     bad = await api.data(REGISTER, {"input": {**PROJECT, "title": " ", "expectedTonnesPerYear": 0}}, token=own.token)
     assert codes(bad["registerCerProject"]) == ["INVALID"]
+    # a project names a published methodology (art. 14): not free text, not a draft, not a retired one
+    async with api.services.session_factory() as session, session.begin():
+        draft_only = await reductions.create_methodology(
+            session=session, clock=clock, code="SZ-WIND", name="风电 (test)", behaviour_domain="renewable_energy",
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2026, 1, 1),
+            source_reference="test figure")
+        retired = await reductions.create_methodology(
+            session=session, clock=clock, code="SZ-OLD", name="旧方法学 (test)", behaviour_domain="renewable_energy",
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2020, 1, 1),
+            source_reference="test figure")
+        for status in (PublicationStatus.PUBLISHED, PublicationStatus.RETIRED):
+            await reductions.set_methodology_status(session=session, clock=clock, methodology_id=retired.id,
+                                                    status=status)
+    for code in ("SZ-NOPE", draft_only.code, "SZ-OLD"):
+        refused = await api.data(REGISTER, {"input": {**PROJECT, "methodologyCode": code}}, token=own.token)
+        assert [(e["code"], e["field"]) for e in refused["registerCerProject"]["errors"]] == [
+            ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")], code
+        changed = await api.data(UPDATE, {"input": {"projectId": pid, "methodologyCode": code}}, token=own.token)
+        assert [(e["code"], e["field"]) for e in changed["updateCerProject"]["errors"]] == [
+            ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")], code
+    lower = await api.data(UPDATE, {"input": {"projectId": pid, "methodologyCode": " sz-pv-2024 "}}, token=own.token)
+    assert lower["updateCerProject"]["errors"] == []
+    shown = await api.data("query($code: String) { cerProject(code: $code) { methodologyCode } }",
+                           {"code": made["code"]}, token=own.token)
+    assert shown["cerProject"]["methodologyCode"] == PV_METHODOLOGY
     no_pledge = await api.data(PUBLISH, {"input": {"projectId": pid, "pledgeAccepted": False}}, token=own.token)
     assert codes(no_pledge["publishCerProject"]) == ["PLEDGE_REQUIRED"]
     theirs = await api.data(PUBLISH, {"input": {"projectId": pid, "pledgeAccepted": True}}, token=stranger.token)

@@ -19,13 +19,13 @@ from core.errors import DomainError
 from mall import service as mall
 from core.documents import Document
 from neutrality.cers import projects, verification
-from neutrality.cers.notice import notice_of
+from neutrality.cers.notice import notices_of
 from neutrality.retirement.certificates import Signer
 from reductions.service import ItemStatus, ReportItem
 from tests.neutrality.certificate_fixtures import holding, retire
 from tests.wallets.fixtures import make_world, publish_rule, report
 from tests.mall.fixtures import make_listing, make_merchant, redeem, scalar
-from tests.neutrality.fixtures import accounts, commissioned_project
+from tests.neutrality.fixtures import PV_METHODOLOGY, accounts, commissioned_project, published_methodology
 from wallets import read
 
 UTC = timezone.utc
@@ -152,15 +152,16 @@ DECLARE_FROM = {date(2026, 3, 2): date(2026, 3, 12), date(2026, 3, 3): date(2026
 async def test_a_public_notice_runs_from_the_shanghai_date_it_was_published(services, clock, moment, day):
     [owner] = await accounts(services, 1, role="project_owner")
     clock.set(moment)
+    await published_methodology(services)
     async with services.session_factory() as session, session.begin():
-        fields = projects.ProjectFields(title="光明区屋顶分布式光伏", methodology_code="SZ-PV-2024",
+        fields = projects.ProjectFields(title="光明区屋顶分布式光伏", methodology_code=PV_METHODOLOGY,
                                         location="深圳市光明区", description="", expected_tonnes_per_year=1_000,
                                         benefit_sharing="")
         draft = await projects.register_project(session=session, clock=clock, owner_id=owner, fields=fields)
         published = await projects.publish_for_notice(session=session, clock=clock, owner_id=owner,
                                                       project_id=draft.id, pledge_accepted=True)
         assert published.notice_ends_on == DECLARE_FROM[day]
-        assert notice_of(published).declare_from == DECLARE_FROM[day]
+        assert (await notices_of(session=session, projects=[published]))[published.id].declare_from == DECLARE_FROM[day]
 
     async def declare():
         async with services.session_factory() as session, session.begin():
