@@ -38,10 +38,12 @@ from tests.conftest import PASSWORD, approved, regulator, unique_email
 from tests.neutrality.market_fixtures import MARKET_CONTRACTS  # walked in tests/neutrality/test_cer_market.py
 from tests.neutrality.certificate_fixtures import CERTIFICATE_CONTRACTS  # walked in tests/neutrality/test_cer_certificates.py
 from tests.neutrality.fixtures import PROJECT_CONTRACTS  # walked in tests/neutrality/test_cer_projects.py
+from tests.reviews.fixtures import REVIEW_CONTRACTS  # walked in tests/reviews/test_review_api.py
 
 LIVE: GraphQLSchema = build_schema(live_schema_sdl())
 OPERATIONS = operation_files()
-FOLDERS = {"consumer", "merchant", "organisation", "operator", "project_owner", "regulator", "public", "neutrality_reviewer"}
+FOLDERS = {"consumer", "merchant", "organisation", "operator", "project_owner", "regulator", "public", "verifier",
+           "expert", "neutrality_reviewer"}
 REGENERATE = "If the change is deliberate, run `make schema` (tanpuhui schema) and commit frontend_contracts/schema.graphql."
 
 
@@ -335,7 +337,8 @@ async def test_every_contract_runs_as_a_persisted_query(api):
                 token=regulator_token)
     await c.run("RegulatorLogout", token=regulator_token)
 
-    expected = set(DOCUMENTS) - WALLET_AND_MALL - MARKET_CONTRACTS - PROJECT_CONTRACTS - CERTIFICATE_CONTRACTS
+    expected = (set(DOCUMENTS) - WALLET_AND_MALL - MARKET_CONTRACTS - PROJECT_CONTRACTS - CERTIFICATE_CONTRACTS
+                - REVIEW_CONTRACTS)
     assert c.ran == expected, f"not exercised: {sorted(expected - c.ran)}"
 
 
