@@ -53,10 +53,6 @@ APPLICABLE_ROLES = {
     Role.PROJECT_OWNER.value: False,  # its projects are filed by the regulator instead (art. 17)
     Role.VERIFIER.value: True,  # art. 17, 32: an independent verification body the regulator approves
 }
-# Roles the regulator grants to an account of a kind, without an application (grant_role).
-GRANTABLE_ROLES = {
-    Role.NEUTRALITY_REVIEWER.value: (AccountKind.PERSON.value,),  # the platform's reviewers of art. 19 applications
-}
 # Roles an API key may act with: machine clients only do an organisation's routine work.
 API_KEY_ROLES = frozenset({Role.APP_OPERATOR.value, Role.MERCHANT.value, Role.PROJECT_OWNER.value})
 INVITATION_TTL = timedelta(minutes=15)
@@ -279,9 +275,7 @@ async def grant_role(
     account = await get_account(session=session, account_id=account_id)
     if role not in GRANTED_ROLES or account.kind != AccountKind.PERSON.value:
         raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"This account cannot be given the {role} role.", "accountId")
-    existing = (await session.execute(
-        select(AccountRole).where(AccountRole.account_id == account_id, AccountRole.role == role).with_for_update()
-    )).scalar_one_or_none()
+    existing = await _role_for_update(session, account_id, role)
     now = clock.now()
     if existing is not None and existing.status == RoleStatus.ACTIVE.value:
         return existing
@@ -318,35 +312,6 @@ async def revoke_role(
            subject_id=application.id, role=application.role)
     await session.flush()
     return application
-
-
-async def grant_role(
-    *, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, account_id: uuid.UUID, role: str,
-    reason: str | None = None,
-) -> AccountRole:
-    """The regulator grants a role no one applies for (GRANTABLE_ROLES, e.g. a neutrality reviewer, art. 19),
-    active at once; revoke_role withdraws it. A revoked grant is granted again on the same row; the audit
-    log keeps the history."""
-    account = await session.get(Account, account_id)
-    if account is None:
-        raise NotFound(message="No such account.", field="accountId")
-    if account.kind not in GRANTABLE_ROLES.get(role, ()):
-        raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"The {role} role cannot be granted to this account.", "role")
-    note = validation.text(reason, 2000, "reason")
-    existing = await _role_for_update(session, account_id, role)
-    if existing is not None and existing.status == RoleStatus.ACTIVE.value:
-        raise DomainError(AccountCode.ALREADY_APPLIED, f"The {role} role is already active.", "role")
-    now = clock.now()
-    grant = existing or AccountRole(account_id=account_id, role=role, created_at=now)
-    grant.status, grant.application_note = RoleStatus.ACTIVE.value, None
-    grant.decided_by, grant.decided_at, grant.decision_reason = regulator_id, now, note
-    if existing is None:
-        session.add(grant)
-    await session.flush()
-    _audit(session, clock, actor=regulator_id, action="role.granted", subject_type="account_role",
-           subject_id=grant.id, role=role, account_id=str(account_id))
-    await session.flush()
-    return grant
 
 
 async def get_account(*, session: AsyncSession, account_id: uuid.UUID) -> Account:

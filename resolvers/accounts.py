@@ -316,14 +316,18 @@ class AccountsMutation:
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
                          description="Grant a role no one applies for, active at once: NEUTRALITY_REVIEWER to a person "
-                                     "(art. 19). Withdraw it with revokeRole. Audited.")
+                                     "(art. 19). Granting an active role again gives the same answer. Withdraw it "
+                                     "with revokeRole. Audited.")
     async def grant_role(self, info: strawberry.Info, input: t.GrantRoleInput) -> t.GrantRolePayload:
         ctx = _ctx(info)
 
         async def grant(session) -> t.GrantRolePayload:
+            if input.role != R.NEUTRALITY_REVIEWER:
+                # an EXPERT is granted by addExpert, which also enters the person in the expert library (art. 8)
+                raise DomainError(AccountCode.ROLE_NOT_ALLOWED, "Only NEUTRALITY_REVIEWER is granted here.", "role")
             row = await service.grant_role(session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
                                            account_id=parse_id(input.account_id, "accountId"), role=input.role.value,
-                                           reason=input.reason)
+                                           note=input.note)
             names = await service.account_names(session=session, ids=[row.account_id])
             return t.GrantRolePayload(grant=t.RoleApplication.from_row(row, names))
 

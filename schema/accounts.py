@@ -231,7 +231,7 @@ class DecideRoleApplicationInput:
 class GrantRoleInput:
     account_id: strawberry.ID
     role: Role
-    reason: str | None = None
+    note: str | None = None
 
 
 @strawberry.input
@@ -378,7 +378,7 @@ class DecideRoleApplicationPayload:
     errors: list[DecideRoleApplicationError] = strawberry.field(default_factory=list)
 
 
-GrantRoleErrorCode = error_codes("GrantRoleErrorCode", AccountCode.ROLE_NOT_ALLOWED, AccountCode.ALREADY_APPLIED)
+GrantRoleErrorCode = error_codes("GrantRoleErrorCode", AccountCode.ROLE_NOT_ALLOWED)
 
 
 @strawberry.type

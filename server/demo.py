@@ -175,7 +175,7 @@ async def _create(session, clock, hashing: PasswordHashing, settings):
                                      agreement_version=AGREEMENT_VERSION)
     reviewer = people[REVIEWER.key]
     await service.grant_role(session=session, clock=clock, regulator_id=regulator.id, account_id=reviewer.id,
-                             role=Role.NEUTRALITY_REVIEWER.value, reason="平台碳中和申请审核岗 (demo)")
+                             role=Role.NEUTRALITY_REVIEWER.value, note="平台碳中和申请审核岗 (demo)")
     return api_key, regulator.id, reviewer.id
 
 

@@ -107,7 +107,7 @@ async def reviewer_actor(api, reg=None):
     someone = await person(api, "审核员 李审")
     reg = reg or await regulator(api)
     granted = (await api.data(GRANT, {"input": {"accountId": someone.account_id, "role": "NEUTRALITY_REVIEWER",
-                                                "reason": "平台审核岗"}}, token=reg.token))["grantRole"]
+                                                "note": "平台审核岗"}}, token=reg.token))["grantRole"]
     assert granted["errors"] == [], granted
     return await sign_in(api, someone.login)
 
