@@ -221,6 +221,8 @@ class CerTrace:
     vintage: int
     state: CerBlockState | None = strawberry.field(description="Where the tonne is now.")
     steps: list[CerTraceStep]
+    flags: list[str] = strawberry.field(description="Art. 32: a false report is recorded against a verifier whose "
+                                                    "report this tonne rests on (the recorded reasons).")
 
     @classmethod
     def from_row(cls, row: registry.Trace) -> "CerTrace":
@@ -230,7 +232,7 @@ class CerTrace:
                    steps=[CerTraceStep(seq=s.seq, kind=s.kind, at=s.at, serials=s.label,
                                        from_state=models.BlockState(s.from_state) if s.from_state else None,
                                        to_state=models.BlockState(s.to_state), certificate_number=s.certificate_number)
-                          for s in row.steps])
+                          for s in row.steps], flags=list(row.flags))
 
 
 @strawberry.type(description="CERs the regulator removed without a claim, and why.")

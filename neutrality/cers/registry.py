@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError
 from core.keyset import Page, keyset_page
-from neutrality.cers import blocks
+from neutrality.cers import blocks, verification
 from neutrality.cers.models import Block, Issuance, Project, ProjectStatus, VerifierReport
 from neutrality.errors import RegistryCode
 from neutrality.retirement.models import Certificate
@@ -98,6 +98,9 @@ class Trace:
     serial: int
     state: str | None  # where the tonne is now
     steps: list[TraceStep]
+    # art. 32: reasons of sanctions in force against a verifier the project's reports rest on;
+    # a retired tonne stays retired and shows them
+    flags: list[str] = field(default_factory=list)
 
 
 def parse_serial(label: str) -> tuple[str, int, int]:
@@ -130,7 +133,8 @@ async def trace_serial(*, session: AsyncSession, label: str) -> Trace | None:
                        from_state=m.from_state, to_state=m.to_state,
                        certificate_number=numbers.get(m.reference_id) if m.reference_kind == "retirement" else None)
              for m in moves]
-    return Trace(project=project, vintage=vintage, serial=serial, state=now_state, steps=steps)
+    flags = (await verification.flags(session=session, project_ids=[project.id]))[project.id]
+    return Trace(project=project, vintage=vintage, serial=serial, state=now_state, steps=steps, flags=flags)
 
 
 # --- a holder's CER account ----------------------------------------------------------------------

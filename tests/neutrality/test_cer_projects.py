@@ -203,6 +203,8 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     assert sanction["sanction"]["frozenProjects"] == [code]
     page = (await c.run("CerProjectDetail", {"code": code}))["cerProject"]
     assert (page["flags"], page["frozen"]) == (["核查报告虚报发电量"], True)
+    flagged = (await c.run("TraceCerSerial", {"serial": f"SZCER-{code}-2025-000008500"}))["traceCerSerial"]
+    assert (flagged["state"], flagged["flags"]) == ("CANCELLED", ["核查报告虚报发电量"])
     unfrozen = (await c.run("UnfreezeCerProject", {"input": {"projectId": made["id"], "reason": "复核后数据属实"}},
                             token=reg.token))["unfreezeCerProject"]["project"]
     assert (unfrozen["frozen"], unfrozen["flags"]) == (False, ["核查报告虚报发电量"])
