@@ -6,6 +6,7 @@ show it is the one submitted and nobody can swap it afterwards."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -46,3 +47,10 @@ def check_documents(items: list[Document], *, field: str, code: Code, required: 
         names.add(name)
         checked.append(Document(name=name, sha256=sha, byte_size=item.byte_size))
     return checked
+
+
+def canonical_bytes(document: dict) -> bytes:
+    """The canonical JSON of a signed or hashed document (sorted keys, no spaces, UTF-8): the bytes
+    a certificate's signature and a report's sha256 are taken over."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")

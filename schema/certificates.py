@@ -197,6 +197,9 @@ class CertificateVerification:
     serials_match: bool = strawberry.field(
         description="The serial ranges retired for this certificate now are exactly those it signed.")
     retired_serials: list[str] = strawberry.field(description="The serial ranges as the live blocks record them now.")
+    flags: list[str] = strawberry.field(description="Art. 32: the retired tonnes rest on a report of a verifier found "
+                                                    "to have reported falsely (the recorded reasons). They stay "
+                                                    "retired; the certificate is not revoked by this alone.")
 
     @classmethod
     def from_result(cls, result: certs.Verification, base_url: str) -> "CertificateVerification":
@@ -208,7 +211,7 @@ class CertificateVerification:
                    revocation=CertificateRevocation(reason=revoked.reason, revoked_at=revoked.revoked_at)
                    if revoked else None,
                    signature_valid=result.signature_valid, key_known=result.key_known,
-                   serials_match=result.serials_match, retired_serials=result.live_serials)
+                   serials_match=result.serials_match, retired_serials=result.live_serials, flags=list(result.flags))
 
 
 @strawberry.type(description="A public key that signs (or signed) carbon-neutral certificates.")
@@ -289,7 +292,7 @@ class RevokeCertificateInput:
 ApplyForNeutralityErrorCode = error_codes(
     "ApplyForNeutralityErrorCode", NeutralityCode.INVALID_BENEFICIARY, NeutralityCode.INVALID_SUBJECT,
     NeutralityCode.INVALID_FOOTPRINT, NeutralityCode.INVALID_PERIOD, NeutralityCode.TONNES_BELOW_FOOTPRINT,
-    RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED)
+    RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED, RegistryCode.PROJECT_FROZEN)
 
 
 @strawberry.type
@@ -307,7 +310,7 @@ class ApplyForNeutralityPayload:
 
 ApproveNeutralityApplicationErrorCode = error_codes(
     "ApproveNeutralityApplicationErrorCode", NeutralityCode.NOT_PENDING_REVIEW, NeutralityCode.OWN_APPLICATION,
-    RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED)
+    RegistryCode.INSUFFICIENT_TONNES, CoreCode.IDEMPOTENCY_KEY_REUSED, RegistryCode.PROJECT_FROZEN)
 
 
 @strawberry.type

@@ -53,6 +53,7 @@ def verification_json(result: certs.Verification, base_url: str) -> dict:
         "keyKnown": result.key_known,
         "serialsMatch": result.serials_match,
         "retiredSerials": result.live_serials,
+        "flags": result.flags,
         "certificate": result.document,
         "canonical": cert.canonical.decode("utf-8", errors="replace"),
         "signature": base64.b64encode(cert.signature).decode(),
@@ -80,6 +81,7 @@ def _html_page(data: dict) -> str:
         ("签名 Signature", "✓" if data["signatureValid"] else "✗"),
         ("序列号一致 Serials match", "✓" if data["serialsMatch"] else "✗"),
     ]
+    rows += [("核查存疑 Flagged (art. 32)", flag) for flag in data["flags"]]
     body = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
     serials = "".join(f"<li><code>{e(s)}</code></li>" for s in data["retiredSerials"])
     return (f"<!doctype html><html lang='zh'><head><meta charset='utf-8'><meta name='viewport' "

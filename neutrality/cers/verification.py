@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, AccountRole, Role, RoleStatus
 from core.clock import Clock, business_date
-from core.documents import Document, check_documents
+from core.documents import Document, canonical_bytes, check_documents
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from neutrality.cers.models import (
@@ -41,7 +41,6 @@ from neutrality.cers.models import (
     VerifierSanction,
 )
 from neutrality.errors import RegistryCode
-from neutrality.retirement.certificates import canonical_bytes
 from reviews import service as reviews
 from reviews.models import ExpertField, SubjectKind
 

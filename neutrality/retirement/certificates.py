@@ -30,7 +30,7 @@ import secrets
 import threading
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -42,9 +42,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import BUSINESS_TZ, Clock
+from core.documents import canonical_bytes
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
-from neutrality.cers import blocks
+from neutrality.cers import blocks, verification
 from neutrality.cers.models import Block, BlockState, Project
 from neutrality.retirement.models import Certificate, CertificateRevocation, Retirement, SigningKey
 
@@ -164,11 +165,6 @@ async def signing_keys(*, session: AsyncSession) -> list[SigningKey]:
 
 
 # --- the canonical document ----------------------------------------------------------------------------
-
-
-def canonical_bytes(document: dict) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
 
 
 def tonnes_text(kg: int) -> str:
@@ -295,6 +291,9 @@ class Verification:
     live_serials: list[str]  # the retirement's serial ranges as the live blocks record them now
     serials_match: bool
     revocation: CertificateRevocation | None  # the regulator revoked it (why, when)
+    # art. 32: the retired tonnes rest on a report of a verifier found to have reported falsely;
+    # they stay retired, and the certificate says so
+    flags: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -357,12 +356,15 @@ async def verify_certificate(*, session: AsyncSession, number_or_code: str) -> V
     key = await session.get(SigningKey, certificate.key_id)
     document = parse_document(certificate.canonical)
     valid = signature_valid(key.public_key if key else None, certificate.canonical, certificate.signature)
-    live = [r.label for r in await live_retired_ranges(session=session, retirement_id=certificate.retirement_id)]
+    ranges = await live_retired_ranges(session=session, retirement_id=certificate.retirement_id)
+    live = [r.label for r in ranges]
+    by_project = await verification.flags(session=session, project_ids=sorted({r.project_id for r in ranges}, key=str))
+    flags = list(dict.fromkeys(reason for reasons in by_project.values() for reason in reasons))
     signed = [s.get("label") for s in document.get("serials", []) if isinstance(s, dict)]
     revocation = await session.get(CertificateRevocation, certificate.id)
     return Verification(certificate=certificate, document=document, signature_valid=valid, key_known=key is not None,
                         public_key=key.public_key if key else None, live_serials=live,
-                        serials_match=signed == live and bool(live), revocation=revocation)
+                        serials_match=signed == live and bool(live), revocation=revocation, flags=flags)
 
 
 # --- the holder's certificates -------------------------------------------------------------------------

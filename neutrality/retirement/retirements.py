@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
-from neutrality.cers import blocks
+from neutrality.cers import blocks, verification
 from neutrality.cers.models import Block, BlockState, MoveKind, Project
 from neutrality.errors import NeutralityCode
 from neutrality.market.models import Offer, OfferStatus
@@ -99,7 +99,8 @@ async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: 
                .correlate(Block).scalar_subquery())
     stmt = (select(Block.project_id, Project.code, Block.vintage, (func.sum(size) - offered).label("free"))
             .join(Project, Project.id == Block.project_id)
-            .where(Block.holder_id == holder_id, Block.state == BlockState.HELD.value, Block.ended_at.is_(None))
+            .where(Block.holder_id == holder_id, Block.state == BlockState.HELD.value, Block.ended_at.is_(None),
+                   Project.frozen_at.is_(None))
             .group_by(Block.project_id, Project.code, Block.vintage).order_by(Project.code, Block.vintage))
     if project_id is not None:
         stmt = stmt.where(Block.project_id == project_id)
@@ -171,9 +172,14 @@ async def apply_for_neutrality(
                           field="serials" if serials is not None else "tonnes")
     if project_id is not None and await session.get(Project, project_id) is None:
         raise NotFound(message="No project has this id.", field="projectId")
+    if project_id is not None:
+        await verification.refuse_trade_if_frozen(session, project_id, "projectId")
 
     await _lock_groups(session, holder_id, await _free_groups(session, holder_id, project_id, vintage))
     plan = _plan(await _free_groups(session, holder_id, project_id, vintage), quantity)
+    # art. 32: frozen tonnes are not retired; a freeze recorded since the read above is seen here
+    for group, _ in sorted(plan, key=lambda p: str(p[0].project_id)):
+        await verification.refuse_trade_if_frozen(session, group.project_id, "projectId")
 
     now = clock.now()
     retirement = Retirement(id=uuid.uuid4(), holder_id=holder_id, beneficiary_name=beneficiary,

@@ -37,8 +37,8 @@ from core.clock import Clock
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.locks import lock_name
-from neutrality.cers import blocks
-from neutrality.cers.models import BlockState, MoveKind, Project
+from neutrality.cers import blocks, verification
+from neutrality.cers.models import Block, BlockState, MoveKind, Project
 from neutrality.errors import NeutralityCode
 from neutrality.retirement.certificates import SerialRange, Signer, find_certificate, issue_certificate
 from neutrality.retirement.models import (
@@ -175,8 +175,14 @@ async def approve_locked(*, session: AsyncSession, clock: Clock, signer: Signer,
 
 async def approve(*, session: AsyncSession, clock: Clock, signer: Signer, public_base_url: str,
                   reviewer_id: uuid.UUID, retirement_id: uuid.UUID) -> Approved:
-    """A reviewer approves a pending application: retired and certified in the caller's transaction."""
+    """A reviewer approves a pending application: retired and certified in the caller's transaction.
+    Not while a project of its tonnes is frozen pending review of a false verification report
+    (art. 32); the reviewer may reject it instead."""
     retirement = await _pending(session, retirement_id, reviewer_id)
+    held_in = await session.scalars(select(Block.project_id).distinct().where(
+        Block.retirement_id == retirement.id, Block.state == BlockState.IN_REVIEW.value, Block.ended_at.is_(None)))
+    for project_id in sorted(held_in, key=str):
+        await verification.refuse_trade_if_frozen(session, project_id, "retirementId")
     return await approve_locked(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
                                 retirement=retirement, reviewer_id=reviewer_id)
 

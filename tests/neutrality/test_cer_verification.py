@@ -16,9 +16,13 @@ from neutrality.cers.models import Project, VerifierReport
 from neutrality.market import offers, purchases
 from reviews.models import Opinion
 from tests.conftest import organisation, regulator
+from neutrality.retirement import certificates
+from neutrality.retirement.certificates import Signer
+from tests.neutrality.certificate_fixtures import apply, approve
 from tests.neutrality.fixtures import accounts, commissioned_project
 from tests.reviews.fixtures import answer_all, in_transaction, library
 
+SIGNER = Signer.generate()
 DOC = Document(name="核查报告.pdf", sha256="0f" * 32, byte_size=4096)
 SUBMIT = """
 mutation($input: SubmitVerificationReportInput!) {
@@ -188,6 +192,8 @@ async def test_a_false_report_bars_the_verifier_flags_and_freezes_its_projects(s
                                  project_id=commissioned.project_id, vintage=2025, quantity=50,
                                  price_per_tonne_fen=5_000)
     [buyer] = await accounts(services, 1)
+    pending_application = await apply(services, SIGNER, commissioned.owner_id, project_id=commissioned.project_id,
+                                      vintage=2025)
     # the same verifier is commissioned elsewhere and has not reported yet
     pending = await commissioned_project(services)
     async with services.session_factory() as session, session.begin():
@@ -214,6 +220,15 @@ async def test_a_false_report_bars_the_verifier_flags_and_freezes_its_projects(s
         await in_transaction(services, offers.create_offer, seller_id=commissioned.owner_id,
                              project_id=commissioned.project_id, vintage=2025, quantity=10, price_per_tonne_fen=5_000)
     assert frozen_offer.value.code == "PROJECT_FROZEN"
+    with pytest.raises(DomainError) as frozen_retirement:
+        await apply(services, SIGNER, commissioned.owner_id, project_id=commissioned.project_id, vintage=2025)
+    assert frozen_retirement.value.code == "PROJECT_FROZEN"
+    with pytest.raises(DomainError) as none_unfrozen:
+        await apply(services, SIGNER, commissioned.owner_id)
+    assert none_unfrozen.value.code == "INSUFFICIENT_TONNES"
+    with pytest.raises(DomainError) as frozen_approval:
+        await approve(services, SIGNER, pending_application.retirement.id)
+    assert frozen_approval.value.code == "PROJECT_FROZEN"
     with pytest.raises(DomainError) as barred_submit:
         await in_transaction(services, verification.submit_report, verifier_id=commissioned.verifier_id,
                              commission_id=pending.commission_id, vintages=[verification.VintageTonnes(2025, 5)],
@@ -240,6 +255,11 @@ async def test_a_false_report_bars_the_verifier_flags_and_freezes_its_projects(s
                                  verifier_report_id=report.id, tonnes=10)).last_serial == 110
     assert (await in_transaction(services, purchases.reserve_purchase, buyer_id=buyer, offer_id=offer.id,
                                  quantity=5)).quantity == 5
+    approved = await approve(services, SIGNER, pending_application.retirement.id)
+    # the retired tonnes stay retired, and their certificate shows the flag while the sanction is in force
+    async with services.session_factory() as session:
+        checked = await certificates.verify_certificate(session=session, number_or_code=approved.certificate.number)
+    assert (checked.valid, checked.flags) == (True, ["虚报减排量"])
 
 
 async def test_commissioning_refusals(services):
