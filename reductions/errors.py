@@ -1,4 +1,5 @@
-"""The error codes of methodologies, exchange rules and behaviour reports (reductions/service.py).
+"""The error codes of methodologies, their filing (reductions/filing.py), exchange rules and behaviour
+reports (reductions/service.py).
 A refused item of a report batch is no error: its outcome is in the batch's results
 (reductions.service.Reject). Raise sites name the members (`ReductionCode.INVALID_QUANTITY`), never a bare string
 (tests/structure/test_conventions_error_codes.py checks it)."""
@@ -16,3 +17,7 @@ class ReductionCode(Code):
     VALIDITY_TOO_LONG = "VALIDITY_TOO_LONG"
     UNKNOWN_METHODOLOGY = "UNKNOWN_METHODOLOGY"
     EFFECTIVE_IN_PAST = "EFFECTIVE_IN_PAST"
+    # methodology filing (reductions/filing.py, art. 11-13)
+    MISSING_ITEM = "MISSING_ITEM"
+    INVALID_APPLICATION = "INVALID_APPLICATION"
+    DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
