@@ -62,7 +62,7 @@ class ReplayedRefusal(DomainError):
     def __init__(self, refusal: dict):
         super().__init__(refusal["code"], refusal["message"], refusal["field"])
         if refusal.get("problems"):
-            self.problems = [DomainError(p["code"], p["message"], p["field"]) for p in refusal["problems"]]
+            self.problems = [ReplayedRefusal(problem) for problem in refusal["problems"]]
 
 
 def _refusal_record(refusal: DomainError) -> dict:

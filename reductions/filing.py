@@ -17,6 +17,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from core.clock import Clock, business_date
 from core.errors import DomainError, DomainErrors, NotFound
@@ -245,12 +246,15 @@ async def list_applications(*, session: AsyncSession, first: int | None, after: 
                              first=first, after=after, descending=True)
 
 
-async def documents_of(*, session: AsyncSession,
-                       application_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[MethodologyDocument]]:
-    """Each application's documents, in the order of the form (form, text, notes)."""
+async def documents_of(*, session: AsyncSession, application_ids: list[uuid.UUID],
+                       with_content: bool = False) -> dict[uuid.UUID, list[MethodologyDocument]]:
+    """Each application's documents, in the order of the form (form, text, notes); their bytes
+    are read only `with_content` (a list shows names, sizes and sha256)."""
     order = [kind.value for _a, _f, _w, kind in _DOCUMENTS]
-    rows = (await session.execute(select(MethodologyDocument).where(
-        MethodologyDocument.application_id.in_(application_ids)))).scalars().all()
+    stmt = select(MethodologyDocument).where(MethodologyDocument.application_id.in_(application_ids))
+    if not with_content:
+        stmt = stmt.options(defer(MethodologyDocument.content))
+    rows = (await session.execute(stmt)).scalars().all()
     out: dict[uuid.UUID, list[MethodologyDocument]] = {i: [] for i in application_ids}
     for row in sorted(rows, key=lambda d: order.index(d.kind)):
         out[row.application_id].append(row)

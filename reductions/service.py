@@ -102,6 +102,13 @@ async def retire_methodology(*, session: AsyncSession, methodology_id: uuid.UUID
     return methodology
 
 
+async def get_methodology(*, session: AsyncSession, methodology_id: uuid.UUID) -> Methodology:
+    methodology = await session.get(Methodology, methodology_id)
+    if methodology is None:
+        raise NotFound(message="No such methodology.", field="id")
+    return methodology
+
+
 async def list_methodologies(*, session: AsyncSession, include_drafts: bool) -> list[Methodology]:
     stmt = select(Methodology).order_by(Methodology.code, Methodology.version)
     if not include_drafts:
