@@ -259,6 +259,37 @@ async def decide_role_application(
     return application
 
 
+# Roles the regulator grants to an account directly, not by application (experts are added to the
+# library through reviews/experts.py, which calls this).
+GRANTED_ROLES = frozenset({Role.EXPERT.value, Role.NEUTRALITY_REVIEWER.value})
+
+
+async def grant_role(
+    *, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, account_id: uuid.UUID, role: str,
+    note: str | None = None,
+) -> AccountRole:
+    """The regulator gives a person a role it grants directly (EXPERT, NEUTRALITY_REVIEWER). A role
+    that was revoked becomes active again; one already active is the same answer."""
+    account = await get_account(session=session, account_id=account_id)
+    if role not in GRANTED_ROLES or account.kind != AccountKind.PERSON.value:
+        raise DomainError(AccountCode.ROLE_NOT_ALLOWED, f"This account cannot be given the {role} role.", "accountId")
+    existing = (await session.execute(
+        select(AccountRole).where(AccountRole.account_id == account_id, AccountRole.role == role).with_for_update()
+    )).scalar_one_or_none()
+    now = clock.now()
+    if existing is not None and existing.status == RoleStatus.ACTIVE.value:
+        return existing
+    grant = existing or AccountRole(account_id=account_id, role=role, created_at=now)
+    grant.status, grant.application_note = RoleStatus.ACTIVE.value, validation.text(note, 2000, "note")
+    grant.decided_by, grant.decided_at, grant.decision_reason = regulator_id, now, None
+    if existing is None:
+        session.add(grant)
+    _audit(session, clock, actor=regulator_id, action="role.granted", subject_type="account_role",
+           subject_id=None, role=role, account_id=str(account_id))
+    await session.flush()
+    return grant
+
+
 async def revoke_role(
     *, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, application_id: uuid.UUID,
     reason: str,

@@ -22,6 +22,17 @@ class RegistryCode(Code):
     INVALID_SERIAL = "INVALID_SERIAL"
     # a holder's live blocks have fewer free tonnes than asked for
     INSUFFICIENT_TONNES = "INSUFFICIENT_TONNES"
+    # independent verification (neutrality/cers/verification.py, art. 17, 32)
+    NOT_A_VERIFIER = "NOT_A_VERIFIER"
+    VERIFIER_SANCTIONED = "VERIFIER_SANCTIONED"
+    VERIFIER_NOT_INDEPENDENT = "VERIFIER_NOT_INDEPENDENT"
+    ALREADY_COMMISSIONED = "ALREADY_COMMISSIONED"
+    PROJECT_FROZEN = "PROJECT_FROZEN"
+    INVALID_DOCUMENT = "INVALID_DOCUMENT"
+    # the notice's count reached a year whose official working-day schedule is not known yet (art. 16)
+    CALENDAR_NOT_PUBLISHED = "CALENDAR_NOT_PUBLISHED"
+    # a project names no published methodology (art. 14)
+    METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
 
 
 class MarketCode(Code):

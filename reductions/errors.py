@@ -16,6 +16,8 @@ class ReductionCode(Code):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     VALIDITY_TOO_LONG = "VALIDITY_TOO_LONG"
     UNKNOWN_METHODOLOGY = "UNKNOWN_METHODOLOGY"
+    # a rule names a methodology with no published version (art. 14)
+    METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
     EFFECTIVE_IN_PAST = "EFFECTIVE_IN_PAST"
     # methodology filing (reductions/filing.py, art. 11-13)
     MISSING_ITEM = "MISSING_ITEM"

@@ -27,14 +27,13 @@ from reductions.models import (ApplicationStatus, CalculationKind, DocumentKind,
                                MethodologyApplicationEvent, MethodologyDocument, PublicationStatus)
 from reductions.service import parse_quantity
 from reviews import service as reviews
-from reviews.models import SubjectKind
+from reviews.models import Expert, ReviewSeat, SubjectKind
 
 # art. 13 does not fix the panel's size; three experts give a majority without a tie
 EXPERTS_WANTED = 3
 REVIEW_FIELD = "methodology"
 # a document travels base64 in one GraphQL request (at most 1 MB by default, three documents)
 MAX_DOCUMENT_BYTES = 200_000
-MAX_REASON_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -164,11 +163,12 @@ async def _locked(session: AsyncSession, application_id: uuid.UUID) -> Methodolo
     return application
 
 
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if len(reason) > MAX_REASON_CHARS:
-        raise DomainError(ReductionCode.INVALID_APPLICATION, f"At most {MAX_REASON_CHARS} characters.", "reason")
-    return reason
+def _decided(session: AsyncSession, application: MethodologyApplication, status: ApplicationStatus, review,
+             regulator_id: uuid.UUID, now) -> None:
+    application.status = status.value
+    application.decided_at, application.decided_by = now, regulator_id
+    application.decision_reason = review.decision_reason
+    _journal(session, application.id, status.value, regulator_id, now, review.decision_reason)
 
 
 async def file_application(
@@ -185,7 +185,7 @@ async def file_application(
     if effective_from < today:
         raise DomainError(ReductionCode.EFFECTIVE_IN_PAST, "A methodology cannot take effect before it is filed.",
                           "effectiveFrom")
-    reason = _reason(reason)
+    # refused while an opinion is outstanding or without reasons (reviews.service.decide_review)
     review = await reviews.decide_review(session=session, clock=clock, regulator_id=regulator_id,
                                          review_id=application.review_id, approve=True, reason=reason)
     # versions of one code are numbered in filing order; the lock serialises two filings of a code
@@ -203,9 +203,8 @@ async def file_application(
     session.add(methodology)
     await session.flush()
     application.status = ApplicationStatus.FILED.value
-    application.decided_at, application.decided_by, application.decision_reason = now, regulator_id, reason
+    _decided(session, application, ApplicationStatus.FILED, review, regulator_id, now)
     application.methodology_id = methodology.id
-    _journal(session, application.id, "filed", regulator_id, now, reason)
     await session.flush()
     return application, methodology
 
@@ -215,15 +214,24 @@ async def refuse_application(
 ) -> MethodologyApplication:
     """Refuse with reasons, after the experts' opinions are in (the review decides likewise)."""
     application = await _locked(session, application_id)
-    now = clock.now()
-    reason = _reason(reason)
-    await reviews.decide_review(session=session, clock=clock, regulator_id=regulator_id,
-                                review_id=application.review_id, approve=False, reason=reason)
-    application.status = ApplicationStatus.REFUSED.value
-    application.decided_at, application.decided_by, application.decision_reason = now, regulator_id, reason
-    _journal(session, application.id, "refused", regulator_id, now, reason)
+    review = await reviews.decide_review(session=session, clock=clock, regulator_id=regulator_id,
+                                         review_id=application.review_id, approve=False, reason=reason)
+    _decided(session, application, ApplicationStatus.REFUSED, review, regulator_id, clock.now())
     await session.flush()
     return application
+
+
+async def may_read(*, session: AsyncSession, account_id: uuid.UUID, application: MethodologyApplication) -> bool:
+    """Besides the applicant and the regulator, an application is read by the experts drawn into
+    its review (experts see only their reviews, art. 13)."""
+    if application.applicant_id == account_id:
+        return True
+    if application.review_id is None:
+        return False
+    seated = await session.scalar(
+        select(ReviewSeat.id).join(Expert, Expert.id == ReviewSeat.expert_id)
+        .where(ReviewSeat.review_id == application.review_id, Expert.account_id == account_id).limit(1))
+    return seated is not None
 
 
 async def get_application(*, session: AsyncSession, application_id: uuid.UUID) -> MethodologyApplication:
@@ -264,7 +272,7 @@ async def documents_of(*, session: AsyncSession, application_ids: list[uuid.UUID
 async def journal_of(*, session: AsyncSession, application_id: uuid.UUID) -> list[MethodologyApplicationEvent]:
     return list((await session.execute(
         select(MethodologyApplicationEvent).where(MethodologyApplicationEvent.application_id == application_id)
-        .order_by(MethodologyApplicationEvent.at, MethodologyApplicationEvent.id))).scalars())
+        .order_by(MethodologyApplicationEvent.seq))).scalars())
 
 
 async def applications_by_id(*, session: AsyncSession,

@@ -7,8 +7,8 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Identity, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, new_id
@@ -153,10 +153,12 @@ class MethodologyApplicationEvent(Base):
 
     __tablename__ = "methodology_application_events"
     __table_args__ = (
-        Index("ix_methodology_application_events_application", "application_id", "at"),
+        Index("ix_methodology_application_events_application", "application_id", "seq"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # the order of the steps, also within one instant
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), nullable=False, unique=True)
     application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("methodology_applications.id"), nullable=False)
     event: Mapped[str] = mapped_column(String(20), nullable=False)
     actor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)

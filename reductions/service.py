@@ -116,6 +116,16 @@ async def list_methodologies(*, session: AsyncSession, include_drafts: bool) -> 
     return list((await session.execute(stmt)).scalars())
 
 
+async def is_published_methodology(*, session: AsyncSession, clock: Clock, code: str) -> bool:
+    """Whether a version of the methodology with this code is published and not expired today:
+    exchange rules, behaviour reports and CER projects name only these (art. 14)."""
+    today = business_date(clock.now())
+    found = await session.scalar(select(Methodology.id).where(
+        Methodology.code == (code or "").strip().upper(), Methodology.status == PublicationStatus.PUBLISHED.value,
+        (Methodology.effective_to.is_(None)) | (Methodology.effective_to >= today)).limit(1))
+    return found is not None
+
+
 # --- exchange rules ----------------------------------------------------------------------------
 
 
@@ -142,6 +152,9 @@ async def create_exchange_rule(
         known = (await session.execute(select(Methodology.id).where(Methodology.code == code).limit(1))).first()
         if known is None:
             raise DomainError(ReductionCode.UNKNOWN_METHODOLOGY, "No methodology has this code.", "methodologyCode")
+        if not await is_published_methodology(session=session, clock=clock, code=code):
+            raise DomainError(ReductionCode.METHODOLOGY_NOT_PUBLISHED,
+                              "Rules name only published methodologies (art. 14).", "methodologyCode")
     latest = (await session.execute(select(func.max(ExchangeRule.version)))).scalar_one()
     rule = ExchangeRule(version=(latest or 0) + 1, methodology_code=code, points=points, reduction_mg=reduction_mg,
                         daily_cap_points=daily_cap_points, acceptance_window_days=acceptance_window_days,

@@ -1,6 +1,7 @@
 """Reduction projects and CER issuance: the owner's lifecycle (register, publish with the pledge,
 declare, attach the verifier's report), the regulator's filing, rejection, issuance, cancellation
-and audit, and the public registry and serial trace (art. 29)."""
+and audit, the public registry and serial trace (art. 29), and the working-day calendar of the
+public notice (art. 16)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import strawberry
 from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.errors import DomainError, NotFound
-from neutrality.cers import projects, registry
-from neutrality.cers.models import CerCancellation, Issuance, Project
-from neutrality.cers.notice import notice_of
+from accounts.service import account_names
+from core.documents import Document
+from neutrality.cers import notice, projects, registry, verification
+from neutrality.cers.models import CerCancellation, Issuance, Project, VerifierCommission, VerifierSanction
 from resolvers.common import parse_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import projects as t
@@ -36,9 +38,20 @@ async def _views(session, rows: list[Project], viewer) -> list[t.CerProject]:
     reports = await registry.verifier_reports(session=session, project_ids=ids)
     issued = await registry.issuances(session=session, project_ids=ids)
     totals = await registry.totals(session=session, project_ids=ids)
-    return [t.CerProject.from_row(p, notice=notice_of(p), reports=reports[p.id], issuances=issued[p.id],
-                                  totals=totals[p.id], viewer=viewer)
+    commissions = await verification.commissions_of(session=session, project_ids=ids)
+    flags = await verification.flags(session=session, project_ids=ids)
+    names = await account_names(session=session, ids=list({c.verifier_id for cs in commissions.values() for c in cs}))
+    notices = await notice.notices_of(session=session, projects=rows)
+    return [t.CerProject.from_row(p, notice=notices[p.id], reports=reports[p.id], issuances=issued[p.id],
+                                  totals=totals[p.id], viewer=viewer, flags=flags[p.id],
+                                  commissions=[t.VerifierCommission.from_row(c, names.get(c.verifier_id, ""))
+                                               for c in commissions[p.id]])
             for p in rows]
+
+
+async def _commission(session, row: VerifierCommission) -> t.VerifierCommission:
+    names = await account_names(session=session, ids=[row.verifier_id])
+    return t.VerifierCommission.from_row(row, names.get(row.verifier_id, ""))
 
 
 async def _view(session, row: Project, viewer) -> t.CerProject:
@@ -118,6 +131,17 @@ class ProjectsQuery:
                                                   first=first, after=after)
             return await _connection(session, page, _viewer(ctx))
 
+    @strawberry.field(extensions=[Allow(R.VERIFIER)],
+                      description="The caller's commissions as a verifier, newest first: only its own.")
+    async def my_verifier_commissions(self, info: strawberry.Info, first: int | None = None,
+                                      after: str | None = None) -> Connection[t.VerifierCommission]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            page = await verification.verifier_commissions(session=session, verifier_id=ctx.principal.account_id,
+                                                           first=first, after=after)
+            views = {i.node.id: await _commission(session, i.node) for i in page.items}
+        return Connection.from_page(page, lambda row: views[row.id])
+
     @strawberry.field(extensions=[Allow(*HOLDERS)],
                       description="The caller's CER account: live tonnes per project, vintage and state, with serials.")
     async def my_cer_holdings(self, info: strawberry.Info) -> list[t.CerHolding]:
@@ -137,6 +161,16 @@ class ProjectsQuery:
         except DomainError:
             return None
         return t.CerTrace.from_row(found) if found else None
+
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="The working-day calendar the public notice counts on (art. 16): each year known, "
+                                  "from the chinesecalendar package or entered by the regulator, and up to next year "
+                                  "those still provisional.")
+    async def working_day_calendar(self, info: strawberry.Info) -> list[t.WorkingDayCalendarYear]:
+        ctx: Context = info.context
+        async with ctx.reading() as session:
+            rows = await notice.calendar_years(session=session, clock=ctx.clock)
+        return [t.WorkingDayCalendarYear.from_row(r) for r in rows]
 
     @strawberry.field(extensions=[Allow(R.REGULATOR)],
                       description="Conservation recomputed: issued = held + reserved + retired + cancelled per project "
@@ -190,26 +224,9 @@ class ProjectsMutation:
                 session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=_project_id(input)),
             answer=_project(ctx, t.DeclareCerProjectPayload))
 
-    @strawberry.mutation(extensions=[Allow(R.PROJECT_OWNER, scope=S.MANAGE_CER_PROJECTS)],
-                         description="Attach a third-party verifier's report of one vintage to a declared project.")
-    async def attach_verifier_report(self, info: strawberry.Info,
-                                     input: t.AttachVerifierReportInput) -> t.AttachVerifierReportPayload:
-        ctx: Context = info.context
-
-        async def attach(session) -> t.AttachVerifierReportPayload:
-            project_id = _project_id(input)
-            report = await projects.attach_verifier_report(
-                session=session, clock=ctx.clock, owner_id=ctx.principal.account_id, project_id=project_id,
-                verifier_name=input.verifier_name, report_reference=input.report_reference,
-                vintage=input.vintage, verified_tonnes=input.verified_tonnes)
-            row = await session.get(Project, project_id)
-            return t.AttachVerifierReportPayload(report=t.CerVerifierReport.from_row(report),
-                                                 project=await _view(session, row, _viewer(ctx)))
-
-        return await run_mutation(ctx, t.AttachVerifierReportPayload, attach)
-
     @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
-                         description="File (备案) a verified project; its verified tonnes may then be issued.")
+                         description="File (备案) a verified project once every drawn expert's opinion on the verifier's "
+                                     "report is in, giving reasons (note); its verified tonnes may then be issued.")
     async def file_cer_project(self, info: strawberry.Info, input: t.FileCerProjectInput) -> t.FileCerProjectPayload:
         ctx: Context = info.context
         return await run_mutation(
@@ -278,3 +295,133 @@ class ProjectsMutation:
                                 "first": input.first_serial, "last": input.last_serial, "reason": input.reason})
 
         return await run_mutation(ctx, t.CancelCersPayload, cancel, answer=answer, idempotency=idempotency)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Commission an approved, independent verifier (核查机构) for a declared project "
+                                     "(art. 17); only it may submit the project's verification report.")
+    async def commission_verifier(self, info: strawberry.Info,
+                                  input: t.CommissionVerifierInput) -> t.CommissionVerifierPayload:
+        ctx: Context = info.context
+
+        async def commission(session) -> t.CommissionVerifierPayload:
+            row = await verification.commission_verifier(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                project_id=_project_id(input), verifier_id=parse_id(input.verifier_id, "verifierId"),
+                experts_wanted=input.experts_wanted)
+            return t.CommissionVerifierPayload(commission=await _commission(session, row))
+
+        return await run_mutation(ctx, t.CommissionVerifierPayload, commission)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Withdraw a commission whose report has not come in, saying why.")
+    async def withdraw_verifier_commission(self, info: strawberry.Info, input: t.WithdrawVerifierCommissionInput
+                                           ) -> t.WithdrawVerifierCommissionPayload:
+        ctx: Context = info.context
+
+        async def withdraw(session) -> t.WithdrawVerifierCommissionPayload:
+            row = await verification.withdraw_commission(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                commission_id=parse_id(input.commission_id, "commissionId"), reason=input.reason)
+            return t.WithdrawVerifierCommissionPayload(commission=await _commission(session, row))
+
+        return await run_mutation(ctx, t.WithdrawVerifierCommissionPayload, withdraw)
+
+    @strawberry.mutation(extensions=[Allow(R.VERIFIER)],
+                         description="The commissioned verifier's validation and verification report: tonnes per "
+                                     "vintage and its documents by sha256. Opens the drawn experts' review.")
+    async def submit_verification_report(self, info: strawberry.Info, input: t.SubmitVerificationReportInput
+                                         ) -> t.SubmitVerificationReportPayload:
+        ctx: Context = info.context
+
+        async def submit(session) -> dict:
+            row = await verification.submit_report(
+                session=session, clock=ctx.clock, verifier_id=ctx.principal.account_id,
+                commission_id=parse_id(input.commission_id, "commissionId"),
+                vintages=[verification.VintageTonnes(vintage=v.vintage, tonnes=v.tonnes) for v in input.vintages],
+                documents=[Document(name=d.name, sha256=d.sha256, byte_size=d.byte_size) for d in input.documents])
+            return {"commission_id": str(row.id)}
+
+        async def answer(session, result: dict) -> t.SubmitVerificationReportPayload:
+            row = await verification.get_commission(session=session, commission_id=parse_id(result["commission_id"]))
+            return t.SubmitVerificationReportPayload(commission=await _commission(session, row))
+
+        def idempotency() -> Idempotency:
+            return Idempotency("submitVerificationReport", input.idempotency_key, {
+                "commissionId": str(parse_id(input.commission_id, "commissionId")),
+                "vintages": [[v.vintage, v.tonnes] for v in input.vintages],
+                "documents": [[d.name, d.sha256, d.byte_size] for d in input.documents]})
+
+        return await run_mutation(ctx, t.SubmitVerificationReportPayload, submit, answer=answer,
+                                  idempotency=idempotency)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Record a false verification report against a verifier (art. 32): it takes no "
+                                     "new commission, its projects are flagged publicly, and their unsold tonnes "
+                                     "frozen pending review if asked. Retired tonnes stay retired, flagged.")
+    async def record_false_verification_report(self, info: strawberry.Info, input: t.RecordFalseVerificationReportInput
+                                               ) -> t.RecordFalseVerificationReportPayload:
+        ctx: Context = info.context
+
+        async def record(session) -> dict:
+            sanction, frozen = await verification.record_false_report(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                verifier_id=parse_id(input.verifier_id, "verifierId"),
+                commission_id=parse_id(input.commission_id, "commissionId") if input.commission_id else None,
+                reason=input.reason, freeze_unsold=input.freeze_unsold)
+            return {"sanction_id": str(sanction.id), "frozen": frozen}
+
+        async def answer(session, result: dict) -> t.RecordFalseVerificationReportPayload:
+            row = await session.get(VerifierSanction, parse_id(result["sanction_id"]))
+            return t.RecordFalseVerificationReportPayload(sanction=t.VerifierSanction(
+                id=strawberry.ID(str(row.id)), verifier_id=strawberry.ID(str(row.verifier_id)),
+                commission_id=strawberry.ID(str(row.commission_id)) if row.commission_id else None,
+                reason=row.reason, froze_unsold=row.froze_unsold, recorded_at=row.recorded_at,
+                frozen_projects=result["frozen"]))
+
+        def idempotency() -> Idempotency:
+            return Idempotency("recordFalseVerificationReport", input.idempotency_key, {
+                "verifierId": str(parse_id(input.verifier_id, "verifierId")), "commissionId": input.commission_id,
+                "reason": input.reason, "freezeUnsold": input.freeze_unsold})
+
+        return await run_mutation(ctx, t.RecordFalseVerificationReportPayload, record, answer=answer,
+                                  idempotency=idempotency)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="End a project's freeze after review, saying what the review found.")
+    async def unfreeze_cer_project(self, info: strawberry.Info,
+                                   input: t.UnfreezeCerProjectInput) -> t.UnfreezeCerProjectPayload:
+        ctx: Context = info.context
+        return await run_mutation(
+            ctx, t.UnfreezeCerProjectPayload, lambda session: verification.unfreeze_project(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                project_id=_project_id(input), reason=input.reason),
+            answer=_project(ctx, t.UnfreezeCerProjectPayload))
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR)],
+                         description="Enter a year's official holidays and make-up working days (调休) as the State "
+                                     "Council published them, for a year the package does not cover; a later entry "
+                                     "for the year is a correction that replaces it. Notices count on it at once.")
+    async def enter_working_day_schedule(self, info: strawberry.Info, input: t.EnterWorkingDayScheduleInput
+                                         ) -> t.EnterWorkingDaySchedulePayload:
+        ctx: Context = info.context
+
+        async def enter(session) -> dict:
+            row = await notice.enter_schedule(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id, year=input.year,
+                holidays=list(input.holidays), makeup_workdays=list(input.make_up_workdays),
+                source_reference=input.source_reference)
+            return {"year": row.year}
+
+        async def answer(session, result: dict) -> t.EnterWorkingDaySchedulePayload:
+            years = await notice.calendar_years(session=session, clock=ctx.clock)
+            found = next(y for y in years if y.year == result["year"])
+            return t.EnterWorkingDaySchedulePayload(calendar_year=t.WorkingDayCalendarYear.from_row(found))
+
+        def idempotency() -> Idempotency:
+            return Idempotency("enterWorkingDaySchedule", input.idempotency_key,
+                               {"year": input.year, "holidays": sorted(d.isoformat() for d in input.holidays),
+                                "makeUpWorkdays": sorted(d.isoformat() for d in input.make_up_workdays),
+                                "sourceReference": input.source_reference})
+
+        return await run_mutation(ctx, t.EnterWorkingDaySchedulePayload, enter, answer=answer,
+                                  idempotency=idempotency)

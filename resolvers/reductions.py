@@ -321,8 +321,7 @@ async def _applications(session, page) -> Connection[t.MethodologyApplication]:
 
 
 async def _may_read(ctx, session, application: MethodologyApplication) -> bool:
-    """The applicant, the regulator, and an expert seated on the application's review."""
-    principal = ctx.principal
-    if principal.has(R.REGULATOR.value) or application.applicant_id == principal.account_id:
+    """The applicant, the regulator, and an expert drawn into the application's review."""
+    if ctx.principal.has(R.REGULATOR.value):
         return True
-    return False
+    return await filing.may_read(session=session, account_id=ctx.principal.account_id, application=application)

@@ -3,14 +3,16 @@ the regulator's cancellations and conservation audit."""
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 
 import strawberry
 
 from core.errors import CoreCode
 from neutrality.cers import blocks, models, registry
-from neutrality.cers.notice import NoticeEnd
+from neutrality.cers.notice import CalendarYear, NoticeEnd
 from neutrality.errors import RegistryCode
+from reviews.errors import ReviewCode
 from schema.errors import MutationError, error_codes
 from schema.market import CerOfferProject
 from schema.scalars import Long
@@ -18,7 +20,12 @@ from schema.scalars import Long
 CerProjectStatus = strawberry.enum(
     models.ProjectStatus, name="CerProjectStatus",
     description="draft -> notice (public notice, pledge taken) -> declared (7 working days later) -> verified "
-                "(verifier's report attached) -> filed (by the regulator; CERs may be issued); or rejected.")
+                "(the commissioned verifier's report is in; drawn experts evaluate it) -> filed (by the regulator "
+                "after every opinion; CERs may be issued); or rejected.")
+CommissionStatus = strawberry.enum(
+    models.CommissionStatus, name="VerifierCommissionStatus",
+    description="commissioned: the report is awaited. reported: the report is in, under the experts' review. "
+                "withdrawn: the regulator withdrew it.")
 CerBlockState = strawberry.enum(
     models.BlockState, name="CerBlockState",
     description="held: in the holder's account. reserved: promised to a purchase awaiting payment. retired: claimed "
@@ -41,11 +48,14 @@ class CerVintageTotals:
                    cancelled=row.cancelled)
 
 
-@strawberry.type(description="A third-party verifier's report of one vintage's reductions.")
+@strawberry.type(description="Verified tonnes of one vintage, from the commissioned verifier's report (reports "
+                             "from before independent verification carry no commission).")
 class CerVerifierReport:
     id: strawberry.ID
     verifier_name: str
-    report_reference: str
+    report_reference: str = strawberry.field(description="sha256:<hex> of the signed submission, or the reference "
+                                                         "an owner typed in before independent verification.")
+    commission_id: strawberry.ID | None
     vintage: int
     verified_tonnes: Long
     issued_tonnes: Long = strawberry.field(description="Of the verified tonnes, how many are issued so far.")
@@ -54,8 +64,42 @@ class CerVerifierReport:
     @classmethod
     def from_row(cls, row: models.VerifierReport) -> "CerVerifierReport":
         return cls(id=strawberry.ID(str(row.id)), verifier_name=row.verifier_name,
-                   report_reference=row.report_reference, vintage=row.vintage, verified_tonnes=row.verified_tonnes,
+                   report_reference=row.report_reference,
+                   commission_id=strawberry.ID(str(row.commission_id)) if row.commission_id else None,
+                   vintage=row.vintage, verified_tonnes=row.verified_tonnes,
                    issued_tonnes=row.issued_tonnes, submitted_at=row.submitted_at)
+
+
+@strawberry.type(description="A document of a report, pinned by its sha256.")
+class PinnedDocument:
+    name: str
+    sha256: str
+    byte_size: Long
+
+
+@strawberry.type(description="The regulator's commission of an independent verifier for a project (art. 17).")
+class VerifierCommission:
+    id: strawberry.ID
+    project_id: strawberry.ID
+    verifier_id: strawberry.ID
+    verifier_name: str
+    status: CommissionStatus
+    experts_wanted: int
+    commissioned_at: datetime
+    reported_at: datetime | None
+    report_sha256: str | None = strawberry.field(description="sha256 of the canonical JSON of the submitted report.")
+    documents: list[PinnedDocument]
+    review_id: strawberry.ID | None = strawberry.field(description="The experts' review of the report.")
+
+    @classmethod
+    def from_row(cls, row: models.VerifierCommission, verifier_name: str) -> "VerifierCommission":
+        return cls(id=strawberry.ID(str(row.id)), project_id=strawberry.ID(str(row.project_id)),
+                   verifier_id=strawberry.ID(str(row.verifier_id)), verifier_name=verifier_name,
+                   status=models.CommissionStatus(row.status), experts_wanted=row.experts_wanted,
+                   commissioned_at=row.commissioned_at, reported_at=row.reported_at, report_sha256=row.report_sha256,
+                   documents=[PinnedDocument(name=d["name"], sha256=d["sha256"], byte_size=d["byteSize"])
+                              for d in row.documents or []],
+                   review_id=strawberry.ID(str(row.review_id)) if row.review_id else None)
 
 
 @strawberry.type(description="CERs issued to the project owner as one serial block.")
@@ -83,8 +127,9 @@ class CerProjectNotice:
         description="First date (Asia/Shanghai) on which the declaration may be submitted: 7 full working days of "
                     "notice on China's official calendar, holidays and make-up workdays included.")
     provisional: bool = strawberry.field(
-        description="True when the count reaches a year whose official holidays are not published yet (counted "
-                    "Monday to Friday less fixed-date holidays); rechecked on declaration.")
+        description="True when the count reaches a year whose official holidays are not known yet (counted "
+                    "Monday to Friday less fixed-date holidays); the declaration is refused (CALENDAR_NOT_PUBLISHED) "
+                    "until the regulator enters that year's schedule.")
 
 
 @strawberry.type(description="The owner's pledge that these reductions are in no other mechanism (CCER, green "
@@ -113,14 +158,20 @@ class CerProject:
     decision_note: str | None = strawberry.field(description="The regulator's filing note or rejection reason.")
     created_at: datetime
     verifier_reports: list[CerVerifierReport]
+    commissions: list[VerifierCommission] = strawberry.field(description="Verifiers commissioned, oldest first.")
+    flags: list[str] = strawberry.field(description="Art. 32: a false report is recorded against a verifier whose "
+                                                    "report this project rests on (the recorded reasons).")
+    frozen: bool = strawberry.field(description="Its tonnes are frozen pending review: no issuance, offer, sale or "
+                                                "retirement.")
+    frozen_reason: str | None
     issuances: list[CerIssuance]
     totals: list[CerVintageTotals] = strawberry.field(description="Per vintage, where the issued tonnes are now.")
     mine: bool = strawberry.field(description="True when the caller owns the project.")
 
     @classmethod
     def from_row(cls, row: models.Project, *, notice: NoticeEnd | None, reports: list, issuances: list,
-                 totals: list, viewer=None) -> "CerProject":
-        """`notice`: when the project's notice ends, worked out by the domain (neutrality.cers.notice.notice_of)."""
+                 totals: list, commissions: list = (), flags: list = (), viewer=None) -> "CerProject":
+        """`notice`: when the project's notice ends, worked out by the domain (neutrality.cers.notice.notices_of)."""
         return cls(
             id=strawberry.ID(str(row.id)), code=row.code, title=row.title, methodology_code=row.methodology_code,
             location=row.location, description=row.description, expected_tonnes_per_year=row.expected_tonnes_per_year,
@@ -130,6 +181,8 @@ class CerProject:
                                     provisional=notice.provisional) if notice else None,
             declared_at=row.declared_at, filed_at=row.filed_at, decision_note=row.decision_note,
             created_at=row.created_at, verifier_reports=[CerVerifierReport.from_row(r) for r in reports],
+            commissions=list(commissions), flags=list(flags), frozen=row.frozen_at is not None,
+            frozen_reason=row.frozen_reason,
             issuances=[CerIssuance.from_row(i, row.code) for i in issuances],
             totals=[CerVintageTotals.from_row(t) for t in totals], mine=viewer is not None and row.owner_id == viewer)
 
@@ -224,6 +277,44 @@ class CerAudit:
             for line in row.lines])
 
 
+@strawberry.enum(description="Where a year's working-day calendar comes from.")
+class CalendarSource(enum.Enum):
+    PACKAGE = "package"  # the chinesecalendar package, from the State Council's notices
+    ENTERED = "entered"  # the schedule the regulator entered from the State Council's notice
+    PROVISIONAL = "provisional"  # not known yet: Monday to Friday less the fixed-date holidays
+
+
+HOLIDAYS_DOC = "Every day off of the year's breaks, weekends inside included."
+MAKE_UP_DOC = "Weekend days worked instead (调休)."
+
+
+@strawberry.type(description="One year's official schedule as the regulator entered it (the latest version counts).")
+class WorkingDaySchedule:
+    version: int
+    holidays: list[date] = strawberry.field(description=HOLIDAYS_DOC)
+    make_up_workdays: list[date] = strawberry.field(description=MAKE_UP_DOC)
+    source_reference: str = strawberry.field(description="The State Council notice it comes from.")
+    entered_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.WorkingDaySchedule) -> "WorkingDaySchedule":
+        return cls(version=row.version, holidays=list(row.holidays), make_up_workdays=list(row.makeup_workdays),
+                   source_reference=row.source_reference, entered_at=row.entered_at)
+
+
+@strawberry.type(description="A year of the working-day calendar the public notice counts on (art. 16).")
+class WorkingDayCalendarYear:
+    year: int
+    source: CalendarSource
+    provisional: bool = strawberry.field(description="No official schedule yet: declarations counted on it wait.")
+    schedule: WorkingDaySchedule | None = strawberry.field(description="For an entered year, the version that counts.")
+
+    @classmethod
+    def from_row(cls, row: CalendarYear) -> "WorkingDayCalendarYear":
+        return cls(year=row.year, source=CalendarSource(row.source or "provisional"), provisional=row.source is None,
+                   schedule=WorkingDaySchedule.from_row(row.schedule) if row.schedule else None)
+
+
 # --- inputs ---------------------------------------------------------------------------------------------
 
 
@@ -262,15 +353,6 @@ class DeclareCerProjectInput:
 
 
 @strawberry.input
-class AttachVerifierReportInput:
-    project_id: strawberry.ID
-    verifier_name: str
-    report_reference: str = strawberry.field(description="The report's number or URL.")
-    vintage: int
-    verified_tonnes: Long
-
-
-@strawberry.input
 class FileCerProjectInput:
     project_id: strawberry.ID
     note: str | None = None
@@ -299,9 +381,19 @@ class CancelCersInput:
     idempotency_key: str
 
 
+@strawberry.input(description="A year's official schedule as the State Council published it. A second entry for "
+                              "the same year is a correction: a new version that replaces the first.")
+class EnterWorkingDayScheduleInput:
+    year: int
+    holidays: list[date] = strawberry.field(description=HOLIDAYS_DOC)
+    make_up_workdays: list[date] = strawberry.field(description=MAKE_UP_DOC)
+    source_reference: str = strawberry.field(description="The State Council notice (e.g. 国办发明电〔2026〕N号).")
+    idempotency_key: str
+
+
 # --- payloads ---------------------------------------------------------------------------------------------
 
-RegisterCerProjectErrorCode = error_codes("RegisterCerProjectErrorCode")
+RegisterCerProjectErrorCode = error_codes("RegisterCerProjectErrorCode", RegistryCode.METHODOLOGY_NOT_PUBLISHED)
 
 
 @strawberry.type
@@ -315,7 +407,8 @@ class RegisterCerProjectPayload:
     errors: list[RegisterCerProjectError] = strawberry.field(default_factory=list)
 
 
-UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", RegistryCode.WRONG_STATUS)
+UpdateCerProjectErrorCode = error_codes("UpdateCerProjectErrorCode", RegistryCode.WRONG_STATUS,
+                                       RegistryCode.METHODOLOGY_NOT_PUBLISHED)
 
 
 @strawberry.type
@@ -345,7 +438,8 @@ class PublishCerProjectPayload:
 
 
 DeclareCerProjectErrorCode = error_codes(
-    "DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER)
+    "DeclareCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOTICE_NOT_OVER,
+    RegistryCode.CALENDAR_NOT_PUBLISHED)
 
 
 @strawberry.type
@@ -359,7 +453,9 @@ class DeclareCerProjectPayload:
     errors: list[DeclareCerProjectError] = strawberry.field(default_factory=list)
 
 
-FileCerProjectErrorCode = error_codes("FileCerProjectErrorCode", RegistryCode.WRONG_STATUS)
+FileCerProjectErrorCode = error_codes("FileCerProjectErrorCode", RegistryCode.WRONG_STATUS,
+                                      RegistryCode.REASON_REQUIRED, ReviewCode.OPINIONS_OUTSTANDING,
+                                      ReviewCode.REASON_REQUIRED, ReviewCode.WRONG_STATUS)
 
 
 @strawberry.type
@@ -374,7 +470,8 @@ class FileCerProjectPayload:
 
 
 RejectCerProjectErrorCode = error_codes(
-    "RejectCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.REASON_REQUIRED)
+    "RejectCerProjectErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.REASON_REQUIRED,
+    ReviewCode.OPINIONS_OUTSTANDING)
 
 
 @strawberry.type
@@ -388,23 +485,9 @@ class RejectCerProjectPayload:
     errors: list[RejectCerProjectError] = strawberry.field(default_factory=list)
 
 
-AttachVerifierReportErrorCode = error_codes("AttachVerifierReportErrorCode", RegistryCode.WRONG_STATUS)
-
-
-@strawberry.type
-class AttachVerifierReportError(MutationError):
-    code: AttachVerifierReportErrorCode
-
-
-@strawberry.type
-class AttachVerifierReportPayload:
-    report: CerVerifierReport | None = None
-    project: CerProject | None = None
-    errors: list[AttachVerifierReportError] = strawberry.field(default_factory=list)
-
-
 IssueCersErrorCode = error_codes(
-    "IssueCersErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.EXCEEDS_VERIFIED, CoreCode.IDEMPOTENCY_KEY_REUSED)
+    "IssueCersErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.EXCEEDS_VERIFIED, CoreCode.IDEMPOTENCY_KEY_REUSED,
+    RegistryCode.PROJECT_FROZEN)
 
 
 @strawberry.type
@@ -433,3 +516,154 @@ class CancelCersError(MutationError):
 class CancelCersPayload:
     cancellation: CerCancellation | None = None
     errors: list[CancelCersError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class VintageTonnesInput:
+    vintage: int
+    tonnes: Long
+
+
+@strawberry.input
+class PinnedDocumentInput:
+    name: str
+    sha256: str = strawberry.field(description="64 hexadecimal digits.")
+    byte_size: Long
+
+
+@strawberry.input
+class CommissionVerifierInput:
+    project_id: strawberry.ID
+    verifier_id: strawberry.ID = strawberry.field(description="An organisation holding the VERIFIER role.")
+    experts_wanted: int = strawberry.field(default=3, description="Experts to draw to evaluate its report.")
+
+
+@strawberry.input
+class WithdrawVerifierCommissionInput:
+    commission_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class SubmitVerificationReportInput:
+    commission_id: strawberry.ID
+    vintages: list[VintageTonnesInput]
+    documents: list[PinnedDocumentInput]
+    idempotency_key: str
+
+
+@strawberry.input
+class RecordFalseVerificationReportInput:
+    verifier_id: strawberry.ID
+    commission_id: strawberry.ID | None = None
+    reason: str
+    freeze_unsold: bool = strawberry.field(description="Freeze the unsold tonnes of every project resting on this "
+                                                       "verifier's reports, pending review.")
+    idempotency_key: str
+
+
+@strawberry.input
+class UnfreezeCerProjectInput:
+    project_id: strawberry.ID
+    reason: str
+
+
+CommissionVerifierErrorCode = error_codes(
+    "CommissionVerifierErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOT_A_VERIFIER,
+    RegistryCode.VERIFIER_SANCTIONED, RegistryCode.VERIFIER_NOT_INDEPENDENT, RegistryCode.ALREADY_COMMISSIONED)
+
+
+@strawberry.type
+class CommissionVerifierError(MutationError):
+    code: CommissionVerifierErrorCode
+
+
+@strawberry.type
+class CommissionVerifierPayload:
+    commission: VerifierCommission | None = None
+    errors: list[CommissionVerifierError] = strawberry.field(default_factory=list)
+
+
+WithdrawVerifierCommissionErrorCode = error_codes(
+    "WithdrawVerifierCommissionErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.REASON_REQUIRED)
+
+
+@strawberry.type
+class WithdrawVerifierCommissionError(MutationError):
+    code: WithdrawVerifierCommissionErrorCode
+
+
+@strawberry.type
+class WithdrawVerifierCommissionPayload:
+    commission: VerifierCommission | None = None
+    errors: list[WithdrawVerifierCommissionError] = strawberry.field(default_factory=list)
+
+
+SubmitVerificationReportErrorCode = error_codes(
+    "SubmitVerificationReportErrorCode", RegistryCode.WRONG_STATUS, RegistryCode.NOT_A_VERIFIER,
+    RegistryCode.VERIFIER_SANCTIONED, RegistryCode.INVALID_DOCUMENT, ReviewCode.INVALID_FIELD,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class SubmitVerificationReportError(MutationError):
+    code: SubmitVerificationReportErrorCode
+
+
+@strawberry.type
+class SubmitVerificationReportPayload:
+    commission: VerifierCommission | None = None
+    errors: list[SubmitVerificationReportError] = strawberry.field(default_factory=list)
+
+
+RecordFalseVerificationReportErrorCode = error_codes(
+    "RecordFalseVerificationReportErrorCode", RegistryCode.REASON_REQUIRED, CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class RecordFalseVerificationReportError(MutationError):
+    code: RecordFalseVerificationReportErrorCode
+
+
+@strawberry.type(description="A false report recorded against a verifier (art. 32).")
+class VerifierSanction:
+    id: strawberry.ID
+    verifier_id: strawberry.ID
+    commission_id: strawberry.ID | None
+    reason: str
+    froze_unsold: bool
+    recorded_at: datetime
+    frozen_projects: list[str] = strawberry.field(description="Codes of the projects frozen now.")
+
+
+@strawberry.type
+class RecordFalseVerificationReportPayload:
+    sanction: VerifierSanction | None = None
+    errors: list[RecordFalseVerificationReportError] = strawberry.field(default_factory=list)
+
+
+UnfreezeCerProjectErrorCode = error_codes("UnfreezeCerProjectErrorCode", RegistryCode.WRONG_STATUS,
+                                          RegistryCode.REASON_REQUIRED)
+
+
+@strawberry.type
+class UnfreezeCerProjectError(MutationError):
+    code: UnfreezeCerProjectErrorCode
+
+
+@strawberry.type
+class UnfreezeCerProjectPayload:
+    project: CerProject | None = None
+    errors: list[UnfreezeCerProjectError] = strawberry.field(default_factory=list)
+EnterWorkingDayScheduleErrorCode = error_codes("EnterWorkingDayScheduleErrorCode", CoreCode.IDEMPOTENCY_KEY_REUSED)
+
+
+@strawberry.type
+class EnterWorkingDayScheduleError(MutationError):
+    code: EnterWorkingDayScheduleErrorCode
+
+
+@strawberry.type
+class EnterWorkingDaySchedulePayload:
+    calendar_year: WorkingDayCalendarYear | None = None
+    errors: list[EnterWorkingDayScheduleError] = strawberry.field(default_factory=list)

@@ -417,7 +417,7 @@ class RefuseMethodologyApplicationPayload:
 
 ExchangeRuleErrorCode = error_codes(
     "ExchangeRuleErrorCode", ReductionCode.VALIDITY_TOO_LONG, ReductionCode.UNKNOWN_METHODOLOGY,
-    ReductionCode.INVALID_TRANSITION, ReductionCode.EFFECTIVE_IN_PAST)
+    ReductionCode.METHODOLOGY_NOT_PUBLISHED, ReductionCode.INVALID_TRANSITION, ReductionCode.EFFECTIVE_IN_PAST)
 
 
 @strawberry.type

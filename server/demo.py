@@ -186,9 +186,19 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     from neutrality.cers import projects
     from neutrality.market import offers
     from neutrality.retirement import certificates, retirements
+    from reductions import service as reductions
+    from reductions.models import PublicationStatus
 
     now = clock.now()
     past = MovableClock(now - timedelta(days=45))
+    # a project names a published methodology (art. 14): an example one for rooftop solar
+    solar = await reductions.create_methodology(
+        session=session, clock=past, code="SZ-PV-DEMO", name="分布式光伏发电 Rooftop solar (demo)",
+        behaviour_domain="renewable_energy", activity_unit="kwh", factor_mg_per_unit=581_000,
+        max_quantity="100000000", effective_from=business_date(past.now()),
+        source_reference="demo figure, not a published Shenzhen value", is_example=True)
+    await reductions.set_methodology_status(session=session, clock=past, methodology_id=solar.id,
+                                            status=PublicationStatus.PUBLISHED)
     owner = await service.sign_up(session=session, clock=past, hashing=hashing,
                                   personal_data_key=settings.personal_data_key, kind="organisation",
                                   display_name=PROJECT_OWNER.display_name, email=PROJECT_OWNER.email,
@@ -196,7 +206,7 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
                                   application_note="Rooftop solar on factory roofs in Guangming (demo).")
     project = await projects.register_project(session=session, clock=past, owner_id=owner.id,
                                               fields=projects.ProjectFields(
-                                                  title="光明区厂房屋顶分布式光伏 (demo)", methodology_code="SZ-PV-2024",
+                                                  title="光明区厂房屋顶分布式光伏 (demo)", methodology_code=solar.code,
                                                   location="深圳市光明区", expected_tonnes_per_year=9_800,
                                                   description="120 栋厂房屋顶光伏，年发电约 1,800 万 kWh (demo)",
                                                   benefit_sharing="屋顶业主分享 20% 减排收益 (demo)"))

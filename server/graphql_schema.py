@@ -12,13 +12,14 @@ from resolvers.mall import MallMutation, MallQuery
 from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
+from resolvers.reviews import ReviewsMutation, ReviewsQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery))
+                              ProjectsQuery, CertificatesQuery, ReviewsQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation, CertificatesMutation))
+                                    ProjectsMutation, CertificatesMutation, ReviewsMutation))
 
 
 def build_schema() -> strawberry.Schema:

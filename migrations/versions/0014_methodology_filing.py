@@ -2,7 +2,7 @@
 and journal, reports' baseline and actual quantities; the household-electricity methodology (example factor)
 
 Revision ID: 0014_methodology_filing
-Revises: 0011_review_roles
+Revises: 0013_working_day_calendar
 Create Date: 2026-12-02 15:10:00
 """
 import uuid
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014_methodology_filing'
-down_revision = '0011_review_roles'
+down_revision = '0013_working_day_calendar'
 branch_labels = None
 depends_on = None
 
@@ -64,6 +64,7 @@ def upgrade() -> None:
     )
     op.create_table('methodology_application_events',
     sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), sa.Identity(always=True), nullable=False),
     sa.Column('application_id', sa.Uuid(), nullable=False),
     sa.Column('event', sa.String(length=20), nullable=False),
     sa.Column('actor_id', sa.Uuid(), nullable=False),
@@ -71,9 +72,10 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['actor_id'], ['accounts.id'], name=op.f('fk_methodology_application_events_actor_id_accounts')),
     sa.ForeignKeyConstraint(['application_id'], ['methodology_applications.id'], name=op.f('fk_methodology_application_events_application_id_methodology_applications')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_methodology_application_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_methodology_application_events')),
+    sa.UniqueConstraint('seq', name=op.f('uq_methodology_application_events_seq'))
     )
-    op.create_index('ix_methodology_application_events_application', 'methodology_application_events', ['application_id', 'at'], unique=False)
+    op.create_index('ix_methodology_application_events_application', 'methodology_application_events', ['application_id', 'seq'], unique=False)
 
     op.add_column('methodologies', sa.Column('calculation', sa.String(length=24), server_default='factor_per_unit', nullable=False))
     op.add_column('methodologies', sa.Column('application_id', sa.Uuid(), nullable=True))

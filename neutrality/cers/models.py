@@ -16,7 +16,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, new_id
@@ -31,7 +31,7 @@ class ProjectStatus(str, enum.Enum):
     DRAFT = "draft"  # being written by its owner
     NOTICE = "notice"  # published for public notice (公示), pledge taken
     DECLARED = "declared"  # declared after >= 7 working days of notice (art. 16)
-    VERIFIED = "verified"  # a verifier's report is attached
+    VERIFIED = "verified"  # the commissioned verifier's report is in; drawn experts evaluate it (art. 17)
     FILED = "filed"  # filed (备案) by the regulator; CERs may be issued
     REJECTED = "rejected"
 
@@ -84,20 +84,87 @@ class Project(Base):
     filed_at: Mapped[datetime | None] = mapped_column()
     filed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
     decision_note: Mapped[str | None] = mapped_column(Text)
+    # art. 32: frozen pending review of a false verification report: no issuance, offer, sale or
+    # retirement of its tonnes until unfrozen
+    frozen_at: Mapped[datetime | None] = mapped_column()
+    frozen_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     updated_at: Mapped[datetime] = mapped_column(nullable=False)
 
 
+class CommissionStatus(str, enum.Enum):
+    COMMISSIONED = "commissioned"  # the regulator commissioned the verifier; its report is awaited
+    REPORTED = "reported"  # the verifier's report is in; drawn experts evaluate it
+    WITHDRAWN = "withdrawn"  # the regulator withdrew the commission (e.g. the verifier was sanctioned)
+
+
+class VerifierCommission(Base):
+    """The regulator's commission of an independent verifier (核查机构) for a declared project
+    (art. 17). Only the commissioned verifier may submit the validation and verification report."""
+
+    __tablename__ = "cer_verifier_commissions"
+    __table_args__ = (
+        CheckConstraint(in_enum("status", CommissionStatus), name="status_valid"),
+        # at most one commission in force per project
+        Index("uq_cer_verifier_commissions_project_live", "project_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn'")),
+        Index("ix_cer_verifier_commissions_verifier", "verifier_id", "commissioned_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_projects.id"), nullable=False)
+    verifier_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    commissioned_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    commissioned_at: Mapped[datetime] = mapped_column(nullable=False)
+    # how many drawn experts evaluate the report
+    experts_wanted: Mapped[int] = mapped_column(Integer, nullable=False)
+    # the report as submitted: [{"name", "sha256", "byteSize"}] of its documents and the sha256 of the
+    # canonical JSON of the whole submission (vintages, tonnes, documents), signed by the verifier's account
+    documents: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
+    reported_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    reported_at: Mapped[datetime | None] = mapped_column()
+    review_id: Mapped[uuid.UUID | None] = mapped_column()
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class VerifierSanction(Base):
+    """A false report recorded against a verifier (art. 32): in force, it bars new commissions and
+    flags every project whose reports the verifier signed. Lifting it is a new fact, not an edit."""
+
+    __tablename__ = "cer_verifier_sanctions"
+    __table_args__ = (Index("ix_cer_verifier_sanctions_verifier", "verifier_id", "recorded_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    verifier_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    # the report found false, when one is named
+    commission_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cer_verifier_commissions.id"))
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    froze_unsold: Mapped[bool] = mapped_column(nullable=False, default=False)
+    recorded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(nullable=False)
+    lifted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column()
+    lift_reason: Mapped[str | None] = mapped_column(Text)
+
+
 class VerifierReport(Base):
+    """Verified tonnes of one vintage, from a commissioned verifier's report. (Rows from before
+    issue 10 have no verifier account or commission: the owner typed them in.)"""
+
     __tablename__ = "cer_verifier_reports"
     __table_args__ = (
         CheckConstraint("verified_tonnes > 0", name="verified_positive"),
         CheckConstraint("vintage BETWEEN 2000 AND 2100", name="vintage_sane"),
         Index("ix_cer_verifier_reports_project", "project_id", "submitted_at"),
+        Index("ix_cer_verifier_reports_verifier", "verifier_id", postgresql_where=text("verifier_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_projects.id"), nullable=False)
+    verifier_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    commission_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cer_verifier_commissions.id"))
     verifier_name: Mapped[str] = mapped_column(String(200), nullable=False)
     report_reference: Mapped[str] = mapped_column(String(500), nullable=False)
     vintage: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -219,3 +286,28 @@ class CerCancellation(Base):
     cancelled_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
     cancelled_at: Mapped[datetime] = mapped_column(nullable=False)
     details: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class WorkingDaySchedule(Base):
+    """One year's official holidays and make-up working days (调休) as the State Council published them,
+    entered by the regulator for a year the `chinesecalendar` package does not cover (art. 16's notice).
+
+    Append-only: a correction is a new version of the year; the latest version counts."""
+
+    __tablename__ = "working_day_schedules"
+    __table_args__ = (
+        UniqueConstraint("year", "version", name="uq_working_day_schedules_year_version"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_sane"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # every day off of the year's breaks, weekends inside a break included
+    holidays: Mapped[list[date]] = mapped_column(ARRAY(Date), nullable=False)
+    # weekend days worked in exchange (调休)
+    makeup_workdays: Mapped[list[date]] = mapped_column(ARRAY(Date), nullable=False)
+    source_reference: Mapped[str] = mapped_column(Text, nullable=False)
+    entered_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    entered_at: Mapped[datetime] = mapped_column(nullable=False)

@@ -1,10 +1,13 @@
 """A reduction project's life in the registry (art. 15-17): filing, issuance of its CERs, the regulator's cancellation.
 
 draft -> notice (published for public notice, pledge taken) -> declared (after 7 working days of
-notice, neutrality/cers/notice.py) -> verified (a verifier's report attached) -> filed (备案 by the
-regulator). The regulator may reject a project at any step before filing. Only a filed project's
-verified tonnes are issued, each issuance a fresh serial block from the project's per-vintage
-counter, so serials never repeat."""
+notice, neutrality/cers/notice.py) -> verified (the report of the verifier the regulator
+commissioned is in, and drawn experts evaluate it: neutrality/cers/verification.py) -> filed (备案
+by the regulator, after every expert's opinion, deciding that review). The regulator may reject a
+project at any step before filing. Only a filed project's verified tonnes are issued, each
+issuance a fresh serial block from the project's per-vintage counter, so serials never repeat. A
+project names a published methodology (art. 14, checked by
+reductions.service.is_published_methodology when it is registered or edited)."""
 
 from __future__ import annotations
 
@@ -27,9 +30,12 @@ from neutrality.cers.models import (
     ProjectStatus,
     VerifierReport,
 )
-from neutrality.cers.notice import notice_end, notice_of
+from neutrality.cers.notice import notice_for
 from neutrality.errors import RegistryCode
+from neutrality.cers import verification
 from neutrality.market import offers
+from reviews import service as reviews
+from reductions import service as reductions
 
 # art. 16: the same reductions are not registered in another mechanism
 PLEDGE_TEXT = ("本项目申报的减排量未在国家核证自愿减排量(CCER)、绿色电力交易、绿色电力证书或其他减排机制中"
@@ -64,11 +70,16 @@ class ProjectFields:
     benefit_sharing: str | None = None
 
 
-def _apply(project: Project, fields: ProjectFields, *, creating: bool) -> None:
+async def _apply(session: AsyncSession, clock: Clock, project: Project, fields: ProjectFields, *,
+                 creating: bool) -> None:
     if creating or fields.title is not None:
         project.title = _text(fields.title, "title", "project title", limit=200)
     if creating or fields.methodology_code is not None:
-        project.methodology_code = _text(fields.methodology_code, "methodologyCode", "methodology code", limit=40)
+        code = _text(fields.methodology_code, "methodologyCode", "methodology code", limit=40).upper()
+        if not await reductions.is_published_methodology(session=session, clock=clock, code=code):
+            raise DomainError(RegistryCode.METHODOLOGY_NOT_PUBLISHED, f"No published methodology has the code "
+                                                                      f"{code} (art. 14).", "methodologyCode")
+        project.methodology_code = code
     if creating or fields.location is not None:
         project.location = _text(fields.location, "location", "location", limit=200)
     if creating or fields.description is not None:
@@ -89,7 +100,7 @@ async def register_project(*, session: AsyncSession, clock: Clock, owner_id: uui
     now = clock.now()
     project = Project(id=uuid.uuid4(), owner_id=owner_id, status=ProjectStatus.DRAFT.value, created_at=now,
                       updated_at=now)
-    _apply(project, fields, creating=True)
+    await _apply(session, clock, project, fields, creating=True)
     number = await session.scalar(text("SELECT nextval('cer_project_number_seq')"))
     project.code = f"P{number:06d}"
     session.add(project)
@@ -119,7 +130,7 @@ async def update_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.
     """Only a draft changes: what the public saw during notice is what gets filed."""
     project = await _own_project(session, owner_id, project_id)
     _expect(project, ProjectStatus.DRAFT, doing="edited")
-    _apply(project, fields, creating=False)
+    await _apply(session, clock, project, fields, creating=False)
     project.updated_at = clock.now()
     await session.flush()
     return project
@@ -136,7 +147,7 @@ async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: u
     now = clock.now()
     project.pledge_text, project.pledged_at = PLEDGE_TEXT, now
     project.notice_started_at = now
-    project.notice_ends_on = notice_end(business_date(now)).declare_from
+    project.notice_ends_on = (await notice_for(session=session, published_on=business_date(now))).declare_from
     project.status = ProjectStatus.NOTICE.value
     project.updated_at = now
     await session.flush()
@@ -144,45 +155,25 @@ async def publish_for_notice(*, session: AsyncSession, clock: Clock, owner_id: u
 
 
 async def declare_project(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID) -> Project:
-    """Submit the declaration (申报), no earlier than 7 working days after the notice began."""
+    """Submit the declaration (申报), no earlier than 7 working days after the notice began, counted on
+    the official calendar: a count that reaches a year with no official schedule yet is refused."""
     project = await _own_project(session, owner_id, project_id)
     _expect(project, ProjectStatus.NOTICE, doing="declared")
-    end = notice_of(project)
+    end = await notice_for(session=session, published_on=business_date(project.notice_started_at))
+    if end.provisional:
+        years = ", ".join(str(y) for y in end.provisional_years)
+        raise DomainError(RegistryCode.CALENDAR_NOT_PUBLISHED, f"The notice's 7 working days reach {years}, whose "
+                          f"official holidays are not entered yet; the declaration waits for that schedule.",
+                          "projectId")
     today = business_date(clock.now())
     if today < end.declare_from:
-        provisional = " (provisional: that year's official holidays are not published yet)" if end.provisional else ""
         raise DomainError(RegistryCode.NOTICE_NOT_OVER, f"The public notice runs 7 working days; declare from "
-                                             f"{end.declare_from.isoformat()}{provisional}.", "projectId")
+                                             f"{end.declare_from.isoformat()}.", "projectId")
     now = clock.now()
     project.notice_ends_on = end.declare_from
     project.declared_at, project.status, project.updated_at = now, ProjectStatus.DECLARED.value, now
     await session.flush()
     return project
-
-
-async def attach_verifier_report(*, session: AsyncSession, clock: Clock, owner_id: uuid.UUID, project_id: uuid.UUID,
-                                 verifier_name: str, report_reference: str, vintage: int,
-                                 verified_tonnes: int) -> VerifierReport:
-    """A third-party verifier's report of the reductions of one vintage (year)."""
-    project = await _own_project(session, owner_id, project_id)
-    _expect(project, ProjectStatus.DECLARED, ProjectStatus.VERIFIED, ProjectStatus.FILED,
-            doing="given a verifier's report")
-    now = clock.now()
-    if not 2000 <= vintage <= business_date(now).year:
-        raise DomainError(CoreCode.INVALID, "The vintage is a past or the current year.", "vintage")
-    if not 1 <= verified_tonnes <= MAX_ISSUANCE:
-        raise DomainError(CoreCode.INVALID, f"Verified reductions are 1 to {MAX_ISSUANCE:,} whole tonnes.",
-                          "verifiedTonnes")
-    report = VerifierReport(project_id=project.id, verifier_name=_text(verifier_name, "verifierName", "verifier",
-                                                                       limit=200),
-                            report_reference=_text(report_reference, "reportReference", "report reference", limit=500),
-                            vintage=vintage, verified_tonnes=verified_tonnes, issued_tonnes=0, submitted_at=now)
-    session.add(report)
-    if project.status == ProjectStatus.DECLARED.value:
-        project.status = ProjectStatus.VERIFIED.value
-    project.updated_at = now
-    await session.flush()
-    return report
 
 
 async def _regulated_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
@@ -192,14 +183,32 @@ async def _regulated_project(session: AsyncSession, project_id: uuid.UUID) -> Pr
     return project
 
 
+async def _decide_verification(session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project: Project,
+                                approve: bool, reason: str) -> None:
+    """Decide the experts' review of the project's verification report, in this transaction."""
+    commission = await verification.live_commission(session=session, project_id=project.id)
+    if commission is None or commission.review_id is None:
+        if approve:
+            raise WrongStatus(message="This project has no verifier's report under review.", field="projectId")
+        return
+    await reviews.decide_review(session=session, clock=clock, regulator_id=regulator_id,
+                                review_id=commission.review_id, approve=approve, reason=reason)
+
+
 async def file_project(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
                        note: str | None = None) -> Project:
-    """File (备案) a verified project: from now on its verified tonnes may be issued."""
+    """File (备案) a verified project once every drawn expert's opinion on the verifier's report is
+    in, giving reasons: from now on its verified tonnes may be issued."""
     project = await _regulated_project(session, project_id)
     _expect(project, ProjectStatus.VERIFIED, doing="filed")
+    reason = _text(note, "note", "reasons for filing", limit=2_000, required=False)
+    if not reason:
+        raise DomainError(RegistryCode.REASON_REQUIRED, "Give the reasons for filing, in view of the experts' "
+                                                        "opinions.", "note")
+    await _decide_verification(session, clock, regulator_id, project, True, reason)
     now = clock.now()
     project.status, project.filed_at, project.filed_by = ProjectStatus.FILED.value, now, regulator_id
-    project.decision_note = _text(note, "note", "note", limit=2_000, required=False) or None
+    project.decision_note = reason
     project.updated_at = now
     await session.flush()
     return project
@@ -207,12 +216,17 @@ async def file_project(*, session: AsyncSession, clock: Clock, regulator_id: uui
 
 async def reject_project(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
                          reason: str) -> Project:
+    """Reject a project before filing, saying why. Once a verifier's report is under the experts'
+    review, the rejection decides that review, so it waits for every opinion too."""
     project = await _regulated_project(session, project_id)
     if project.status not in REJECTABLE:
         raise WrongStatus(message=f"A project that is {project.status} cannot be rejected.", field="projectId")
     if not (reason or "").strip():
         raise DomainError(RegistryCode.REASON_REQUIRED, "Say why the project is rejected.", "reason")
-    project.status, project.decision_note = ProjectStatus.REJECTED.value, _text(reason, "reason", "reason", limit=2_000)
+    reason = _text(reason, "reason", "reason", limit=2_000)
+    if project.status == ProjectStatus.VERIFIED.value:
+        await _decide_verification(session, clock, regulator_id, project, False, reason)
+    project.status, project.decision_note = ProjectStatus.REJECTED.value, reason
     project.filed_by, project.updated_at = regulator_id, clock.now()
     await session.flush()
     return project
@@ -237,6 +251,7 @@ async def issue_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
     project = await session.get(Project, report.project_id)
     if project.status != ProjectStatus.FILED.value:
         raise WrongStatus(message="CERs are issued only for a filed project.", field="verifierReportId")
+    verification.refuse_if_frozen(project, "verifierReportId")
     left = report.verified_tonnes - report.issued_tonnes
     if not 1 <= tonnes <= MAX_ISSUANCE:
         raise DomainError(CoreCode.INVALID, "Issue a positive whole number of tonnes.", "tonnes")

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 from core.bulk import driver
+from reductions import service as reductions
+from reductions.models import PublicationStatus
 
 # the project and registry front-end contracts, walked by hash in tests/neutrality/test_cer_projects.py
 PROJECT_CONTRACTS = {
-    "RegisterCerProject", "UpdateCerProject", "PublishCerProject", "DeclareCerProject", "AttachVerifierReport",
+    "RegisterCerProject", "UpdateCerProject", "PublishCerProject", "DeclareCerProject",
     "MyCerProjects", "ProjectOwnerCerHoldings", "MyCerHoldings", "CerProjectsForReview", "FileCerProject",
     "RejectCerProject", "IssueCers", "CancelCers", "CerAudit", "CerRegistry", "CerProjectDetail", "TraceCerSerial",
+    "VerifierApplyForRole", "CommissionVerifier", "MyVerifierCommissions", "SubmitVerificationReport",
+    "WithdrawVerifierCommission", "RecordFalseVerificationReport", "UnfreezeCerProject",
 }
+# the working-day calendar's contracts, walked in tests/neutrality/test_working_day_calendar.py
+CALENDAR_CONTRACTS = {"EnterWorkingDaySchedule", "WorkingDayCalendar"}
+PROJECT_CONTRACTS |= CALENDAR_CONTRACTS
+# the methodology the test projects name: projects name only published methodologies (art. 14)
+PV_METHODOLOGY = "SZ-PV-2024"
 
 
 @dataclass
@@ -54,3 +64,46 @@ async def filed_project(services, buyers: int = 2, code: str | None = None) -> R
                 " 'pledge', $4, $4, $4, $4)", project_id, code, owner, now)
     return Registry(owner_id=owner, project_id=project_id, project_code=code,
                     buyers=await accounts(services, buyers))
+
+
+@dataclass
+class Commissioned:
+    owner_id: uuid.UUID
+    project_id: uuid.UUID
+    project_code: str
+    verifier_id: uuid.UUID
+    commission_id: uuid.UUID
+
+
+async def commissioned_project(services, experts_wanted: int = 3) -> Commissioned:
+    """A declared project whose verifier the regulator commissioned (art. 17), written straight to the
+    database: the verifier's report is awaited."""
+    registry = await filed_project(services, buyers=0)
+    [verifier] = await accounts(services, 1, role="verifier")
+    [regulator_id] = await accounts(services, 1, role="regulator", kind="authority")
+    commission_id = uuid.uuid4()
+    async with services.session_factory() as session:
+        async with session.begin():
+            conn = await driver(session)
+            await conn.execute("UPDATE cer_projects SET status = 'declared', filed_at = NULL WHERE id = $1",
+                               registry.project_id)
+            await conn.execute(
+                "INSERT INTO cer_verifier_commissions (id, project_id, verifier_id, status, commissioned_by,"
+                " commissioned_at, experts_wanted, documents) VALUES ($1, $2, $3, 'commissioned', $4, $5, $6, '[]')",
+                commission_id, registry.project_id, verifier, regulator_id, services.clock.now(), experts_wanted)
+    return Commissioned(owner_id=registry.owner_id, project_id=registry.project_id,
+                        project_code=registry.project_code, verifier_id=verifier, commission_id=commission_id)
+async def published_methodology(services, code: str = PV_METHODOLOGY) -> str:
+    """Publish a (made-up) rooftop-solar methodology, so projects may name it (once per database)."""
+    async with services.session_factory() as session:
+        async with session.begin():
+            if await reductions.is_published_methodology(session=session, clock=services.clock, code=code):
+                return code
+            made = await reductions.create_methodology(
+                session=session, clock=services.clock, code=code, name="分布式光伏发电 (test)",
+                behaviour_domain="renewable_energy", activity_unit="kwh", factor_mg_per_unit=581_000,
+                max_quantity="100000000", effective_from=date(2024, 1, 1), source_reference="test figure",
+                is_example=True)
+            await reductions.set_methodology_status(session=session, clock=services.clock, methodology_id=made.id,
+                                                    status=PublicationStatus.PUBLISHED)
+    return code

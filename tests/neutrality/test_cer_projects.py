@@ -16,12 +16,17 @@ from neutrality.cers import blocks, projects
 from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
 from neutrality.cers.notice import notice_end
 from neutrality.market.models import Offer
+from reductions import service as reductions
+from reductions.models import PublicationStatus
 from tests.neutrality.certificate_fixtures import APPLY, application, holding
+from tests.conftest import DECIDE as DECIDE_ROLE
 from tests.conftest import organisation, person, regulator, sign_in
-from tests.neutrality.fixtures import PROJECT_CONTRACTS, accounts, filed_project
+from tests.neutrality.fixtures import (CALENDAR_CONTRACTS, PROJECT_CONTRACTS, PV_METHODOLOGY, accounts,
+                                      commissioned_project, filed_project, published_methodology)
+from tests.reviews.fixtures import expert_actors, opinions_in
 from tests.api.test_frontend_contracts import PersistedClient
 
-PROJECT = {"title": "光明区屋顶分布式光伏", "methodologyCode": "SZ-PV-2024", "location": "深圳市光明区",
+PROJECT = {"title": "光明区屋顶分布式光伏", "methodologyCode": PV_METHODOLOGY, "location": "深圳市光明区",
            "description": "120 栋厂房屋顶光伏，年发电 1,800 万 kWh", "expectedTonnesPerYear": 9_800,
            "benefitSharing": "屋顶业主分享 20% 收益"}
 # 09:00 Tuesday 29 September 2026 in Shanghai: the Mid-autumn and National Day holidays follow
@@ -52,6 +57,10 @@ mutation($input: CancelCersInput!) {
   cancelCers(input: $input) { cancellation { serials tonnes reason } errors { code field message } }
 }"""
 DETAIL = "query($code: String) { cerProject(code: $code) { code status mine } }"
+FILE = """
+mutation($input: FileCerProjectInput!) {
+  fileCerProject(input: $input) { project { id status } errors { code field message } }
+}"""
 
 
 def codes(payload: dict) -> list[str]:
@@ -59,6 +68,7 @@ def codes(payload: dict) -> list[str]:
 
 
 async def owner(api):
+    await published_methodology(api.services)  # the one PROJECT names (art. 14)
     return await organisation(api, "光明绿能科技有限公司", apply_for=["PROJECT_OWNER"])
 
 
@@ -100,11 +110,38 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     declared = await c.run("DeclareCerProject", {"input": {"projectId": made["id"]}}, token=own.token)
     assert declared["declareCerProject"]["project"]["status"] == "DECLARED"
 
-    attached = (await c.run("AttachVerifierReport", {"input": {
-        "projectId": made["id"], "verifierName": "深圳市低碳核查中心", "reportReference": "SZV-2026-0457",
-        "vintage": 2025, "verifiedTonnes": 9_000}}, token=own.token))["attachVerifierReport"]
-    assert attached["project"]["status"] == "VERIFIED"
-    report_id = attached["report"]["id"]
+    # the regulator commissions an independent verifier it approved (art. 17); only that verifier reports
+    verifier_id, verifier_email = await c.sign_up("ORGANISATION", "深圳市低碳核查中心")
+    verifier_token = (await c.login(verifier_email))["accessToken"]
+    applied = await c.run("VerifierApplyForRole", {"input": {"role": "VERIFIER"}}, token=verifier_token)
+    assert applied["applyForRole"]["application"]["status"] == "PENDING"
+    await api.data(DECIDE_ROLE, {"input": {"applicationId": applied["applyForRole"]["application"]["id"],
+                                           "approve": True}}, token=reg.token)
+    verifier = await sign_in(api, verifier_email)
+    panel = await expert_actors(api, reg, 3)
+    commission = (await c.run("CommissionVerifier", {"input": {"projectId": made["id"], "verifierId": verifier_id,
+                                                               "expertsWanted": 3}},
+                              token=reg.token))["commissionVerifier"]["commission"]
+    assert (commission["status"], commission["verifierName"]) == ("COMMISSIONED", "深圳市低碳核查中心")
+    listed = (await c.run("MyVerifierCommissions", {"first": 10}, token=verifier.token))["myVerifierCommissions"]
+    assert [e["node"]["id"] for e in listed["edges"]] == [commission["id"]]
+    report_doc = {"name": "核查报告 SZV-2026-0457.pdf", "sha256": "9f" * 32, "byteSize": 2_345_678}
+    reported = (await c.run("SubmitVerificationReport", {"input": {
+        "commissionId": commission["id"], "vintages": [{"vintage": 2025, "tonnes": 9_000}], "documents": [report_doc],
+        "idempotencyKey": "report-1"}}, token=verifier.token))["submitVerificationReport"]["commission"]
+    assert reported["status"] == "REPORTED" and len(reported["reportSha256"]) == 64
+    assert reported["documents"] == [report_doc]
+    page = (await c.run("CerProjectDetail", {"code": made["code"]}))["cerProject"]
+    assert page["status"] == "VERIFIED" and page["flags"] == [] and page["frozen"] is False
+    [report] = page["verifierReports"]
+    assert (report["verifierName"], report["verifiedTonnes"], report["commissionId"]) == (
+        "深圳市低碳核查中心", 9000, commission["id"])
+    assert report["reportReference"] == f"sha256:{reported['reportSha256']}"
+    report_id = report["id"]
+    # filing waits for every drawn expert's opinion on the report
+    early = await api.data(FILE, {"input": {"projectId": made["id"], "note": "材料齐全"}}, token=reg.token)
+    assert codes(early["fileCerProject"]) == ["OPINIONS_OUTSTANDING"]
+    await opinions_in(api, reg, reported["reviewId"], panel)
 
     review = (await c.run("CerProjectsForReview", {"status": "VERIFIED", "first": 10},
                           token=reg.token))["cerProjectsForReview"]["edges"]
@@ -153,7 +190,24 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     rejected = await c.run("RejectCerProject", {"input": {"projectId": rejected_draft["id"],
                                                           "reason": "项目边界不清"}}, token=reg.token)
     assert rejected["rejectCerProject"]["project"]["status"] == "REJECTED"
-    assert c.ran == PROJECT_CONTRACTS, f"not exercised: {sorted(PROJECT_CONTRACTS - c.ran)}"
+
+    # a commission whose report never came is withdrawn; then a false report is recorded (art. 32)
+    other = await commissioned_project(api.services)
+    withdrawn = await c.run("WithdrawVerifierCommission", {"input": {"commissionId": str(other.commission_id),
+                                                                     "reason": "核查机构未按期提交报告"}},
+                            token=reg.token)
+    assert withdrawn["withdrawVerifierCommission"]["commission"]["status"] == "WITHDRAWN"
+    sanction = (await c.run("RecordFalseVerificationReport", {"input": {
+        "verifierId": verifier_id, "commissionId": commission["id"], "reason": "核查报告虚报发电量",
+        "freezeUnsold": True, "idempotencyKey": "false-1"}}, token=reg.token))["recordFalseVerificationReport"]
+    assert sanction["sanction"]["frozenProjects"] == [code]
+    page = (await c.run("CerProjectDetail", {"code": code}))["cerProject"]
+    assert (page["flags"], page["frozen"]) == (["核查报告虚报发电量"], True)
+    unfrozen = (await c.run("UnfreezeCerProject", {"input": {"projectId": made["id"], "reason": "复核后数据属实"}},
+                            token=reg.token))["unfreezeCerProject"]["project"]
+    assert (unfrozen["frozen"], unfrozen["flags"]) == (False, ["核查报告虚报发电量"])
+    walked = PROJECT_CONTRACTS - CALENDAR_CONTRACTS
+    assert c.ran - {"SignUp", "Login"} == walked, f"not exercised: {sorted(walked - c.ran)}"
 
 
 async def test_lifecycle_refusals_change_nothing(api, clock):
@@ -165,6 +219,31 @@ async def test_lifecycle_refusals_change_nothing(api, clock):
 
     bad = await api.data(REGISTER, {"input": {**PROJECT, "title": " ", "expectedTonnesPerYear": 0}}, token=own.token)
     assert codes(bad["registerCerProject"]) == ["INVALID"]
+    # a project names a published methodology (art. 14): not free text, not a draft, not a retired one
+    async with api.services.session_factory() as session, session.begin():
+        draft_only = await reductions.create_methodology(
+            session=session, clock=clock, code="SZ-WIND", name="风电 (test)", behaviour_domain="renewable_energy",
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2026, 1, 1),
+            source_reference="test figure")
+        retired = await reductions.create_methodology(
+            session=session, clock=clock, code="SZ-OLD", name="旧方法学 (test)", behaviour_domain="renewable_energy",
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2020, 1, 1),
+            source_reference="test figure")
+        for status in (PublicationStatus.PUBLISHED, PublicationStatus.RETIRED):
+            await reductions.set_methodology_status(session=session, clock=clock, methodology_id=retired.id,
+                                                    status=status)
+    for code in ("SZ-NOPE", draft_only.code, "SZ-OLD"):
+        refused = await api.data(REGISTER, {"input": {**PROJECT, "methodologyCode": code}}, token=own.token)
+        assert [(e["code"], e["field"]) for e in refused["registerCerProject"]["errors"]] == [
+            ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")], code
+        changed = await api.data(UPDATE, {"input": {"projectId": pid, "methodologyCode": code}}, token=own.token)
+        assert [(e["code"], e["field"]) for e in changed["updateCerProject"]["errors"]] == [
+            ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")], code
+    lower = await api.data(UPDATE, {"input": {"projectId": pid, "methodologyCode": " sz-pv-2024 "}}, token=own.token)
+    assert lower["updateCerProject"]["errors"] == []
+    shown = await api.data("query($code: String) { cerProject(code: $code) { methodologyCode } }",
+                           {"code": made["code"]}, token=own.token)
+    assert shown["cerProject"]["methodologyCode"] == PV_METHODOLOGY
     no_pledge = await api.data(PUBLISH, {"input": {"projectId": pid, "pledgeAccepted": False}}, token=own.token)
     assert codes(no_pledge["publishCerProject"]) == ["PLEDGE_REQUIRED"]
     theirs = await api.data(PUBLISH, {"input": {"projectId": pid, "pledgeAccepted": True}}, token=stranger.token)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 
+from sqlalchemy import select
+
 from reductions.filing import ApplicationFields, Document
 from reductions.models import CalculationKind
+from reviews.models import Expert
 
 # the front-end contracts tests/reductions/test_methodology_filing_api.py walks
 METHODOLOGY_CONTRACTS = {
@@ -43,3 +46,35 @@ def application_input(key: str, code: str = "SZ-BIKE", **overrides) -> dict:
               "draftingNotes": document_input("notes.txt", NOTES, "text/plain")}
     values.update(overrides)
     return values
+
+
+async def seat_and_opine(services, regulator_id, application, *, opinions: int | None = None,
+                         verdict: str = "pass") -> None:
+    """Three more methodology experts in the library, three drawn into the application's review by the
+    regulator; the first `opinions` of them (all by default) give `verdict`."""
+    from reviews import service as reviews
+    from reviews.models import Opinion
+    from tests.reviews.fixtures import in_transaction, library
+
+    await library(services, 3, fields=("methodology",))
+    await in_transaction(services, reviews.draw_experts, regulator_id=regulator_id, review_id=application.review_id)
+    async with services.session_factory() as session:
+        seats = (await reviews.seats_of(session=session, review_ids=[application.review_id]))[application.review_id]
+        accounts = dict((await session.execute(
+            select(Expert.id, Expert.account_id).where(Expert.id.in_([s.expert_id for s in seats])))).all())
+    for seat in seats[:len(seats) if opinions is None else opinions]:
+        await in_transaction(services, reviews.submit_opinion, account_id=accounts[seat.expert_id],
+                             review_id=application.review_id, opinion=Opinion(verdict.lower()),
+                             text="计算方法与基准线论证充分 (sound calculation and baseline)")
+
+
+async def seat_and_opine_api(api, regulator_actor, application_id: str, *, verdict: str = "pass") -> None:
+    """seat_and_opine for an application made over the API."""
+    import uuid
+
+    from reductions.models import MethodologyApplication
+
+    services = api.services
+    async with services.session_factory() as session:
+        application = await session.get(MethodologyApplication, uuid.UUID(application_id))
+    await seat_and_opine(services, uuid.UUID(regulator_actor.account_id), application, verdict=verdict)

@@ -92,8 +92,8 @@ async def test_a_complete_application_opens_a_methodology_review(services):
                                                with_content=True))[application.id]
         journal = await filing.journal_of(session=session, application_id=application.id)
     assert review.id == application.review_id
-    assert (review.status, review.field, review.experts_wanted) == (ReviewStatus.OPEN.value, "methodology", 3) or (
-        review.status, review.field, review.experts_wanted) == (ReviewStatus.OPEN, "methodology", 3)
+    assert (review.status, review.field, review.experts_wanted, review.parties) == (
+        ReviewStatus.OPEN.value, "methodology", 3, [org])
     assert [(d.kind, d.sha256, d.size_bytes, d.content) for d in documents] == [
         ("application_form", hashlib.sha256(FORM).hexdigest(), len(FORM), FORM),
         ("methodology_text", hashlib.sha256(TEXT).hexdigest(), len(TEXT), TEXT),
@@ -216,10 +216,10 @@ async def test_a_filed_baseline_methodology_credits_reports(services):
     await publish_rule(services)
     when = services.clock.now()
     saved, more = await report(services, world.operator_id, [
-        ReportItem("a", "u-0", "SZ-OFFICE-POWER", None, when, baseline_quantity="120.5", actual_quantity="100"),
-        ReportItem("b", "u-1", "SZ-OFFICE-POWER", None, when, baseline_quantity="100", actual_quantity="120.5")])
-    # 20.5 kWh x 570.3 g = 11,691.15 g -> 1,169 points at 1 point / 10 g
-    assert (saved.status, saved.reduction_mg, saved.points) == (ItemStatus.CREDITED, 11_691_150, 1169)
+        ReportItem("a", "u-0", "SZ-OFFICE-POWER", None, when, baseline_quantity="12.05", actual_quantity="10"),
+        ReportItem("b", "u-1", "SZ-OFFICE-POWER", None, when, baseline_quantity="10", actual_quantity="12.05")])
+    # 2.05 kWh x 570.3 g = 1,169.115 g -> 116 points at 1 point / 10 g
+    assert (saved.status, saved.reduction_mg, saved.points) == (ItemStatus.CREDITED, 1_169_115, 116)
     assert (more.status, more.reduction_mg, more.points) == (ItemStatus.CREDITED, 0, 0)
 
 

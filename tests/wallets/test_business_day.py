@@ -17,14 +17,15 @@ from sqlalchemy import text
 
 from core.errors import DomainError
 from mall import service as mall
-from neutrality.cers import projects
-from neutrality.cers.notice import notice_of
+from core.documents import Document
+from neutrality.cers import projects, verification
+from neutrality.cers.notice import notices_of
 from neutrality.retirement.certificates import Signer
 from reductions.service import ItemStatus, ReportItem
 from tests.neutrality.certificate_fixtures import holding, retire
 from tests.wallets.fixtures import make_world, publish_rule, report
 from tests.mall.fixtures import make_listing, make_merchant, redeem, scalar
-from tests.neutrality.fixtures import accounts, filed_project
+from tests.neutrality.fixtures import PV_METHODOLOGY, accounts, commissioned_project, published_methodology
 from wallets import read
 
 UTC = timezone.utc
@@ -151,15 +152,16 @@ DECLARE_FROM = {date(2026, 3, 2): date(2026, 3, 12), date(2026, 3, 3): date(2026
 async def test_a_public_notice_runs_from_the_shanghai_date_it_was_published(services, clock, moment, day):
     [owner] = await accounts(services, 1, role="project_owner")
     clock.set(moment)
+    await published_methodology(services)
     async with services.session_factory() as session, session.begin():
-        fields = projects.ProjectFields(title="光明区屋顶分布式光伏", methodology_code="SZ-PV-2024",
+        fields = projects.ProjectFields(title="光明区屋顶分布式光伏", methodology_code=PV_METHODOLOGY,
                                         location="深圳市光明区", description="", expected_tonnes_per_year=1_000,
                                         benefit_sharing="")
         draft = await projects.register_project(session=session, clock=clock, owner_id=owner, fields=fields)
         published = await projects.publish_for_notice(session=session, clock=clock, owner_id=owner,
                                                       project_id=draft.id, pledge_accepted=True)
         assert published.notice_ends_on == DECLARE_FROM[day]
-        assert notice_of(published).declare_from == DECLARE_FROM[day]
+        assert (await notices_of(session=session, projects=[published]))[published.id].declare_from == DECLARE_FROM[day]
 
     async def declare():
         async with services.session_factory() as session, session.begin():
@@ -177,20 +179,21 @@ async def test_a_public_notice_runs_from_the_shanghai_date_it_was_published(serv
 
 @pytest.mark.parametrize("moment, day", NEW_YEAR)
 async def test_the_new_vintage_may_be_verified_from_new_year_in_shanghai(services, clock, moment, day):
-    registry = await filed_project(services, buyers=0)
     clock.set(moment)
 
-    async def attach(vintage: int):
+    async def report(vintage: int):
+        commissioned = await commissioned_project(services)
         async with services.session_factory() as session, session.begin():
-            return await projects.attach_verifier_report(
-                session=session, clock=clock, owner_id=registry.owner_id, project_id=registry.project_id,
-                verifier_name="深圳市低碳核查中心", report_reference=f"SZV-{vintage}", vintage=vintage,
-                verified_tonnes=100)
+            return await verification.submit_report(
+                session=session, clock=clock, verifier_id=commissioned.verifier_id,
+                commission_id=commissioned.commission_id,
+                vintages=[verification.VintageTonnes(vintage=vintage, tonnes=100)],
+                documents=[Document(name="report.pdf", sha256="ab" * 32, byte_size=1000)])
 
-    assert (await attach(day.year)).vintage == day.year
+    assert (await report(day.year)).status == "reported"
     with pytest.raises(DomainError) as refused:
-        await attach(day.year + 1)
-    assert (refused.value.code, refused.value.field) == ("INVALID", "vintage")
+        await report(day.year + 1)
+    assert (refused.value.code, refused.value.field) == ("INVALID", "vintages")
 
 
 # --- carbon neutrality: the certificate's date and number, the period's limit ------------------------

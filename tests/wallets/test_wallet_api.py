@@ -119,6 +119,23 @@ async def test_roles_reach_only_their_own_ledger_views(api, clock):
         "points": 1, "reductionMg": 10_000, "dailyCapPoints": 1000, "acceptanceWindowDays": 7, "validityYears": 11,
         "effectiveFrom": clock.now().isoformat()}}, token=reg.token)
     assert too_long["createExchangeRule"]["errors"][0]["code"] == "VALIDITY_TOO_LONG"
+    # a rule names only a published methodology (art. 14): not an unknown code, not a draft
+    rule = {"points": 1, "reductionMg": 10_000, "dailyCapPoints": 1000, "acceptanceWindowDays": 7,
+            "effectiveFrom": clock.now().isoformat()}
+    unknown = await api.data(CREATE_RULE, {"input": {**rule, "methodologyCode": "SZ-NOPE"}}, token=reg.token)
+    assert [(e["code"], e["field"]) for e in unknown["createExchangeRule"]["errors"]] == [
+        ("UNKNOWN_METHODOLOGY", "methodologyCode")]
+    drafted = await api.data("""mutation($input: CreateMethodologyInput!) { createMethodology(input: $input) {
+        methodology { id } errors { code field message } } }""", {"input": {
+        "code": "SZ-BIKE", "name": "共享单车 (test)", "behaviourDomain": "cycling", "activityUnit": "km",
+        "factorMgPerUnit": 50_000, "maxQuantity": "100", "effectiveFrom": "2026-01-01",
+        "sourceReference": "test figure"}}, token=reg.token)
+    assert drafted["createMethodology"]["errors"] == [], drafted
+    draft_only = await api.data(CREATE_RULE, {"input": {**rule, "methodologyCode": "sz-bike"}}, token=reg.token)
+    assert [(e["code"], e["field"]) for e in draft_only["createExchangeRule"]["errors"]] == [
+        ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")]
+    published = await api.data(CREATE_RULE, {"input": {**rule, "methodologyCode": "SZ-METRO"}}, token=reg.token)
+    assert published["createExchangeRule"]["errors"] == []
     oversized = await api.data(REPORT, {"input": {"items": [
         {"reportId": f"b{n}", "externalUserId": "u-381", "methodologyCode": "SZ-METRO", "quantity": "1",
          "occurredAt": clock.now().isoformat()} for n in range(1001)]}}, api_key=key)
