@@ -368,7 +368,9 @@ class RetireMethodologyPayload:
 ApplyForMethodologyFilingErrorCode = error_codes(
     "ApplyForMethodologyFilingErrorCode", ReductionCode.MISSING_ITEM, ReductionCode.INVALID_APPLICATION,
     ReductionCode.DOCUMENT_TOO_LARGE, ReductionCode.INVALID_QUANTITY, ReductionCode.QUANTITY_TOO_LARGE,
-    CoreCode.IDEMPOTENCY_KEY_REUSED)
+    CoreCode.IDEMPOTENCY_KEY_REUSED,
+    # reviews.service.open_review checks its field, which here is always "methodology"
+    ReviewCode.INVALID_FIELD)
 
 
 @strawberry.type

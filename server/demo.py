@@ -186,19 +186,17 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     from neutrality.cers import projects
     from neutrality.market import offers
     from neutrality.retirement import certificates, retirements
-    from reductions import service as reductions
-    from reductions.models import PublicationStatus
+    from reductions.seeding import seed_methodology
 
     now = clock.now()
     past = MovableClock(now - timedelta(days=45))
     # a project names a published methodology (art. 14): an example one for rooftop solar
-    solar = await reductions.create_methodology(
+    # (seeded, as the migrations seed Shenzhen's: the demo stages no expert review for it)
+    solar = await seed_methodology(
         session=session, clock=past, code="SZ-PV-DEMO", name="分布式光伏发电 Rooftop solar (demo)",
         behaviour_domain="renewable_energy", activity_unit="kwh", factor_mg_per_unit=581_000,
-        max_quantity="100000000", effective_from=business_date(past.now()),
-        source_reference="demo figure, not a published Shenzhen value", is_example=True)
-    await reductions.set_methodology_status(session=session, clock=past, methodology_id=solar.id,
-                                            status=PublicationStatus.PUBLISHED)
+        max_quantity_milli=100_000_000_000, effective_from=business_date(past.now()),
+        source_reference="demo figure, not a published Shenzhen value")
     owner = await service.sign_up(session=session, clock=past, hashing=hashing,
                                   personal_data_key=settings.personal_data_key, kind="organisation",
                                   display_name=PROJECT_OWNER.display_name, email=PROJECT_OWNER.email,
