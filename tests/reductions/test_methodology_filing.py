@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core.errors import DomainError, DomainErrors
 from reductions import filing
@@ -247,3 +247,20 @@ async def test_documents_are_kept_byte_for_byte(services):
             MethodologyDocument.kind == "methodology_text"))).scalar_one()
     assert (row.content, row.sha256, row.size_bytes, row.file_name) == (
         blob, hashlib.sha256(blob).hexdigest(), 25_600, "方法学.pdf")
+
+
+async def test_the_demo_application_is_complete_and_under_review(services):
+    from accounts.seeding import seed_organisations
+    from core.bulk import driver
+    from server import demo
+
+    operator = uuid.uuid4()
+    async with services.session_factory() as session, session.begin():
+        await seed_organisations(await driver(session), ids=[operator], roles=["app_operator"],
+                                 when=services.clock.now())
+        await session.execute(text("UPDATE accounts SET email = :e WHERE id = :i"),
+                              {"e": demo.OPERATOR.email, "i": operator})
+        application = await demo._methodology_application(session, services.clock)
+    assert (application.applicant_id, application.code, application.status) == (
+        operator, "SZ-BIKE-DEMO", ApplicationStatus.UNDER_REVIEW.value)
+    assert application.review_id is not None
