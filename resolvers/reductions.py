@@ -64,9 +64,10 @@ class ReductionsQuery:
                                                   status=ApplicationStatus(status.value) if status else None)
             return await _applications(session, page)
 
-    @strawberry.field(extensions=[Allow(R.ORGANISATION, R.REGULATOR, R.EXPERT)],
-                      description="One application with its documents' bytes and its journal: for its applicant, "
-                                  "the regulator, and the experts seated on its review.")
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="One application with its documents' bytes and its journal. A filed one is public "
+                                  "(art. 29); before that, only its applicant, the regulator and the experts drawn "
+                                  "into its review see it (art. 13).")
     async def methodology_application(self, info: strawberry.Info, id: strawberry.ID) -> t.MethodologyApplication:
         ctx = info.context
         async with ctx.reading() as session:
@@ -321,7 +322,11 @@ async def _applications(session, page) -> Connection[t.MethodologyApplication]:
 
 
 async def _may_read(ctx, session, application: MethodologyApplication) -> bool:
-    """The applicant, the regulator, and an expert drawn into the application's review."""
+    """Anyone once filed; before, the applicant, the regulator and the experts drawn into its review."""
+    if application.status == ApplicationStatus.FILED.value:
+        return True
+    if ctx.principal is None:
+        return False
     if ctx.principal.has(R.REGULATOR.value):
         return True
     return await filing.may_read(session=session, account_id=ctx.principal.account_id, application=application)

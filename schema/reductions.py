@@ -76,7 +76,7 @@ class MethodologyDocument:
     sha256: str
     size_bytes: int
     content_base64: str | None = strawberry.field(
-        description="The bytes, base64: for the applicant, the regulator and once filed (null in lists).")
+        description="The bytes, base64, on methodologyApplication(id) (null in lists).")
 
     @classmethod
     def from_row(cls, row: models.MethodologyDocument, with_content: bool) -> "MethodologyDocument":

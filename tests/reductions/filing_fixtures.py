@@ -13,7 +13,7 @@ from reviews.models import Expert
 # the front-end contracts tests/reductions/test_methodology_filing_api.py walks
 METHODOLOGY_CONTRACTS = {
     "ApplyForMethodologyFiling", "MyMethodologyApplications", "MethodologyApplication", "MethodologyApplications",
-    "FileMethodology", "RefuseMethodologyApplication", "RetireMethodology",
+    "FileMethodology", "RefuseMethodologyApplication", "RetireMethodology", "MethodologyFilingRecord",
 }
 
 FORM = "备案申请表：深圳市共享单车骑行碳普惠方法学".encode()
@@ -67,14 +67,3 @@ async def seat_and_opine(services, regulator_id, application, *, opinions: int |
                              review_id=application.review_id, opinion=Opinion(verdict.lower()),
                              text="计算方法与基准线论证充分 (sound calculation and baseline)")
 
-
-async def seat_and_opine_api(api, regulator_actor, application_id: str, *, verdict: str = "pass") -> None:
-    """seat_and_opine for an application made over the API."""
-    import uuid
-
-    from reductions.models import MethodologyApplication
-
-    services = api.services
-    async with services.session_factory() as session:
-        application = await session.get(MethodologyApplication, uuid.UUID(application_id))
-    await seat_and_opine(services, uuid.UUID(regulator_actor.account_id), application, verdict=verdict)

@@ -7,8 +7,9 @@ import uuid
 from reductions.filing import MAX_DOCUMENT_BYTES
 from tests.api.test_frontend_contracts import PersistedClient
 from tests.conftest import approved, organisation, person, regulator
-from tests.reductions.filing_fixtures import (FORM, METHODOLOGY_CONTRACTS, TEXT, application_input, document_input,
-                                              seat_and_opine_api)
+from tests.reductions.filing_fixtures import (FORM, METHODOLOGY_CONTRACTS, NOTES, TEXT, application_input,
+                                              document_input)
+from tests.reviews.fixtures import DRAW, expert_actors, opinions_in
 
 APPLY = """mutation($input: ApplyForMethodologyFilingInput!) {
   applyForMethodologyFiling(input: $input) { application { id status } errors { code field message } } }"""
@@ -36,7 +37,8 @@ async def test_filing_contracts_walk_as_persisted_queries(api, clock):
               )["methodologyApplications"]
     assert [e["node"]["code"] for e in listed["edges"]] == ["SZ-BIKE"]
 
-    await seat_and_opine_api(api, reg, applied["id"])
+    panel = await expert_actors(api, reg, 3, fields=("METHODOLOGY",))
+    await opinions_in(api, reg, applied["reviewId"], panel)
     filed = (await c.run("FileMethodology", {"input": {"applicationId": applied["id"], "reason": "专家一致通过",
                                                        "idempotencyKey": "file-1"}}, token=reg.token))["fileMethodology"]
     assert filed["application"]["status"] == "FILED"
@@ -49,10 +51,13 @@ async def test_filing_contracts_walk_as_persisted_queries(api, clock):
     assert bike["filing"]["reviewId"] == applied["reviewId"]
     assert [d["kind"] for d in bike["filing"]["documents"]] == ["APPLICATION_FORM", "METHODOLOGY_TEXT", "DRAFTING_NOTES"]
     assert public["SZ-METRO"]["filing"] is None and public["SZ-HOME-POWER"]["calculation"] == "BASELINE_MINUS_ACTUAL"
+    record = (await c.run("MethodologyFilingRecord", {"id": applied["id"]}))["methodologyApplication"]  # anonymous
+    assert base64.b64decode(record["documents"][2]["contentBase64"]) == NOTES
+    assert [e["event"] for e in record["journal"]] == ["submitted", "filed"]
 
     other = (await c.run("ApplyForMethodologyFiling", {"input": application_input("walk-1", code="SZ-WALK")},
                          token=applicant.token))["applyForMethodologyFiling"]["application"]
-    await seat_and_opine_api(api, reg, other["id"], verdict="FAIL")
+    await opinions_in(api, reg, other["reviewId"], panel, opinion="FAIL")
     refused = (await c.run("RefuseMethodologyApplication", {"input": {
         "applicationId": other["id"], "reason": "步数换算依据不足", "idempotencyKey": "refuse-1"}}, token=reg.token)
                )["refuseMethodologyApplication"]["application"]
@@ -135,3 +140,22 @@ async def test_who_may_apply_read_and_decide(api):
     # the direct publishing path is gone: publication is only by filing
     gone = await api.gql(CREATE_GONE, token=reg.token)
     assert gone.get("data") is None and "createMethodology" in gone["errors"][0]["message"], gone
+
+
+async def test_drawn_experts_read_the_application_others_only_once_filed(api):
+    reg = await regulator(api)
+    applicant = await organisation(api)
+    panel = await expert_actors(api, reg, 4, fields=("METHODOLOGY",))
+    applied = (await api.data(APPLY.replace("status }", "status reviewId }"), {"input": application_input("e")},
+                              token=applicant.token))["applyForMethodologyFiling"]["application"]
+    read = "query($id: ID!) { methodologyApplication(id: $id) { id documents { contentBase64 } } }"
+    drawn = (await api.data(DRAW, {"input": {"reviewId": applied["reviewId"]}}, token=reg.token))["drawReviewExperts"]
+    seated = {s["expert"]["id"] for s in drawn["review"]["seats"]}
+    assert len(seated) == 3
+    for member in panel:
+        body = await api.gql(read, {"id": applied["id"]}, token=member.actor.token)
+        if member.expert_id in seated:
+            assert base64.b64decode(body["data"]["methodologyApplication"]["documents"][0]["contentBase64"]) == FORM
+        else:
+            assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert (await api.gql(read, {"id": applied["id"]}))["errors"][0]["extensions"]["code"] == "NOT_FOUND"
