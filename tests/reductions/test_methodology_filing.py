@@ -121,6 +121,9 @@ async def test_filing_publishes_a_version_linked_to_the_application_and_review(s
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
     application = await apply(services, org)
     await seat_and_opine(services, regulator, application)
+    with pytest.raises(DomainError) as unreasoned:
+        await file(services, regulator, application.id, reason=" ")
+    assert unreasoned.value.code == ReviewCode.REASON_REQUIRED
     filed, methodology = await file(services, regulator, application.id)
     assert filed.status == ApplicationStatus.FILED.value
     assert (filed.decided_by, filed.decision_reason, filed.methodology_id) == (
