@@ -50,7 +50,27 @@ class ReportOutcome(str, enum.Enum):
     REJECTED = "rejected"
 
 
-class Methodology(Base):
+def _figure_checks() -> tuple[CheckConstraint, ...]:
+    return (CheckConstraint("factor_mg_per_unit > 0", name="factor_positive"),
+            CheckConstraint("max_quantity_milli > 0", name="max_quantity_positive"),
+            CheckConstraint("calculation IN ('factor_per_unit', 'baseline_minus_actual')", name="calculation_valid"))
+
+
+class MethodologyFigures:
+    """What a methodology quantifies and how: the columns an application proposes and its filing
+    publishes, alike in both tables."""
+
+    code: Mapped[str] = mapped_column(String(40), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    behaviour_domain: Mapped[str] = mapped_column(String(40), nullable=False)
+    activity_unit: Mapped[str] = mapped_column(String(20), nullable=False)
+    calculation: Mapped[str] = mapped_column(String(24), nullable=False, server_default="factor_per_unit")
+    factor_mg_per_unit: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # a single report above this is absurd (e.g. 500 person-km of metro in one ride)
+    max_quantity_milli: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Methodology(MethodologyFigures, Base):
     """A published way to quantify one low-carbon behaviour's reduction (art. 8, 20).
 
     The reduction factor is exact: integer milligrams CO2e per activity unit. Activity
@@ -59,22 +79,12 @@ class Methodology(Base):
     __tablename__ = "methodologies"
     __table_args__ = (
         UniqueConstraint("code", "version", name="uq_methodologies_code_version"),
-        CheckConstraint("factor_mg_per_unit > 0", name="factor_positive"),
-        CheckConstraint("max_quantity_milli > 0", name="max_quantity_positive"),
+        *_figure_checks(),
         CheckConstraint("status IN ('draft', 'published', 'retired')", name="status_valid"),
-        CheckConstraint("calculation IN ('factor_per_unit', 'baseline_minus_actual')", name="calculation_valid"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    code: Mapped[str] = mapped_column(String(40), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    calculation: Mapped[str] = mapped_column(String(24), nullable=False, server_default="factor_per_unit")
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    behaviour_domain: Mapped[str] = mapped_column(String(40), nullable=False)
-    activity_unit: Mapped[str] = mapped_column(String(20), nullable=False)
-    factor_mg_per_unit: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    # a single report above this is absurd (e.g. 500 person-km of metro in one ride)
-    max_quantity_milli: Mapped[int] = mapped_column(BigInteger, nullable=False)
     effective_from: Mapped[date] = mapped_column(Date, nullable=False)
     effective_to: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10), nullable=False)
@@ -87,7 +97,7 @@ class Methodology(Base):
     application_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("methodology_applications.id"))
 
 
-class MethodologyApplication(Base):
+class MethodologyApplication(MethodologyFigures, Base):
     """An organisation's (or the regulator's own, art. 12) application to file a methodology (art. 11-13).
 
     Complete on submission or refused whole; opens a review by drawn methodology experts
@@ -97,22 +107,13 @@ class MethodologyApplication(Base):
     __tablename__ = "methodology_applications"
     __table_args__ = (
         CheckConstraint("status IN ('under_review', 'filed', 'refused')", name="status_valid"),
-        CheckConstraint("calculation IN ('factor_per_unit', 'baseline_minus_actual')", name="calculation_valid"),
-        CheckConstraint("factor_mg_per_unit > 0", name="factor_positive"),
-        CheckConstraint("max_quantity_milli > 0", name="max_quantity_positive"),
+        *_figure_checks(),
         Index("ix_methodology_applications_applicant", "applicant_id", "submitted_at", "id"),
         Index("ix_methodology_applications_status", "status", "submitted_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     applicant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    code: Mapped[str] = mapped_column(String(40), nullable=False)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    behaviour_domain: Mapped[str] = mapped_column(String(40), nullable=False)
-    activity_unit: Mapped[str] = mapped_column(String(20), nullable=False)
-    calculation: Mapped[str] = mapped_column(String(24), nullable=False)
-    factor_mg_per_unit: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    max_quantity_milli: Mapped[int] = mapped_column(BigInteger, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     review_id: Mapped[uuid.UUID | None] = mapped_column()
     submitted_at: Mapped[datetime] = mapped_column(nullable=False)

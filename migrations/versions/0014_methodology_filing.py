@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('behaviour_domain', sa.String(length=40), nullable=False),
     sa.Column('activity_unit', sa.String(length=20), nullable=False),
-    sa.Column('calculation', sa.String(length=24), nullable=False),
+    sa.Column('calculation', sa.String(length=24), server_default='factor_per_unit', nullable=False),
     sa.Column('factor_mg_per_unit', sa.BigInteger(), nullable=False),
     sa.Column('max_quantity_milli', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
