@@ -386,7 +386,7 @@ class ApplyForMethodologyFilingPayload:
 
 FileMethodologyErrorCode = error_codes(
     "FileMethodologyErrorCode", ReductionCode.INVALID_TRANSITION, ReductionCode.EFFECTIVE_IN_PAST,
-    ReductionCode.INVALID_APPLICATION, CoreCode.IDEMPOTENCY_KEY_REUSED, *REVIEW_DECISION_CODES)
+    CoreCode.IDEMPOTENCY_KEY_REUSED, *REVIEW_DECISION_CODES)
 
 
 @strawberry.type
@@ -402,8 +402,8 @@ class FileMethodologyPayload:
 
 
 RefuseMethodologyApplicationErrorCode = error_codes(
-    "RefuseMethodologyApplicationErrorCode", ReductionCode.INVALID_TRANSITION, ReductionCode.INVALID_APPLICATION,
-    CoreCode.IDEMPOTENCY_KEY_REUSED, *REVIEW_DECISION_CODES)
+    "RefuseMethodologyApplicationErrorCode", ReductionCode.INVALID_TRANSITION, CoreCode.IDEMPOTENCY_KEY_REUSED,
+    *REVIEW_DECISION_CODES)
 
 
 @strawberry.type
