@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -21,6 +22,11 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+def in_enum(column: str, enum_cls: type[enum.Enum]) -> str:
+    """The CHECK condition that `column` holds one of the enum's values."""
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
 
 
 def new_id() -> uuid.UUID:

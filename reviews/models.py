@@ -21,11 +21,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Identity, Index, Integer, Bi
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, new_id
+from core.db import Base, in_enum, new_id
 
-
-def in_enum(column: str, enum_cls: type[enum.Enum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
 
 
 class ExpertField(str, enum.Enum):

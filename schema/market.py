@@ -9,7 +9,7 @@ import strawberry
 
 from core.errors import CoreCode
 from neutrality.cers.models import Project
-from neutrality.errors import MarketCode
+from neutrality.errors import MarketCode, RegistryCode
 from neutrality.market import models
 from neutrality.market.payments import PaymentMode
 from schema.errors import MutationError, error_codes
@@ -174,7 +174,7 @@ class BuyCersInput:
 
 CreateCerOfferErrorCode = error_codes(
     "CreateCerOfferErrorCode", MarketCode.INVALID_PRICE, MarketCode.INSUFFICIENT_TONNES,
-    CoreCode.IDEMPOTENCY_KEY_REUSED)
+    CoreCode.IDEMPOTENCY_KEY_REUSED, RegistryCode.PROJECT_FROZEN)
 
 
 @strawberry.type
@@ -205,7 +205,7 @@ class WithdrawCerOfferPayload:
 BuyCersErrorCode = error_codes(
     "BuyCersErrorCode", MarketCode.OFFER_NOT_ACTIVE, MarketCode.BELOW_MINIMUM, MarketCode.INSUFFICIENT_TONNES,
     MarketCode.CANNOT_BUY_OWN_OFFER, MarketCode.PAYMENT_PROVIDER_UNAVAILABLE, MarketCode.PAYMENT_REFUSED,
-    CoreCode.IDEMPOTENCY_KEY_REUSED)
+    CoreCode.IDEMPOTENCY_KEY_REUSED, RegistryCode.PROJECT_FROZEN)
 
 
 @strawberry.type

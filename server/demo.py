@@ -9,8 +9,9 @@ regulator approved (with an API key for its reporting system), an approved merch
 chain), an organisation that wants to go carbon neutral, and two individuals, one of whom has
 entrusted the operator (委托协议), which knows her as its user "u-381"; the operator has applied to
 file a shared-bicycle methodology, under the experts' review (art. 11-13). A project owner's rooftop
-solar project is filed with CERs issued, some of them on offer, and 13 t retired for the owner's
-own event, with its signed carbon-neutral certificate.
+solar project is verified by a commissioned verifier (with three drawn experts' opinions), filed
+with CERs issued, some of them on offer, and 13 t retired for the owner's own event, with its
+signed carbon-neutral certificate.
 
 Running it again changes nothing: it finds the demo accounts by email and prints their logins.
 The API key is stored only as a keyed hash, so it can be shown only the first time."""
@@ -58,7 +59,11 @@ ORGANISATION = DemoAccount("organisation", "organisation", "neutral", "深圳湾
 PROJECT_OWNER = DemoAccount("project_owner", "project owner", "solar", "光明绿能科技有限公司 (demo)")
 ENTRUSTING_PERSON = DemoAccount("xiaomei", "individual", "chen.xiaomei", "陈晓梅")
 PERSON = DemoAccount("jianguo", "individual", "li.jianguo", "李建国")
-ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, PROJECT_OWNER, ENTRUSTING_PERSON, PERSON)
+VERIFIER = DemoAccount("verifier", "verifier", "verifier", "深圳市低碳核查中心 (demo)")
+EXPERTS = tuple(DemoAccount(f"expert{i}", "expert", f"expert{i}", name) for i, name in
+                enumerate(("王慧 (demo)", "刘振华 (demo)", "周敏 (demo)"), start=1))
+ACCOUNTS = (REGULATOR, OPERATOR, MERCHANT, ORGANISATION, PROJECT_OWNER, ENTRUSTING_PERSON, PERSON, VERIFIER,
+            *EXPERTS)
 
 
 def refuse_in_production(settings) -> None:
@@ -203,6 +208,51 @@ class DemoProject:
     pdf_url: str
 
 
+async def _verified(session, clock: MovableClock, hashing: PasswordHashing, settings, regulator_id, project,
+                    vintage: int):
+    """Independent verification (art. 17): the regulator approves and commissions a verifier, which
+    reports; three experts of the library are drawn and give their opinions. Returns the report."""
+    from core.documents import Document
+    from neutrality.cers import verification
+    from neutrality.cers.models import VerifierReport
+    from reviews import experts, service as reviews
+    from reviews.models import Opinion
+
+    verifier = await service.sign_up(session=session, clock=clock, hashing=hashing,
+                                     personal_data_key=settings.personal_data_key, kind="organisation",
+                                     display_name=VERIFIER.display_name, email=VERIFIER.email,
+                                     password=DEMO_PASSWORD, apply_for=[Role.VERIFIER.value],
+                                     application_note="CNAS-accredited verification body (demo).")
+    application = (await session.execute(select(AccountRole).where(
+        AccountRole.account_id == verifier.id, AccountRole.role == Role.VERIFIER.value))).scalar_one()
+    await service.decide_role_application(session=session, clock=clock, regulator_id=regulator_id,
+                                          application_id=application.id, approve=True)
+    accounts = {}
+    for account in EXPERTS:
+        person = await service.sign_up(session=session, clock=clock, hashing=hashing,
+                                       personal_data_key=settings.personal_data_key, kind="person",
+                                       display_name=account.display_name, email=account.email, password=DEMO_PASSWORD)
+        added = await experts.add_expert(session=session, clock=clock, regulator_id=regulator_id, account_id=person.id,
+                                         name=account.display_name, affiliation="深圳大学 (demo)",
+                                         fields=["reduction_verification", "methodology"])
+        accounts[added.id] = person.id
+    commission = await verification.commission_verifier(session=session, clock=clock, regulator_id=regulator_id,
+                                                        project_id=project.id, verifier_id=verifier.id,
+                                                        experts_wanted=3)
+    clock.advance(days=3)
+    commission = await verification.submit_report(
+        session=session, clock=clock, verifier_id=verifier.id, commission_id=commission.id,
+        vintages=[verification.VintageTonnes(vintage=vintage, tonnes=9_000)],
+        documents=[Document(name=f"SZV-{vintage}-0457 核查报告 (demo).pdf", sha256="5e" * 32, byte_size=2_345_678)])
+    await reviews.draw_experts(session=session, clock=clock, regulator_id=regulator_id, review_id=commission.review_id)
+    clock.advance(days=2)
+    for seat in (await reviews.seats_of(session=session, review_ids=[commission.review_id]))[commission.review_id]:
+        await reviews.submit_opinion(session=session, clock=clock, account_id=accounts[seat.expert_id],
+                                     review_id=commission.review_id, opinion=Opinion.PASS,
+                                     text="监测数据与发电量记录一致 (demo)")
+    return await session.scalar(select(VerifierReport).where(VerifierReport.commission_id == commission.id))
+
+
 async def _cer_project(session, clock, hashing: PasswordHashing, settings, regulator_id) -> DemoProject:
     """A rooftop solar project taken through notice, declaration, verification, filing and issuance
     on a clock set back 45 days (the notice must run 7 working days), an offer of part of its CERs,
@@ -237,13 +287,10 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     past.advance(days=30)  # far more than 7 working days, whatever the holidays
     await projects.declare_project(session=session, clock=past, owner_id=owner.id, project_id=project.id)
     vintage = business_date(now).year - 1
-    report = await projects.attach_verifier_report(session=session, clock=past, owner_id=owner.id,
-                                                   project_id=project.id, verifier_name="深圳市低碳核查中心 (demo)",
-                                                   report_reference=f"SZV-{vintage}-0457 (demo)", vintage=vintage,
-                                                   verified_tonnes=9_000)
-    past.advance(days=5)
+    report = await _verified(session, past, hashing, settings, regulator_id, project, vintage)
+    past.advance(days=1)
     await projects.file_project(session=session, clock=past, regulator_id=regulator_id, project_id=project.id,
-                                note="材料齐全，准予备案 (demo)")
+                                note="三位专家意见均为通过，材料齐全，准予备案 (demo)")
     past.advance(days=2)
     issuance = await projects.issue_cers(session=session, clock=past, regulator_id=regulator_id,
                                          verifier_report_id=report.id, tonnes=6_000)

@@ -19,12 +19,8 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, 
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, new_id
+from core.db import Base, in_enum, new_id
 
-
-def in_enum(column: str, enum_cls: type[enum.Enum]) -> str:
-    """The CHECK condition that `column` holds one of the enum's values."""
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
 
 
 class ProjectStatus(str, enum.Enum):

@@ -251,6 +251,16 @@ async def unfreeze_project(*, session: AsyncSession, clock: Clock, regulator_id:
     return project
 
 
+async def refuse_trade_if_frozen(session: AsyncSession, project_id: uuid.UUID, field: str) -> None:
+    """For an offer, a purchase or a retirement of a project's tonnes: refuse while it is frozen.
+    FOR KEY SHARE waits for a freeze being recorded (which holds the row FOR UPDATE) and reads the
+    row as committed, yet does not make offers, purchases and retirements wait for each other."""
+    project = await session.scalar(select(Project).where(Project.id == project_id)
+                                   .with_for_update(read=True, key_share=True).execution_options(populate_existing=True))
+    if project is not None:
+        refuse_if_frozen(project, field)
+
+
 def refuse_if_frozen(project: Project, field: str = "projectId") -> None:
     if project.frozen_at is not None:
         raise DomainError(RegistryCode.PROJECT_FROZEN, "This project's tonnes are frozen pending review of a false "

@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, new_id
-from neutrality.cers.models import in_enum
+from core.db import Base, in_enum, new_id
 
 
 class OfferStatus(str, enum.Enum):

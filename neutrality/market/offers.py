@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.locks import lock_name
+from neutrality.cers import verification
 from neutrality.cers.models import Block, BlockState, Project, ProjectStatus
 from neutrality.errors import MarketCode
 from neutrality.market.models import Offer, OfferStatus
@@ -59,6 +60,7 @@ async def create_offer(*, session: AsyncSession, clock: Clock, seller_id: uuid.U
     project = await session.get(Project, project_id)
     if project is None or project.status != ProjectStatus.FILED.value:
         raise NotFound(message="No filed project has this id.", field="projectId")
+    await verification.refuse_trade_if_frozen(session, project_id, "projectId")
     # one offer (or retirement) at a time per seller, project and vintage: the check below stays true
     await lock_free_tonnes(session, seller_id, project_id, vintage)
     free = await free_tonnes(session=session, holder_id=seller_id, project_id=project_id, vintage=vintage)

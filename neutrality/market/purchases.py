@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from neutrality.cers import blocks
+from neutrality.cers import verification
 from neutrality.cers.models import BlockState, MoveKind, Project
 from neutrality.errors import MarketCode
 from neutrality.market.models import OfferStatus, OrderStatus, PurchaseOrder
@@ -62,6 +63,8 @@ async def reserve_purchase(*, session: AsyncSession, clock: Clock, buyer_id: uui
     if quantity > offer.quantity_available:
         raise DomainError(MarketCode.INSUFFICIENT_TONNES, f"Only {offer.quantity_available} tonnes are left on this offer.",
                           "quantity")
+    # art. 32: no sale of a project's tonnes while they are frozen pending review
+    await verification.refuse_trade_if_frozen(session, offer.project_id, "offerId")
     now = clock.now()
     order_id = uuid.uuid4()
     try:

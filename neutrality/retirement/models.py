@@ -9,8 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, new_id
-from neutrality.cers.models import in_enum
+from core.db import Base, in_enum, new_id
 
 
 class SubjectKind(str, enum.Enum):

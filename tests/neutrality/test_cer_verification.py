@@ -13,6 +13,7 @@ from core.documents import Document
 from core.errors import DomainError
 from neutrality.cers import projects, verification
 from neutrality.cers.models import Project, VerifierReport
+from neutrality.market import offers, purchases
 from reviews.models import Opinion
 from tests.conftest import organisation, regulator
 from tests.neutrality.fixtures import accounts, commissioned_project
@@ -183,6 +184,10 @@ async def test_a_false_report_bars_the_verifier_flags_and_freezes_its_projects(s
         report = await session.scalar(select(VerifierReport).where(VerifierReport.commission_id == commission.id))
     await in_transaction(services, projects.issue_cers, regulator_id=regulator_id, verifier_report_id=report.id,
                          tonnes=100)
+    offer = await in_transaction(services, offers.create_offer, seller_id=commissioned.owner_id,
+                                 project_id=commissioned.project_id, vintage=2025, quantity=50,
+                                 price_per_tonne_fen=5_000)
+    [buyer] = await accounts(services, 1)
     # the same verifier is commissioned elsewhere and has not reported yet
     pending = await commissioned_project(services)
     async with services.session_factory() as session, session.begin():
@@ -202,6 +207,13 @@ async def test_a_false_report_bars_the_verifier_flags_and_freezes_its_projects(s
         await in_transaction(services, projects.issue_cers, regulator_id=regulator_id, verifier_report_id=report.id,
                              tonnes=10)
     assert frozen_issue.value.code == "PROJECT_FROZEN"
+    with pytest.raises(DomainError) as frozen_sale:
+        await in_transaction(services, purchases.reserve_purchase, buyer_id=buyer, offer_id=offer.id, quantity=5)
+    assert frozen_sale.value.code == "PROJECT_FROZEN"
+    with pytest.raises(DomainError) as frozen_offer:
+        await in_transaction(services, offers.create_offer, seller_id=commissioned.owner_id,
+                             project_id=commissioned.project_id, vintage=2025, quantity=10, price_per_tonne_fen=5_000)
+    assert frozen_offer.value.code == "PROJECT_FROZEN"
     with pytest.raises(DomainError) as barred_submit:
         await in_transaction(services, verification.submit_report, verifier_id=commissioned.verifier_id,
                              commission_id=pending.commission_id, vintages=[verification.VintageTonnes(2025, 5)],
@@ -226,6 +238,8 @@ async def test_a_false_report_bars_the_verifier_flags_and_freezes_its_projects(s
                          project_id=commissioned.project_id, reason="复核属实部分保留")
     assert (await in_transaction(services, projects.issue_cers, regulator_id=regulator_id,
                                  verifier_report_id=report.id, tonnes=10)).last_serial == 110
+    assert (await in_transaction(services, purchases.reserve_purchase, buyer_id=buyer, offer_id=offer.id,
+                                 quantity=5)).quantity == 5
 
 
 async def test_commissioning_refusals(services):
