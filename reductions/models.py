@@ -11,7 +11,7 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, 
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, new_id
+from core.db import Base, in_enum, new_id
 
 
 class PublicationStatus(str, enum.Enum):
@@ -53,7 +53,7 @@ class ReportOutcome(str, enum.Enum):
 def _figure_checks() -> tuple[CheckConstraint, ...]:
     return (CheckConstraint("factor_mg_per_unit > 0", name="factor_positive"),
             CheckConstraint("max_quantity_milli > 0", name="max_quantity_positive"),
-            CheckConstraint("calculation IN ('factor_per_unit', 'baseline_minus_actual')", name="calculation_valid"))
+            CheckConstraint(in_enum("calculation", CalculationKind), name="calculation_valid"))
 
 
 class MethodologyFigures:
@@ -106,7 +106,7 @@ class MethodologyApplication(MethodologyFigures, Base):
 
     __tablename__ = "methodology_applications"
     __table_args__ = (
-        CheckConstraint("status IN ('under_review', 'filed', 'refused')", name="status_valid"),
+        CheckConstraint(in_enum("status", ApplicationStatus), name="status_valid"),
         *_figure_checks(),
         Index("ix_methodology_applications_applicant", "applicant_id", "submitted_at", "id"),
         Index("ix_methodology_applications_status", "status", "submitted_at", "id"),
@@ -135,7 +135,7 @@ class MethodologyDocument(Base):
     __tablename__ = "methodology_documents"
     __table_args__ = (
         UniqueConstraint("application_id", "kind", name="uq_methodology_documents_application_kind"),
-        CheckConstraint("kind IN ('application_form', 'methodology_text', 'drafting_notes')", name="kind_valid"),
+        CheckConstraint(in_enum("kind", DocumentKind), name="kind_valid"),
         CheckConstraint("size_bytes > 0", name="size_positive"),
     )
 

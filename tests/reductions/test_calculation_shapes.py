@@ -133,3 +133,29 @@ async def test_baseline_shape_credits_exactly_the_saving(services, clock, pairs)
     assert sum(r.points for r in results) == saved * POWER_FACTOR // (1000 * 10_000)
     async with services.session_factory() as session:
         assert (await ledger_audit(session=session)).ok
+
+
+async def test_baseline_inputs_over_the_api(api, clock):
+    """reportBehaviour takes baselineQuantity and actualQuantity; myReports shows them with the
+    quantity the factor multiplied."""
+    from tests.wallets.test_wallet_api import setup
+
+    _reg, key, _someone, _operator = await setup(api, clock)
+    at = (clock.now() - timedelta(minutes=5)).isoformat()
+    body = await api.data("""mutation($input: ReportBehaviourInput!) { reportBehaviour(input: $input) {
+        results { reportId status rejectCode points reductionMg } errors { code } } }""", {"input": {"items": [
+        {"reportId": "home", "externalUserId": "u-381", "methodologyCode": POWER, "occurredAt": at,
+         "baselineQuantity": "8.5", "actualQuantity": "6.25"},
+        {"reportId": "wrong", "externalUserId": "u-381", "methodologyCode": POWER, "occurredAt": at, "quantity": "2"},
+        {"reportId": "none", "externalUserId": "u-381", "methodologyCode": "SZ-METRO", "occurredAt": at}]}},
+        api_key=key)
+    results = {r["reportId"]: r for r in body["reportBehaviour"]["results"]}
+    assert (results["home"]["status"], results["home"]["reductionMg"], results["home"]["points"]) == (
+        "CREDITED", 1_283_175, 128)
+    assert results["wrong"]["rejectCode"] == "BASELINE_AND_ACTUAL_REQUIRED"
+    assert results["none"]["rejectCode"] == "QUANTITY_REQUIRED"
+    mine = await api.data("{ myReports(first: 10) { edges { node { reportId quantity baselineQuantity actualQuantity } } } }",
+                          api_key=key)
+    shown = {e["node"]["reportId"]: e["node"] for e in mine["myReports"]["edges"]}
+    assert (shown["home"]["quantity"], shown["home"]["baselineQuantity"], shown["home"]["actualQuantity"]) == (
+        "2.25", "8.5", "6.25")
