@@ -46,6 +46,13 @@ async def refuse(services, regulator_id, application_id, reason="基准线依据
         reason=reason))
 
 
+async def refused_with(code, attempt) -> None:
+    """`attempt` (an awaitable) is refused with `code`."""
+    with pytest.raises(DomainError) as refused:
+        await attempt
+    assert refused.value.code == code
+
+
 async def status_of(services, application_id):
     async with services.session_factory() as session:
         return (await session.get(MethodologyApplication, application_id)).status
@@ -106,13 +113,9 @@ async def test_the_regulator_cannot_decide_while_opinions_are_outstanding(servic
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
     application = await apply(services, org)
     for decide in (file, refuse):
-        with pytest.raises(DomainError) as refused:
-            await decide(services, regulator, application.id)
-        assert refused.value.code == ReviewCode.OPINIONS_OUTSTANDING
+        await refused_with(ReviewCode.OPINIONS_OUTSTANDING, decide(services, regulator, application.id))
     await seat_and_opine(services, regulator, application, opinions=2)  # one seat still without an opinion
-    with pytest.raises(DomainError) as refused:
-        await file(services, regulator, application.id)
-    assert refused.value.code == ReviewCode.OPINIONS_OUTSTANDING
+    await refused_with(ReviewCode.OPINIONS_OUTSTANDING, file(services, regulator, application.id))
     assert await status_of(services, application.id) == ApplicationStatus.UNDER_REVIEW.value
 
 
@@ -121,9 +124,7 @@ async def test_filing_publishes_a_version_linked_to_the_application_and_review(s
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
     application = await apply(services, org)
     await seat_and_opine(services, regulator, application)
-    with pytest.raises(DomainError) as unreasoned:
-        await file(services, regulator, application.id, reason=" ")
-    assert unreasoned.value.code == ReviewCode.REASON_REQUIRED
+    await refused_with(ReviewCode.REASON_REQUIRED, file(services, regulator, application.id, reason=" "))
     filed, methodology = await file(services, regulator, application.id)
     assert filed.status == ApplicationStatus.FILED.value
     assert (filed.decided_by, filed.decision_reason, filed.methodology_id) == (
@@ -140,9 +141,7 @@ async def test_filing_publishes_a_version_linked_to_the_application_and_review(s
     assert [(e.event, e.actor_id) for e in journal] == [("submitted", org), ("filed", regulator)]
     # decided once: neither filed again nor refused
     for decide in (file, refuse):
-        with pytest.raises(DomainError) as refused:
-            await decide(services, regulator, application.id)
-        assert refused.value.code == ReductionCode.INVALID_TRANSITION
+        await refused_with(ReductionCode.INVALID_TRANSITION, decide(services, regulator, application.id))
 
 
 async def test_refusal_gives_reasons_and_publishes_nothing(services):
@@ -150,9 +149,7 @@ async def test_refusal_gives_reasons_and_publishes_nothing(services):
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
     application = await apply(services, org)
     await seat_and_opine(services, regulator, application, verdict="fail")
-    with pytest.raises(DomainError) as refused:
-        await refuse(services, regulator, application.id, reason="  ")
-    assert refused.value.code == ReviewCode.REASON_REQUIRED
+    await refused_with(ReviewCode.REASON_REQUIRED, refuse(services, regulator, application.id, reason="  "))
     refused_row = await refuse(services, regulator, application.id)
     assert (refused_row.status, refused_row.decision_reason, refused_row.methodology_id) == (
         ApplicationStatus.REFUSED.value, "基准线依据不足", None)
@@ -163,22 +160,17 @@ async def test_refusal_gives_reasons_and_publishes_nothing(services):
         journal = await filing.journal_of(session=session, application_id=application.id)
     assert review.decision == "refused"
     assert [e.event for e in journal] == ["submitted", "refused"]
-    with pytest.raises(DomainError) as again:
-        await file(services, regulator, application.id)
-    assert again.value.code == ReductionCode.INVALID_TRANSITION
+    await refused_with(ReductionCode.INVALID_TRANSITION, file(services, regulator, application.id))
 
 
 async def test_unknown_applications_and_past_effective_dates_are_refused(services):
     [org] = await accounts(services, 1)
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
-    with pytest.raises(DomainError) as missing:
-        await file(services, regulator, uuid.uuid4())
-    assert missing.value.code == "NOT_FOUND"
+    await refused_with("NOT_FOUND", file(services, regulator, uuid.uuid4()))
     application = await apply(services, org)
     await seat_and_opine(services, regulator, application)
-    with pytest.raises(DomainError) as past:
-        await file(services, regulator, application.id, effective_from=date(2026, 3, 1))
-    assert past.value.code == ReductionCode.EFFECTIVE_IN_PAST
+    await refused_with(ReductionCode.EFFECTIVE_IN_PAST,
+                       file(services, regulator, application.id, effective_from=date(2026, 3, 1)))
     assert await status_of(services, application.id) == ApplicationStatus.UNDER_REVIEW.value
 
 
@@ -191,8 +183,7 @@ async def test_the_regulators_own_methodology_goes_through_the_same_review(servi
         review = await reviews.review_of(session=session, subject_kind=SubjectKind.METHODOLOGY_APPLICATION,
                                          subject_id=application.id)
     assert review is not None and review.id == application.review_id
-    with pytest.raises(DomainError):
-        await file(services, regulator, application.id)
+    await refused_with(ReviewCode.OPINIONS_OUTSTANDING, file(services, regulator, application.id))
     await seat_and_opine(services, regulator, application)
     tomorrow = date(2026, 3, 3)
     _, methodology = await file(services, regulator, application.id, effective_from=tomorrow)
@@ -234,9 +225,7 @@ async def test_a_published_methodology_can_be_retired_once(services):
         return await reductions.retire_methodology(session=session, methodology_id=bus.id)
 
     assert (await _in_tx(services, retire)).status == PublicationStatus.RETIRED.value
-    with pytest.raises(DomainError) as again:
-        await _in_tx(services, retire)
-    assert again.value.code == ReductionCode.INVALID_TRANSITION
+    await refused_with(ReductionCode.INVALID_TRANSITION, _in_tx(services, retire))
 
 
 async def test_documents_are_kept_byte_for_byte(services):
