@@ -50,6 +50,16 @@ class DomainError(Exception):
         self.field = field
 
 
+class DomainErrors(DomainError):
+    """Several expected failures at once, each its own typed error in the payload (an incomplete
+    application names every missing item). Carries the first one's code for code that reads one."""
+
+    def __init__(self, problems: list[DomainError]):
+        first = problems[0]
+        super().__init__(first.code, first.message, first.field)
+        self.problems = list(problems)
+
+
 class NotFound(DomainError):
     code = CoreCode.NOT_FOUND.value
 

@@ -56,7 +56,21 @@ class IdempotencyKeyReused(DomainError):
 
 
 class ReplayedRefusal(DomainError):
-    """A key's first answer, a refusal, given again: the same code, message and field."""
+    """A key's first answer, a refusal, given again: the same code, message and field (and the same
+    problems, when the refusal named several: core.errors.DomainErrors)."""
+
+    def __init__(self, refusal: dict):
+        super().__init__(refusal["code"], refusal["message"], refusal["field"])
+        if refusal.get("problems"):
+            self.problems = [ReplayedRefusal(problem) for problem in refusal["problems"]]
+
+
+def _refusal_record(refusal: DomainError) -> dict:
+    record = {"code": refusal.code, "message": refusal.message, "field": refusal.field}
+    problems = getattr(refusal, "problems", None)
+    if problems:
+        record["problems"] = [{"code": p.code, "message": p.message, "field": p.field} for p in problems]
+    return record
 
 
 def fingerprint(request: Any) -> str:
@@ -121,7 +135,7 @@ async def run_idempotent(
                 field="idempotencyKey",
             )
         if record.refusal is not None:
-            raise ReplayedRefusal(record.refusal["code"], record.refusal["message"], record.refusal["field"])
+            raise ReplayedRefusal(record.refusal)
         return record.result or {}, True
     result = await action()
     await session.execute(
@@ -153,7 +167,7 @@ async def record_refusal(
                         operation=operation,
                         key=check_key(key),
                         fingerprint=fingerprint(request),
-                        refusal={"code": refusal.code, "message": refusal.message, "field": refusal.field},
+                        refusal=_refusal_record(refusal),
                         created_at=clock.now(),
                     )
                     .on_conflict_do_nothing()

@@ -1,4 +1,5 @@
-"""The error codes of methodologies, exchange rules and behaviour reports (reductions/service.py).
+"""The error codes of methodologies, their filing (reductions/filing.py), exchange rules and behaviour
+reports (reductions/service.py).
 A refused item of a report batch is no error: its outcome is in the batch's results
 (reductions.service.Reject). Raise sites name the members (`ReductionCode.INVALID_QUANTITY`), never a bare string
 (tests/structure/test_conventions_error_codes.py checks it)."""
@@ -18,3 +19,7 @@ class ReductionCode(Code):
     # a rule names a methodology with no published version (art. 14)
     METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
     EFFECTIVE_IN_PAST = "EFFECTIVE_IN_PAST"
+    # methodology filing (reductions/filing.py, art. 11-13)
+    MISSING_ITEM = "MISSING_ITEM"
+    INVALID_APPLICATION = "INVALID_APPLICATION"
+    DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"

@@ -1,8 +1,10 @@
 """Methodologies, exchange rules, and operators' behaviour reports turned into point credits.
 
-Operators never send points (art. 21): they send behaviour (activity and quantity); the platform
-computes the reduction with the methodology published for that day and the points with the
-exchange rule in force at the behaviour's time."""
+Operators never send points (art. 21): they send behaviour (activity and quantity, or a baseline
+and an actual quantity); the platform computes the reduction with the methodology published for
+that day, by its calculation (reductions.models.CalculationKind), and the points with the
+exchange rule in force at the behaviour's time (art. 20). Methodologies are published only by
+filing after the experts' review (reductions/filing.py, art. 11-14)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from reductions.errors import ReductionCode
-from reductions.models import BehaviourReport, ExchangeRule, Methodology, PublicationStatus, ReportOutcome
+from reductions.models import (BehaviourReport, CalculationKind, ExchangeRule, Methodology, PublicationStatus,
+                               ReportOutcome)
 from wallets import audit, lock, read
 from wallets.credit import Credit, Fraction, apply_credits
 from wallets.validity import MAX_VALIDITY_YEARS, lot_expiry
@@ -47,6 +50,9 @@ class Reject(str, enum.Enum):
     INVALID_QUANTITY = "INVALID_QUANTITY"
     QUANTITY_TOO_LARGE = "QUANTITY_TOO_LARGE"
     DUPLICATE_IN_BATCH = "DUPLICATE_IN_BATCH"
+    # the inputs do not fit the methodology's calculation (reductions.models.CalculationKind)
+    QUANTITY_REQUIRED = "QUANTITY_REQUIRED"  # factor per unit: a quantity, and no baseline or actual
+    BASELINE_AND_ACTUAL_REQUIRED = "BASELINE_AND_ACTUAL_REQUIRED"  # baseline minus actual: both, and no quantity
 
 
 DAILY_CAP_REACHED = "DAILY_CAP_REACHED"
@@ -80,54 +86,26 @@ def parse_quantity(value: str | Decimal | int, field: str = "quantity") -> int:
     return int(milli)
 
 
-async def create_methodology(
-    *, session: AsyncSession, clock: Clock, code: str, name: str, behaviour_domain: str, activity_unit: str,
-    factor_mg_per_unit: int, max_quantity: str | Decimal, effective_from: date, source_reference: str,
-    effective_to: date | None = None, is_example: bool = False,
-) -> Methodology:
-    code = code.strip().upper()
-    if not code or len(code) > 40:
-        raise DomainError(CoreCode.INVALID, "A methodology code has 1 to 40 characters.", "code")
-    if factor_mg_per_unit <= 0:
-        raise DomainError(CoreCode.INVALID, "The reduction factor is a positive number of mg CO2e per unit.",
-                          "factorMgPerUnit")
-    max_milli = parse_quantity(max_quantity, "maxQuantity")
-    if max_milli <= 0:
-        raise DomainError(CoreCode.INVALID, "The largest credible quantity is positive.", "maxQuantity")
-    if effective_to is not None and effective_to < effective_from:
-        raise DomainError(CoreCode.INVALID, "effectiveTo is before effectiveFrom.", "effectiveTo")
-    if not source_reference.strip():
-        raise DomainError(CoreCode.INVALID, "Name the public source of the methodology.", "sourceReference")
-    latest = (await session.execute(
-        select(func.max(Methodology.version)).where(Methodology.code == code))).scalar_one()
-    methodology = Methodology(
-        code=code, version=(latest or 0) + 1, name=name.strip(), behaviour_domain=behaviour_domain.strip(),
-        activity_unit=activity_unit.strip(), factor_mg_per_unit=factor_mg_per_unit, max_quantity_milli=max_milli,
-        effective_from=effective_from, effective_to=effective_to, status=PublicationStatus.DRAFT.value,
-        source_reference=source_reference.strip(), is_example=is_example, created_at=clock.now(),
-    )
-    session.add(methodology)
-    await session.flush()
-    return methodology
-
-
-async def set_methodology_status(
-    *, session: AsyncSession, clock: Clock, methodology_id: uuid.UUID, status: PublicationStatus,
-) -> Methodology:
-    """draft -> published -> retired. Published figures never change; a new version replaces them."""
+async def retire_methodology(*, session: AsyncSession, methodology_id: uuid.UUID) -> Methodology:
+    """published -> retired. Publication itself happens only by filing an application after the
+    experts' review (reductions/filing.py, art. 12-14); published figures never change, a new
+    version replaces them."""
     methodology = (await session.execute(
         select(Methodology).where(Methodology.id == methodology_id).with_for_update())).scalar_one_or_none()
     if methodology is None:
         raise NotFound(message="No such methodology.", field="id")
-    allowed = {PublicationStatus.PUBLISHED: PublicationStatus.DRAFT.value,
-               PublicationStatus.RETIRED: PublicationStatus.PUBLISHED.value}
-    if methodology.status != allowed.get(status):
+    if methodology.status != PublicationStatus.PUBLISHED.value:
         raise DomainError(ReductionCode.INVALID_TRANSITION,
-                          f"A {methodology.status} methodology cannot become {status.value}.", "id")
-    methodology.status = status.value
-    if status == PublicationStatus.PUBLISHED:
-        methodology.published_at = clock.now()
+                          f"A {methodology.status} methodology cannot be retired.", "id")
+    methodology.status = PublicationStatus.RETIRED.value
     await session.flush()
+    return methodology
+
+
+async def get_methodology(*, session: AsyncSession, methodology_id: uuid.UUID) -> Methodology:
+    methodology = await session.get(Methodology, methodology_id)
+    if methodology is None:
+        raise NotFound(message="No such methodology.", field="id")
     return methodology
 
 
@@ -240,11 +218,53 @@ def methodology_for(methodologies: list[Methodology], code: str, day: date) -> M
 
 @dataclass(frozen=True)
 class ReportItem:
+    """One reported behaviour. A FACTOR_PER_UNIT methodology takes `quantity`; a
+    BASELINE_MINUS_ACTUAL one takes `baseline_quantity` and `actual_quantity` (household
+    electricity: the baseline and the actual kWh); other inputs reject the item."""
+
     report_id: str
     external_user_id: str
     methodology_code: str
-    quantity: str
+    quantity: str | None
     occurred_at: datetime
+    baseline_quantity: str | None = None
+    actual_quantity: str | None = None
+
+
+def _calculation_inputs(item: ReportItem) -> tuple[int | None, int | None, int | None]:
+    """(quantity, baseline, actual) in thousandths, each None when absent; raises DomainError
+    (INVALID_QUANTITY, QUANTITY_TOO_LARGE) for a malformed one. A quantity is positive; a baseline
+    or an actual may be zero (a household away from home), never negative."""
+    quantity = baseline = actual = None
+    if item.quantity is not None:
+        quantity = parse_quantity(item.quantity)
+        if quantity <= 0:
+            raise DomainError(ReductionCode.INVALID_QUANTITY, "A quantity is positive.", "quantity")
+    if item.baseline_quantity is not None:
+        baseline = parse_quantity(item.baseline_quantity, "baselineQuantity")
+    if item.actual_quantity is not None:
+        actual = parse_quantity(item.actual_quantity, "actualQuantity")
+    if (baseline is not None and baseline < 0) or (actual is not None and actual < 0):
+        raise DomainError(ReductionCode.INVALID_QUANTITY, "A baseline or actual quantity is not negative.")
+    return quantity, baseline, actual
+
+
+def _both_or_neither(baseline: int | None, actual: int | None) -> tuple[int | None, int | None]:
+    """What a report row keeps of a baseline and an actual: both, or neither when one is missing."""
+    return (baseline, actual) if baseline is not None and actual is not None else (None, None)
+
+
+def calculated_quantity(calculation: str, quantity: int | None, baseline: int | None,
+                        actual: int | None) -> int | Reject:
+    """The thousandths of activity the factor multiplies, or why the inputs do not fit the
+    calculation: the quantity itself, or max(0, baseline - actual)."""
+    if calculation == CalculationKind.BASELINE_MINUS_ACTUAL.value:
+        if quantity is not None or baseline is None or actual is None:
+            return Reject.BASELINE_AND_ACTUAL_REQUIRED
+        return max(0, baseline - actual)
+    if quantity is None or baseline is not None or actual is not None:
+        return Reject.QUANTITY_REQUIRED
+    return quantity
 
 
 class ItemStatus(str, enum.Enum):
@@ -340,6 +360,8 @@ async def report_behaviour(
         methodology: Methodology | None = None
         rule: ExchangeRule | None = None
         quantity_milli: int = 0
+        baseline_milli: int | None = None
+        actual_milli: int | None = None
         reject: str | None = None
 
     results: dict[int, ItemResult] = {}
@@ -362,12 +384,9 @@ async def report_behaviour(
         pending.append((index, p))
         code = item.methodology_code.strip().upper()
         try:
-            p.quantity_milli = parse_quantity(item.quantity)
+            quantity, p.baseline_milli, p.actual_milli = _calculation_inputs(item)
         except DomainError as refused:
             p.reject = Reject(refused.code)
-            continue
-        if p.quantity_milli <= 0:
-            p.reject = Reject.INVALID_QUANTITY
             continue
         if item.occurred_at > now + CLOCK_SKEW:
             p.reject = Reject.OCCURRED_IN_FUTURE
@@ -383,7 +402,13 @@ async def report_behaviour(
         if p.methodology is None:
             p.reject = Reject.METHODOLOGY_NOT_PUBLISHED
             continue
-        if p.quantity_milli > p.methodology.max_quantity_milli:
+        calculated = calculated_quantity(p.methodology.calculation, quantity, p.baseline_milli, p.actual_milli)
+        if isinstance(calculated, Reject):
+            p.reject = calculated
+            continue
+        p.quantity_milli = calculated
+        # each reported figure is bounded by the methodology's largest credible quantity
+        if max(quantity or 0, p.baseline_milli or 0, p.actual_milli or 0) > p.methodology.max_quantity_milli:
             p.reject = Reject.QUANTITY_TOO_LARGE
             continue
         p.rule = rule_in_force(rules, code, item.occurred_at)
@@ -473,26 +498,28 @@ async def report_behaviour(
         rows.append((
             p.row_id, p.item.report_id, p.item.external_user_id, p.wallet_id,
             p.item.methodology_code.strip().upper()[:40], p.methodology.id if p.methodology else None,
-            p.quantity_milli, p.item.occurred_at, ReportOutcome.REJECTED.value if p.reject else ReportOutcome.CREDITED.value,
+            p.quantity_milli, *_both_or_neither(p.baseline_milli, p.actual_milli), p.item.occurred_at, ReportOutcome.REJECTED.value if p.reject else ReportOutcome.CREDITED.value,
             p.reject.value if p.reject else None, p.rule.id if (p.rule and not p.reject) else None,
             c["reduction_mg"] if c else 0, c["points"] if c else 0, c["uncredited_mg"] if c else 0,
             c["reason"] if c else None, lots.get(p.row_id), p.day,
         ))
+        row = rows[-1]
         results[index] = ItemResult(
             report_id=p.item.report_id, status=ItemStatus.REJECTED if p.reject else ItemStatus.CREDITED,
-            outcome=rows[-1][8], reject_code=rows[-1][9], points=rows[-1][12], reduction_mg=rows[-1][11],
-            lot_id=rows[-1][15], uncredited_reduction_mg=rows[-1][13], uncredited_reason=rows[-1][14],
+            outcome=row[10], reject_code=row[11], points=row[14], reduction_mg=row[13],
+            lot_id=row[17], uncredited_reduction_mg=row[15], uncredited_reason=row[16],
             expires_at=c["expires_at"] if c else None)
     if rows:
         cols = list(zip(*rows))
         status = await conn.execute(
             "INSERT INTO behaviour_reports (id, report_id, external_user_id, wallet_id, methodology_code,"
-            " methodology_id, quantity_milli, occurred_at, outcome, reject_code, rule_id, reduction_mg,"
-            " points_credited, uncredited_reduction_mg, uncredited_reason, lot_id, behaviour_day,"
-            " operator_account_id, received_at)"
-            " SELECT *, $18::uuid, $19::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[],"
-            " $5::text[], $6::uuid[], $7::bigint[], $8::timestamptz[], $9::text[], $10::text[], $11::uuid[],"
-            " $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::uuid[], $17::date[])"
+            " methodology_id, quantity_milli, baseline_milli, actual_milli, occurred_at, outcome, reject_code,"
+            " rule_id, reduction_mg, points_credited, uncredited_reduction_mg, uncredited_reason, lot_id,"
+            " behaviour_day, operator_account_id, received_at)"
+            " SELECT *, $20::uuid, $21::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[],"
+            " $5::text[], $6::uuid[], $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::text[],"
+            " $12::text[], $13::uuid[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::uuid[],"
+            " $19::date[])"
             " ON CONFLICT (operator_account_id, report_id) DO NOTHING",
             *[list(c) for c in cols], operator_id, now,
         )

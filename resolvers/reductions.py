@@ -1,7 +1,11 @@
-"""Methodologies and exchange rules (regulator), behaviour reports (operators)."""
+"""Methodologies and their filing (applicants, the regulator; art. 11-14), exchange rules (regulator),
+behaviour reports (operators)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from datetime import date
 
 import strawberry
@@ -9,12 +13,16 @@ import strawberry
 from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.keyset import MAX_PAGE_SIZE
-from reductions import service
-from reductions.models import PublicationStatus as DomainStatus
+from accounts import service as accounts
+from core.errors import DomainError, NotFound
+from reductions import filing, service
+from reductions.errors import ReductionCode
+from reductions.models import ApplicationStatus, CalculationKind, MethodologyApplication
 from resolvers.common import parse_id
-from resolvers.runner import run_mutation
+from resolvers.runner import Idempotency, run_mutation
 from schema import reductions as t
 from schema.pagination import Connection
+from schema.errors import PublicError
 from schema.permissions import Allow
 from schema.wallets import OperatorPointTotals, PointTotals
 from wallets import read
@@ -26,13 +34,52 @@ REPORT_ATTEMPTS = 3
 @strawberry.type
 class ReductionsQuery:
     @strawberry.field(extensions=[Allow(anyone=True)],
-                      description="Published (and retired) methodologies; the regulator also sees drafts.")
+                      description="Published (and retired) methodologies, every version, each with its filing: the "
+                                  "application, the experts' review and the regulator's reasons (art. 13-14, 29).")
     async def methodologies(self, info: strawberry.Info) -> list[t.Methodology]:
         ctx = info.context
         drafts = ctx.principal is not None and ctx.principal.has(R.REGULATOR.value)
         async with ctx.reading() as session:
             rows = await service.list_methodologies(session=session, include_drafts=drafts)
-        return [t.Methodology.from_row(r) for r in rows]
+            filings = await _filings(session, [r.application_id for r in rows if r.application_id])
+        return [t.Methodology.from_row(r, filings.get(r.application_id)) for r in rows]
+
+    @strawberry.field(extensions=[Allow(R.ORGANISATION, R.REGULATOR)],
+                      description="The caller's own methodology applications, newest first.")
+    async def my_methodology_applications(self, info: strawberry.Info, first: int | None = None,
+                                          after: str | None = None) -> Connection[t.MethodologyApplication]:
+        ctx = info.context
+        async with ctx.reading() as session:
+            page = await filing.list_applications(session=session, first=first, after=after,
+                                                  applicant_id=ctx.principal.account_id)
+            return await _applications(session, page)
+
+    @strawberry.field(extensions=[Allow(R.REGULATOR)], description="Every methodology application, newest first.")
+    async def methodology_applications(
+        self, info: strawberry.Info, status: t.MethodologyApplicationStatus | None = None, first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[t.MethodologyApplication]:
+        async with info.context.reading() as session:
+            page = await filing.list_applications(session=session, first=first, after=after,
+                                                  status=ApplicationStatus(status.value) if status else None)
+            return await _applications(session, page)
+
+    @strawberry.field(extensions=[Allow(anyone=True)],
+                      description="One application with its documents' bytes and its journal. A filed one is public "
+                                  "(art. 29); before that, only its applicant, the regulator and the experts drawn "
+                                  "into its review see it (art. 13).")
+    async def methodology_application(self, info: strawberry.Info, id: strawberry.ID) -> t.MethodologyApplication:
+        ctx = info.context
+        async with ctx.reading() as session:
+            try:
+                row = await filing.get_application(session=session, application_id=parse_id(id))
+            except NotFound:
+                row = None
+            if row is None or not await _may_read(ctx, session, row):
+                raise PublicError("No such methodology application.", "NOT_FOUND")
+            documents = await filing.documents_of(session=session, application_ids=[row.id], with_content=True)
+            journal = await filing.journal_of(session=session, application_id=row.id)
+        return t.MethodologyApplication.from_row(row, documents[row.id], journal, with_content=True)
 
     @strawberry.field(extensions=[Allow(anyone=True)],
                       description="Published exchange rules; the regulator also sees drafts.")
@@ -96,7 +143,8 @@ class ReductionsMutation:
         ctx = info.context
         items = [service.ReportItem(report_id=i.report_id, external_user_id=i.external_user_id,
                                     methodology_code=i.methodology_code, quantity=i.quantity,
-                                    occurred_at=i.occurred_at) for i in input.items]
+                                    occurred_at=i.occurred_at, baseline_quantity=i.baseline_quantity,
+                                    actual_quantity=i.actual_quantity) for i in input.items]
 
         async def report(session) -> t.ReportBehaviourPayload:
             results = await service.report_behaviour(session=session, clock=ctx.clock,
@@ -106,32 +154,106 @@ class ReductionsMutation:
         return await run_mutation(ctx, t.ReportBehaviourPayload, report,
                                   retry_on=(service.ConcurrentDuplicate,), attempts=REPORT_ATTEMPTS)
 
-    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Draft a methodology (or a new version of one).")
-    async def create_methodology(self, info: strawberry.Info, input: t.CreateMethodologyInput) -> t.MethodologyPayload:
+    @strawberry.mutation(extensions=[Allow(R.ORGANISATION, R.REGULATOR, password_session=True)],
+                         description="Apply to file a methodology (art. 11-12; the regulator's own too): complete, "
+                                     "it opens a review by drawn methodology experts (art. 13); incomplete, it is "
+                                     "refused naming every missing item.")
+    async def apply_for_methodology_filing(self, info: strawberry.Info,
+                                           input: t.ApplyForMethodologyFilingInput) -> t.ApplyForMethodologyFilingPayload:
+        ctx = info.context
+        decoded: list[filing.ApplicationFields] = []  # once, before the transaction (the fingerprint names sha256s)
+
+        def fields() -> filing.ApplicationFields:
+            if not decoded:
+                decoded.append(filing.ApplicationFields(
+                    code=input.code, name=input.name, behaviour_domain=input.behaviour_domain,
+                    activity_unit=input.activity_unit,
+                    calculation=CalculationKind(input.calculation.value) if input.calculation else None,
+                    factor_mg_per_unit=input.factor_mg_per_unit, max_quantity=input.max_quantity,
+                    **{name: _document(getattr(input, name), name)
+                       for name in ("application_form", "methodology_text", "drafting_notes")}))
+            return decoded[0]
+
+        async def apply(session) -> dict:
+            row = await filing.apply(session=session, clock=ctx.clock, applicant_id=ctx.principal.account_id,
+                                     fields=fields())
+            return {"application_id": str(row.id)}
+
+        async def answer(session, result: dict) -> t.ApplyForMethodologyFilingPayload:
+            return t.ApplyForMethodologyFilingPayload(application=await _application(session, result))
+
+        def idempotency() -> Idempotency:
+            f = fields()
+            request = {k: v for k, v in vars(f).items() if not isinstance(v, filing.Document)}
+            request.update({k: [v.file_name, v.media_type, hashlib.sha256(v.content).hexdigest()]
+                            for k, v in vars(f).items() if isinstance(v, filing.Document)})
+            return Idempotency("applyForMethodologyFiling", input.idempotency_key, request)
+
+        return await run_mutation(ctx, t.ApplyForMethodologyFilingPayload, apply, answer=answer,
+                                  idempotency=idempotency)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
+                         description="File (备案) and publish an application after its experts' opinions are in, "
+                                     "giving reasons: a new published version of its code (art. 13-14).")
+    async def file_methodology(self, info: strawberry.Info, input: t.FileMethodologyInput) -> t.FileMethodologyPayload:
         ctx = info.context
 
-        async def create(session) -> t.MethodologyPayload:
-            row = await service.create_methodology(
-                session=session, clock=ctx.clock, code=input.code, name=input.name,
-                behaviour_domain=input.behaviour_domain, activity_unit=input.activity_unit,
-                factor_mg_per_unit=input.factor_mg_per_unit, max_quantity=input.max_quantity,
-                effective_from=input.effective_from, effective_to=input.effective_to,
-                source_reference=input.source_reference, is_example=input.is_example)
-            return t.MethodologyPayload(methodology=t.Methodology.from_row(row))
+        async def file(session) -> dict:
+            row, methodology = await filing.file_application(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                application_id=parse_id(input.application_id, "applicationId"), reason=input.reason,
+                effective_from=input.effective_from)
+            return {"application_id": str(row.id)}
 
-        return await run_mutation(ctx, t.MethodologyPayload, create)
+        async def answer(session, result: dict) -> t.FileMethodologyPayload:
+            application = await _application(session, result)
+            row = await service.get_methodology(session=session, methodology_id=parse_id(application.methodology_id))
+            filings = await _filings(session, [row.application_id])
+            return t.FileMethodologyPayload(application=application,
+                                            methodology=t.Methodology.from_row(row, filings.get(row.application_id)))
 
-    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Publish a draft methodology or retire a published one.")
-    async def set_methodology_status(self, info: strawberry.Info, input: t.SetMethodologyStatusInput) -> t.MethodologyPayload:
+        def idempotency() -> Idempotency:
+            return Idempotency("fileMethodology", input.idempotency_key,
+                               {"applicationId": str(parse_id(input.application_id, "applicationId")),
+                                "reason": input.reason, "effectiveFrom": input.effective_from})
+
+        return await run_mutation(ctx, t.FileMethodologyPayload, file, answer=answer, idempotency=idempotency)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
+                         description="Refuse an application after its experts' opinions are in, giving reasons.")
+    async def refuse_methodology_application(
+        self, info: strawberry.Info, input: t.RefuseMethodologyApplicationInput,
+    ) -> t.RefuseMethodologyApplicationPayload:
         ctx = info.context
 
-        async def set_status(session) -> t.MethodologyPayload:
-            row = await service.set_methodology_status(session=session, clock=ctx.clock,
-                                                       methodology_id=parse_id(input.id),
-                                                       status=DomainStatus(input.status.value))
-            return t.MethodologyPayload(methodology=t.Methodology.from_row(row))
+        async def refuse(session) -> dict:
+            row = await filing.refuse_application(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                application_id=parse_id(input.application_id, "applicationId"), reason=input.reason)
+            return {"application_id": str(row.id)}
 
-        return await run_mutation(ctx, t.MethodologyPayload, set_status)
+        async def answer(session, result: dict) -> t.RefuseMethodologyApplicationPayload:
+            return t.RefuseMethodologyApplicationPayload(application=await _application(session, result))
+
+        def idempotency() -> Idempotency:
+            return Idempotency("refuseMethodologyApplication", input.idempotency_key,
+                               {"applicationId": str(parse_id(input.application_id, "applicationId")),
+                                "reason": input.reason})
+
+        return await run_mutation(ctx, t.RefuseMethodologyApplicationPayload, refuse, answer=answer,
+                                  idempotency=idempotency)
+
+    @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
+                         description="Retire a published methodology version (publication is only by filing).")
+    async def retire_methodology(self, info: strawberry.Info, input: t.RetireMethodologyInput) -> t.RetireMethodologyPayload:
+        ctx = info.context
+
+        async def retire(session) -> t.RetireMethodologyPayload:
+            row = await service.retire_methodology(session=session, methodology_id=parse_id(input.id))
+            filings = await _filings(session, [row.application_id] if row.application_id else [])
+            return t.RetireMethodologyPayload(methodology=t.Methodology.from_row(row, filings.get(row.application_id)))
+
+        return await run_mutation(ctx, t.RetireMethodologyPayload, retire)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)], description="Draft an exchange rule (validity at most 10 years).")
     async def create_exchange_rule(self, info: strawberry.Info, input: t.CreateExchangeRuleInput) -> t.ExchangeRulePayload:
@@ -156,3 +278,55 @@ class ReductionsMutation:
             return t.ExchangeRulePayload(rule=t.ExchangeRule.from_row(row))
 
         return await run_mutation(ctx, t.ExchangeRulePayload, publish)
+
+
+# --- methodology filing ------------------------------------------------------------------------
+
+
+def _document(value: t.MethodologyDocumentInput | None, name: str) -> filing.Document | None:
+    if value is None:
+        return None
+    field = {"application_form": "applicationForm", "methodology_text": "methodologyText",
+             "drafting_notes": "draftingNotes"}[name]
+    # base64 of the largest document, and no more, is decoded
+    if len(value.content_base64) > (filing.MAX_DOCUMENT_BYTES + 2) // 3 * 4 + 4:
+        raise DomainError(ReductionCode.DOCUMENT_TOO_LARGE, f"A document has at most {filing.MAX_DOCUMENT_BYTES} bytes.",
+                          field)
+    try:
+        content = base64.b64decode(value.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise DomainError(ReductionCode.INVALID_APPLICATION, "contentBase64 is not base64.", field) from None
+    return filing.Document(file_name=value.file_name, media_type=value.media_type, content=content)
+
+
+async def _filings(session, application_ids: list) -> dict:
+    """application id -> the public MethodologyFiling of each filed application."""
+    rows = await filing.applications_by_id(session=session, ids=application_ids)
+    if not rows:
+        return {}
+    names = await accounts.account_names(session=session, ids=list({r.applicant_id for r in rows.values()}))
+    documents = await filing.documents_of(session=session, application_ids=list(rows))
+    return {i: t.MethodologyFiling.from_row(r, names.get(r.applicant_id, ""), documents[i]) for i, r in rows.items()}
+
+
+async def _application(session, result: dict) -> t.MethodologyApplication:
+    row = await filing.get_application(session=session, application_id=parse_id(result["application_id"]))
+    documents = await filing.documents_of(session=session, application_ids=[row.id])
+    journal = await filing.journal_of(session=session, application_id=row.id)
+    return t.MethodologyApplication.from_row(row, documents[row.id], journal)
+
+
+async def _applications(session, page) -> Connection[t.MethodologyApplication]:
+    documents = await filing.documents_of(session=session, application_ids=[i.node.id for i in page.items])
+    return Connection.from_page(page, lambda row: t.MethodologyApplication.from_row(row, documents[row.id]))
+
+
+async def _may_read(ctx, session, application: MethodologyApplication) -> bool:
+    """Anyone once filed; before, the applicant, the regulator and the experts drawn into its review."""
+    if application.status == ApplicationStatus.FILED.value:
+        return True
+    if ctx.principal is None:
+        return False
+    if ctx.principal.has(R.REGULATOR.value):
+        return True
+    return await filing.may_read(session=session, account_id=ctx.principal.account_id, application=application)

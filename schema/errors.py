@@ -73,7 +73,9 @@ def error_type(payload: type) -> type:
 
 
 def domain_errors(error_cls: type, exc: DomainError) -> list[Any]:
-    return [payload_error(error_cls, exc.code, exc.message, exc.field, getattr(exc, "retry_after", None))]
+    """The payload's errors: one, or one per problem of a core.errors.DomainErrors."""
+    return [payload_error(error_cls, e.code, e.message, e.field, getattr(e, "retry_after", None))
+            for e in getattr(exc, "problems", None) or [exc]]
 
 
 class PublicError(GraphQLError):

@@ -1,7 +1,8 @@
-"""GraphQL types of methodologies, exchange rules and behaviour reports."""
+"""GraphQL types of methodologies, their filing (art. 11-14), exchange rules and behaviour reports."""
 
 from __future__ import annotations
 
+import base64
 import enum
 from datetime import date, datetime
 
@@ -11,13 +12,25 @@ from reductions import models
 from reductions.errors import ReductionCode
 from reductions.service import DAILY_CAP_REACHED, ItemResult, Reject
 from reductions.service import ItemStatus as DomainItemStatus
+from core.errors import CoreCode
+from reviews.errors import ReviewCode
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 from wallets.errors import WalletCode
 
 PublicationStatus = strawberry.enum(models.PublicationStatus, name="PublicationStatus")
+CalculationKind = strawberry.enum(
+    models.CalculationKind, name="CalculationKind",
+    description="FACTOR_PER_UNIT: quantity x factor. BASELINE_MINUS_ACTUAL: max(0, baseline - actual) x factor, "
+                "the report carrying baselineQuantity and actualQuantity.")
+MethodologyApplicationStatus = strawberry.enum(
+    models.ApplicationStatus, name="MethodologyApplicationStatus",
+    description="UNDER_REVIEW from submission (drawn experts evaluate it), then FILED (published) or REFUSED.")
+MethodologyDocumentKind = strawberry.enum(models.DocumentKind, name="MethodologyDocumentKind")
 ReportItemStatus = strawberry.enum(DomainItemStatus, name="ReportItemStatus",
                                    description="credited now, duplicate of an earlier report (its original result), or rejected.")
+# what reviews.service.decide_review refuses with, which filing and refusing answer
+REVIEW_DECISION_CODES = (ReviewCode.OPINIONS_OUTSTANDING, ReviewCode.REASON_REQUIRED, ReviewCode.WRONG_STATUS)
 ReportRejectCode = strawberry.enum(Reject, name="ReportRejectCode", description="Why a report credited nothing.")
 
 
@@ -41,15 +54,103 @@ class Methodology:
     status: PublicationStatus
     source_reference: str
     is_example: bool = strawberry.field(description="True for illustrative seed data, not a published figure.")
+    calculation: CalculationKind
+    filing: "MethodologyFiling | None" = strawberry.field(
+        description="The filed application and the review it passed (null for versions published before filing).")
 
     @classmethod
-    def from_row(cls, row: models.Methodology) -> "Methodology":
+    def from_row(cls, row: models.Methodology, filing: "MethodologyFiling | None" = None) -> "Methodology":
         return cls(id=strawberry.ID(str(row.id)), code=row.code, version=row.version, name=row.name,
                    behaviour_domain=row.behaviour_domain, activity_unit=row.activity_unit,
                    factor_mg_per_unit=row.factor_mg_per_unit, max_quantity=_milli(row.max_quantity_milli),
                    effective_from=row.effective_from, effective_to=row.effective_to,
                    status=models.PublicationStatus(row.status), source_reference=row.source_reference,
-                   is_example=row.is_example)
+                   is_example=row.is_example, calculation=models.CalculationKind(row.calculation), filing=filing)
+
+
+@strawberry.type(description="A document of a methodology application, with its sha256 to check a copy against.")
+class MethodologyDocument:
+    kind: MethodologyDocumentKind
+    file_name: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    content_base64: str | None = strawberry.field(
+        description="The bytes, base64, on methodologyApplication(id) (null in lists).")
+
+    @classmethod
+    def from_row(cls, row: models.MethodologyDocument, with_content: bool) -> "MethodologyDocument":
+        return cls(kind=models.DocumentKind(row.kind), file_name=row.file_name, media_type=row.media_type,
+                   sha256=row.sha256, size_bytes=row.size_bytes,
+                   content_base64=base64.b64encode(row.content).decode() if with_content else None)
+
+
+@strawberry.type(description="The public record of a methodology's filing (备案, art. 13, 29): who applied, the "
+                             "experts' review (recheck its draw by reviewId), the regulator's decision and reasons.")
+class MethodologyFiling:
+    application_id: strawberry.ID
+    applicant_name: str
+    submitted_at: datetime
+    filed_at: datetime
+    review_id: strawberry.ID | None
+    review_outcome: str = strawberry.field(description="The review's decision: approved.")
+    decision_reason: str
+    documents: list[MethodologyDocument]
+
+    @classmethod
+    def from_row(cls, row: models.MethodologyApplication, applicant_name: str,
+                 documents: list[models.MethodologyDocument]) -> "MethodologyFiling":
+        return cls(application_id=strawberry.ID(str(row.id)), applicant_name=applicant_name,
+                   submitted_at=row.submitted_at, filed_at=row.decided_at,
+                   review_id=strawberry.ID(str(row.review_id)) if row.review_id else None,
+                   review_outcome="approved", decision_reason=row.decision_reason or "",
+                   documents=[MethodologyDocument.from_row(d, with_content=False) for d in documents])
+
+
+@strawberry.type(description="One step of an application's journal: who did what, when.")
+class MethodologyApplicationEvent:
+    event: str = strawberry.field(description="submitted, filed or refused.")
+    actor_id: strawberry.ID
+    at: datetime
+    note: str | None
+
+
+@strawberry.type(description="An application to file a methodology (备案申请, art. 11-13).")
+class MethodologyApplication:
+    id: strawberry.ID
+    applicant_id: strawberry.ID
+    code: str
+    name: str
+    behaviour_domain: str
+    activity_unit: str
+    calculation: CalculationKind
+    factor_mg_per_unit: Long
+    max_quantity: str
+    status: MethodologyApplicationStatus
+    review_id: strawberry.ID | None = strawberry.field(description="The experts' review (reviews), opened on submission.")
+    submitted_at: datetime
+    decided_at: datetime | None
+    decision_reason: str | None
+    methodology_id: strawberry.ID | None = strawberry.field(description="The published version, once filed.")
+    documents: list[MethodologyDocument]
+    journal: list[MethodologyApplicationEvent] = strawberry.field(
+        description="Empty in lists; the whole journal on methodologyApplication(id).")
+
+    @classmethod
+    def from_row(cls, row: models.MethodologyApplication, documents: list[models.MethodologyDocument],
+                 journal: list[models.MethodologyApplicationEvent] | None = None,
+                 with_content: bool = False) -> "MethodologyApplication":
+        return cls(
+            id=strawberry.ID(str(row.id)), applicant_id=strawberry.ID(str(row.applicant_id)), code=row.code,
+            name=row.name, behaviour_domain=row.behaviour_domain, activity_unit=row.activity_unit,
+            calculation=models.CalculationKind(row.calculation), factor_mg_per_unit=row.factor_mg_per_unit,
+            max_quantity=_milli(row.max_quantity_milli), status=models.ApplicationStatus(row.status),
+            review_id=strawberry.ID(str(row.review_id)) if row.review_id else None, submitted_at=row.submitted_at,
+            decided_at=row.decided_at, decision_reason=row.decision_reason,
+            methodology_id=strawberry.ID(str(row.methodology_id)) if row.methodology_id else None,
+            documents=[MethodologyDocument.from_row(d, with_content) for d in documents],
+            journal=[MethodologyApplicationEvent(event=e.event, actor_id=strawberry.ID(str(e.actor_id)), at=e.at,
+                                                 note=e.note) for e in journal or []])
 
 
 def _milli(value: int) -> str:
@@ -104,7 +205,10 @@ class BehaviourReport:
     report_id: str
     external_user_id: str
     methodology_code: str
-    quantity: str
+    quantity: str = strawberry.field(description="The quantity the factor multiplied: the reported one, or "
+                                                 "max(0, baseline - actual).")
+    baseline_quantity: str | None
+    actual_quantity: str | None
     occurred_at: datetime
     received_at: datetime
     outcome: str
@@ -118,6 +222,8 @@ class BehaviourReport:
     def from_row(cls, row: models.BehaviourReport) -> "BehaviourReport":
         return cls(report_id=row.report_id, external_user_id=row.external_user_id,
                    methodology_code=row.methodology_code, quantity=_milli(row.quantity_milli),
+                   baseline_quantity=_milli(row.baseline_milli) if row.baseline_milli is not None else None,
+                   actual_quantity=_milli(row.actual_milli) if row.actual_milli is not None else None,
                    occurred_at=row.occurred_at, received_at=row.received_at, outcome=row.outcome,
                    reject_code=Reject(row.reject_code) if row.reject_code else None, points=row.points_credited,
                    reduction_mg=row.reduction_mg, uncredited_reduction_mg=row.uncredited_reduction_mg,
@@ -152,8 +258,15 @@ class ReportItemInput:
     report_id: str = strawberry.field(description="The operator's own id for this report; retries reuse it.")
     external_user_id: str
     methodology_code: str
-    quantity: str = strawberry.field(description="Activity quantity in the methodology's unit, e.g. \"12.4\" (at most 3 decimals).")
     occurred_at: datetime
+    quantity: str | None = strawberry.field(
+        default=None, description="Activity quantity in the methodology's unit, e.g. \"12.4\" (at most 3 decimals), "
+                                  "for a FACTOR_PER_UNIT methodology.")
+    baseline_quantity: str | None = strawberry.field(
+        default=None, description="For a BASELINE_MINUS_ACTUAL methodology: the baseline, e.g. a household's "
+                                  "baseline kWh for the day.")
+    actual_quantity: str | None = strawberry.field(
+        default=None, description="For a BASELINE_MINUS_ACTUAL methodology: the actual quantity.")
 
 
 @strawberry.input
@@ -161,24 +274,47 @@ class ReportBehaviourInput:
     items: list[ReportItemInput]
 
 
-@strawberry.input
-class CreateMethodologyInput:
-    code: str
-    name: str
-    behaviour_domain: str
-    activity_unit: str
-    factor_mg_per_unit: Long
-    max_quantity: str
-    effective_from: date
-    source_reference: str
-    effective_to: date | None = None
-    is_example: bool = False
+@strawberry.input(description="A document, its bytes base64 (at most 200,000 bytes decoded).")
+class MethodologyDocumentInput:
+    file_name: str
+    media_type: str
+    content_base64: str
+
+
+@strawberry.input(description="Every item may be left out here; an incomplete application is refused naming each "
+                              "missing one (MISSING_ITEM).")
+class ApplyForMethodologyFilingInput:
+    idempotency_key: str
+    code: str | None = None
+    name: str | None = None
+    behaviour_domain: str | None = None
+    activity_unit: str | None = None
+    calculation: CalculationKind | None = None
+    factor_mg_per_unit: Long | None = strawberry.field(default=None, description="mg CO2e per activity unit.")
+    max_quantity: str | None = strawberry.field(default=None, description="The largest credible quantity of one report.")
+    application_form: MethodologyDocumentInput | None = strawberry.field(default=None, description="备案申请表")
+    methodology_text: MethodologyDocumentInput | None = strawberry.field(default=None, description="方法学文本")
+    drafting_notes: MethodologyDocumentInput | None = strawberry.field(default=None, description="编制说明")
 
 
 @strawberry.input
-class SetMethodologyStatusInput:
+class FileMethodologyInput:
+    application_id: strawberry.ID
+    reason: str
+    idempotency_key: str
+    effective_from: date | None = strawberry.field(default=None, description="Default: today (Asia/Shanghai).")
+
+
+@strawberry.input
+class RefuseMethodologyApplicationInput:
+    application_id: strawberry.ID
+    reason: str
+    idempotency_key: str
+
+
+@strawberry.input
+class RetireMethodologyInput:
     id: strawberry.ID
-    status: PublicationStatus
 
 
 @strawberry.input
@@ -215,20 +351,70 @@ class ReportBehaviourPayload:
     errors: list[ReportBehaviourError] = strawberry.field(default_factory=list)
 
 
-MethodologyErrorCode = error_codes(
-    "MethodologyErrorCode", ReductionCode.INVALID_QUANTITY, ReductionCode.INVALID_TRANSITION,
-    ReductionCode.QUANTITY_TOO_LARGE)
+RetireMethodologyErrorCode = error_codes("RetireMethodologyErrorCode", ReductionCode.INVALID_TRANSITION)
 
 
 @strawberry.type
-class MethodologyError(MutationError):
-    code: MethodologyErrorCode
+class RetireMethodologyError(MutationError):
+    code: RetireMethodologyErrorCode
 
 
 @strawberry.type
-class MethodologyPayload:
+class RetireMethodologyPayload:
     methodology: Methodology | None = None
-    errors: list[MethodologyError] = strawberry.field(default_factory=list)
+    errors: list[RetireMethodologyError] = strawberry.field(default_factory=list)
+
+
+ApplyForMethodologyFilingErrorCode = error_codes(
+    "ApplyForMethodologyFilingErrorCode", ReductionCode.MISSING_ITEM, ReductionCode.INVALID_APPLICATION,
+    ReductionCode.DOCUMENT_TOO_LARGE, ReductionCode.INVALID_QUANTITY, ReductionCode.QUANTITY_TOO_LARGE,
+    CoreCode.IDEMPOTENCY_KEY_REUSED,
+    # reviews.service.open_review checks its field, which here is always "methodology"
+    ReviewCode.INVALID_FIELD)
+
+
+@strawberry.type
+class ApplyForMethodologyFilingError(MutationError):
+    code: ApplyForMethodologyFilingErrorCode
+
+
+@strawberry.type
+class ApplyForMethodologyFilingPayload:
+    application: MethodologyApplication | None = None
+    errors: list[ApplyForMethodologyFilingError] = strawberry.field(default_factory=list)
+
+
+FileMethodologyErrorCode = error_codes(
+    "FileMethodologyErrorCode", ReductionCode.INVALID_TRANSITION, ReductionCode.EFFECTIVE_IN_PAST,
+    CoreCode.IDEMPOTENCY_KEY_REUSED, *REVIEW_DECISION_CODES)
+
+
+@strawberry.type
+class FileMethodologyError(MutationError):
+    code: FileMethodologyErrorCode
+
+
+@strawberry.type
+class FileMethodologyPayload:
+    application: MethodologyApplication | None = None
+    methodology: Methodology | None = None
+    errors: list[FileMethodologyError] = strawberry.field(default_factory=list)
+
+
+RefuseMethodologyApplicationErrorCode = error_codes(
+    "RefuseMethodologyApplicationErrorCode", ReductionCode.INVALID_TRANSITION, CoreCode.IDEMPOTENCY_KEY_REUSED,
+    *REVIEW_DECISION_CODES)
+
+
+@strawberry.type
+class RefuseMethodologyApplicationError(MutationError):
+    code: RefuseMethodologyApplicationErrorCode
+
+
+@strawberry.type
+class RefuseMethodologyApplicationPayload:
+    application: MethodologyApplication | None = None
+    errors: list[RefuseMethodologyApplicationError] = strawberry.field(default_factory=list)
 
 
 ExchangeRuleErrorCode = error_codes(

@@ -7,7 +7,8 @@ password, so the loader refuses to run when TANPUHUI_ENV=production.
 The set goes through the same domain functions the API uses: a regulator, an app operator the
 regulator approved (with an API key for its reporting system), an approved merchant (a coffee
 chain), an organisation that wants to go carbon neutral, and two individuals, one of whom has
-entrusted the operator (委托协议), which knows her as its user "u-381". A project owner's rooftop
+entrusted the operator (委托协议), which knows her as its user "u-381"; the operator has applied to
+file a shared-bicycle methodology, under the experts' review (art. 11-13). A project owner's rooftop
 solar project is verified by a commissioned verifier (with three drawn experts' opinions), filed
 with CERs issued, some of them on offer, and the owner's application for neutrality of its own
 event: 13 t held for review, approved by the platform's neutrality reviewer (a person the regulator
@@ -112,6 +113,7 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
                     ]
                     return lines
                 api_key, regulator_id, reviewer_id = await _create(session, clock, hashing, settings)
+                application = await _methodology_application(session, clock)
                 project = await _cer_project(session, clock, hashing, settings, regulator_id, reviewer_id)
     finally:
         await engine.dispose()
@@ -119,6 +121,8 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
         f"App operator API key (shown this once; send it as `X-API-Key: <key>`): {api_key}",
         f"{ENTRUSTING_PERSON.display_name} has entrusted {OPERATOR.display_name}, which knows her as "
         f"its user \"{EXTERNAL_USER_ID}\".",
+        f"{OPERATOR.display_name} applied to file methodology {application.code} (art. 11); it is under "
+        f"the experts' review {application.review_id}, for the regulator to draw.",
         f"CER project {project.code} is filed with {project.issued:,} t of vintage {project.vintage} issued; "
         f"{project.offered:,} t are on offer in the CER market.",
         f"Carbon-neutral certificate {project.certificate_number}: verify at {project.verification_url} "
@@ -177,6 +181,26 @@ async def _create(session, clock, hashing: PasswordHashing, settings):
     await service.grant_role(session=session, clock=clock, regulator_id=regulator.id, account_id=reviewer.id,
                              role=Role.NEUTRALITY_REVIEWER.value, note="平台碳中和申请审核岗 (demo)")
     return api_key, regulator.id, reviewer.id
+
+
+async def _methodology_application(session, clock):
+    """The operator's application to file a shared-bicycle methodology (art. 11-13): complete, so
+    a review of drawn methodology experts is open on it."""
+    from reductions import filing
+    from reductions.models import CalculationKind
+
+    operator_id = (await session.execute(select(Account.id).where(Account.email == OPERATOR.email))).scalar_one()
+
+    def document(name: str, text: str) -> filing.Document:
+        return filing.Document(file_name=name, media_type="text/plain; charset=utf-8", content=text.encode())
+
+    return await filing.apply(session=session, clock=clock, applicant_id=operator_id, fields=filing.ApplicationFields(
+        code="SZ-BIKE-DEMO", name="共享单车骑行碳普惠方法学 Shared-bicycle riding (demo)", behaviour_domain="cycling",
+        activity_unit="person_km", calculation=CalculationKind.FACTOR_PER_UNIT, factor_mg_per_unit=64_000,
+        max_quantity="60",
+        application_form=document("备案申请表.txt", "申请单位：低碳星球运营有限公司 (demo)\n方法学：共享单车骑行"),
+        methodology_text=document("方法学文本.txt", "减排量 = 骑行里程 (person-km) × 64 gCO2e (demo figure)"),
+        drafting_notes=document("编制说明.txt", "基准情景：同等里程的燃油小汽车出行 (demo)")))
 
 
 @dataclass(frozen=True)
@@ -243,19 +267,17 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     from neutrality.cers import projects
     from neutrality.market import offers
     from neutrality.retirement import certificates, retirements, review
-    from reductions import service as reductions
-    from reductions.models import PublicationStatus
+    from reductions.seeding import seed_methodology
 
     now = clock.now()
     past = MovableClock(now - timedelta(days=45))
     # a project names a published methodology (art. 14): an example one for rooftop solar
-    solar = await reductions.create_methodology(
+    # (seeded, as the migrations seed Shenzhen's: the demo stages no expert review for it)
+    solar = await seed_methodology(
         session=session, clock=past, code="SZ-PV-DEMO", name="分布式光伏发电 Rooftop solar (demo)",
         behaviour_domain="renewable_energy", activity_unit="kwh", factor_mg_per_unit=581_000,
-        max_quantity="100000000", effective_from=business_date(past.now()),
-        source_reference="demo figure, not a published Shenzhen value", is_example=True)
-    await reductions.set_methodology_status(session=session, clock=past, methodology_id=solar.id,
-                                            status=PublicationStatus.PUBLISHED)
+        max_quantity_milli=100_000_000_000, effective_from=business_date(past.now()),
+        source_reference="demo figure, not a published Shenzhen value")
     owner = await service.sign_up(session=session, clock=past, hashing=hashing,
                                   personal_data_key=settings.personal_data_key, kind="organisation",
                                   display_name=PROJECT_OWNER.display_name, email=PROJECT_OWNER.email,

@@ -8,7 +8,7 @@ from datetime import date
 
 from core.bulk import driver
 from reductions import service as reductions
-from reductions.models import PublicationStatus
+from reductions.seeding import seed_methodology
 
 # the project and registry front-end contracts, walked by hash in tests/neutrality/test_cer_projects.py
 PROJECT_CONTRACTS = {
@@ -99,11 +99,8 @@ async def published_methodology(services, code: str = PV_METHODOLOGY) -> str:
         async with session.begin():
             if await reductions.is_published_methodology(session=session, clock=services.clock, code=code):
                 return code
-            made = await reductions.create_methodology(
+            await seed_methodology(
                 session=session, clock=services.clock, code=code, name="分布式光伏发电 (test)",
                 behaviour_domain="renewable_energy", activity_unit="kwh", factor_mg_per_unit=581_000,
-                max_quantity="100000000", effective_from=date(2024, 1, 1), source_reference="test figure",
-                is_example=True)
-            await reductions.set_methodology_status(session=session, clock=services.clock, methodology_id=made.id,
-                                                    status=PublicationStatus.PUBLISHED)
+                max_quantity_milli=100_000_000_000, effective_from=date(2024, 1, 1), source_reference="test figure")
     return code

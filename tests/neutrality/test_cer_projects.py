@@ -16,8 +16,8 @@ from neutrality.cers import blocks, projects
 from neutrality.cers.models import Block, BlockState, MoveKind, VerifierReport
 from neutrality.cers.notice import notice_end
 from neutrality.market.models import Offer
-from reductions import service as reductions
 from reductions.models import PublicationStatus
+from reductions.seeding import seed_methodology
 from tests.neutrality.certificate_fixtures import APPLY, application, approve_through_api, holding, reviewer_actor
 from tests.conftest import DECIDE as DECIDE_ROLE
 from tests.conftest import organisation, person, regulator, sign_in
@@ -223,17 +223,14 @@ async def test_lifecycle_refusals_change_nothing(api, clock):
     assert codes(bad["registerCerProject"]) == ["INVALID"]
     # a project names a published methodology (art. 14): not free text, not a draft, not a retired one
     async with api.services.session_factory() as session, session.begin():
-        draft_only = await reductions.create_methodology(
+        draft_only = await seed_methodology(
             session=session, clock=clock, code="SZ-WIND", name="风电 (test)", behaviour_domain="renewable_energy",
-            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2026, 1, 1),
-            source_reference="test figure")
-        retired = await reductions.create_methodology(
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity_milli=1_000_000,
+            effective_from=date(2026, 1, 1), source_reference="test figure", status=PublicationStatus.DRAFT)
+        await seed_methodology(
             session=session, clock=clock, code="SZ-OLD", name="旧方法学 (test)", behaviour_domain="renewable_energy",
-            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity="1000", effective_from=date(2020, 1, 1),
-            source_reference="test figure")
-        for status in (PublicationStatus.PUBLISHED, PublicationStatus.RETIRED):
-            await reductions.set_methodology_status(session=session, clock=clock, methodology_id=retired.id,
-                                                    status=status)
+            activity_unit="kwh", factor_mg_per_unit=581_000, max_quantity_milli=1_000_000,
+            effective_from=date(2020, 1, 1), source_reference="test figure", status=PublicationStatus.RETIRED)
     for code in ("SZ-NOPE", draft_only.code, "SZ-OLD"):
         refused = await api.data(REGISTER, {"input": {**PROJECT, "methodologyCode": code}}, token=own.token)
         assert [(e["code"], e["field"]) for e in refused["registerCerProject"]["errors"]] == [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+from reductions.models import PublicationStatus
+from reductions.seeding import seed_methodology
 from tests.conftest import Actor, approved, person, regulator
 
 CREATE_RULE = """
@@ -125,12 +127,11 @@ async def test_roles_reach_only_their_own_ledger_views(api, clock):
     unknown = await api.data(CREATE_RULE, {"input": {**rule, "methodologyCode": "SZ-NOPE"}}, token=reg.token)
     assert [(e["code"], e["field"]) for e in unknown["createExchangeRule"]["errors"]] == [
         ("UNKNOWN_METHODOLOGY", "methodologyCode")]
-    drafted = await api.data("""mutation($input: CreateMethodologyInput!) { createMethodology(input: $input) {
-        methodology { id } errors { code field message } } }""", {"input": {
-        "code": "SZ-BIKE", "name": "共享单车 (test)", "behaviourDomain": "cycling", "activityUnit": "km",
-        "factorMgPerUnit": 50_000, "maxQuantity": "100", "effectiveFrom": "2026-01-01",
-        "sourceReference": "test figure"}}, token=reg.token)
-    assert drafted["createMethodology"]["errors"] == [], drafted
+    async with api.services.session_factory() as session, session.begin():
+        await seed_methodology(session=session, clock=clock, code="SZ-BIKE", name="共享单车 (test)",
+                               behaviour_domain="cycling", activity_unit="km", factor_mg_per_unit=50_000,
+                               max_quantity_milli=100_000, effective_from=date(2026, 1, 1),
+                               source_reference="test figure", status=PublicationStatus.DRAFT)
     draft_only = await api.data(CREATE_RULE, {"input": {**rule, "methodologyCode": "sz-bike"}}, token=reg.token)
     assert [(e["code"], e["field"]) for e in draft_only["createExchangeRule"]["errors"]] == [
         ("METHODOLOGY_NOT_PUBLISHED", "methodologyCode")]

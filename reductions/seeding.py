@@ -1,0 +1,39 @@
+"""Methodologies for tests, the demo and benchmarks: the one place that writes a methodology row
+without the filing flow.
+
+The running service publishes a methodology only by filing an application after the experts'
+review (reductions/filing.py, art. 12-14); migrations seed the figures Shenzhen published before
+filing existed. Tests, `tanpuhui demo` and benchmarks need ready methodologies (and drafts or
+retired ones, to test that only published ones count) without staging a review each time, so
+they insert them here, as the migrations do."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from reductions.models import CalculationKind, Methodology, PublicationStatus
+
+
+async def seed_methodology(
+    *, session: AsyncSession, clock: Clock, code: str, name: str, behaviour_domain: str, activity_unit: str,
+    factor_mg_per_unit: int, max_quantity_milli: int, effective_from: date, source_reference: str,
+    status: PublicationStatus = PublicationStatus.PUBLISHED,
+    calculation: CalculationKind = CalculationKind.FACTOR_PER_UNIT, is_example: bool = True,
+) -> Methodology:
+    """The code's next version, in `status` (published by default)."""
+    code = code.strip().upper()
+    latest = (await session.execute(select(func.max(Methodology.version)).where(Methodology.code == code))).scalar_one()
+    now = clock.now()
+    methodology = Methodology(
+        code=code, version=(latest or 0) + 1, name=name, behaviour_domain=behaviour_domain,
+        activity_unit=activity_unit, calculation=calculation.value, factor_mg_per_unit=factor_mg_per_unit,
+        max_quantity_milli=max_quantity_milli, effective_from=effective_from, status=status.value,
+        source_reference=source_reference, is_example=is_example, created_at=now,
+        published_at=now if status != PublicationStatus.DRAFT else None)
+    session.add(methodology)
+    await session.flush()
+    return methodology
