@@ -39,19 +39,22 @@ async def _views(session, rows: list[Project], viewer) -> list[t.CerProject]:
     issued = await registry.issuances(session=session, project_ids=ids)
     totals = await registry.totals(session=session, project_ids=ids)
     commissions = await verification.commissions_of(session=session, project_ids=ids)
+    commission_views = iter(await _commissions(session, [c for p in rows for c in commissions[p.id]]))
     flags = await verification.flags(session=session, project_ids=ids)
-    names = await account_names(session=session, ids=list({c.verifier_id for cs in commissions.values() for c in cs}))
     notices = await notice.notices_of(session=session, projects=rows)
     return [t.CerProject.from_row(p, notice=notices[p.id], reports=reports[p.id], issuances=issued[p.id],
                                   totals=totals[p.id], viewer=viewer, flags=flags[p.id],
-                                  commissions=[t.VerifierCommission.from_row(c, names.get(c.verifier_id, ""))
-                                               for c in commissions[p.id]])
+                                  commissions=[next(commission_views) for _ in commissions[p.id]])
             for p in rows]
 
 
+async def _commissions(session, rows: list[VerifierCommission]) -> list[t.VerifierCommission]:
+    names = await account_names(session=session, ids=list({r.verifier_id for r in rows}))
+    return [t.VerifierCommission.from_row(r, names.get(r.verifier_id, "")) for r in rows]
+
+
 async def _commission(session, row: VerifierCommission) -> t.VerifierCommission:
-    names = await account_names(session=session, ids=[row.verifier_id])
-    return t.VerifierCommission.from_row(row, names.get(row.verifier_id, ""))
+    return (await _commissions(session, [row]))[0]
 
 
 async def _view(session, row: Project, viewer) -> t.CerProject:
@@ -139,7 +142,8 @@ class ProjectsQuery:
         async with ctx.reading() as session:
             page = await verification.verifier_commissions(session=session, verifier_id=ctx.principal.account_id,
                                                            first=first, after=after)
-            views = {i.node.id: await _commission(session, i.node) for i in page.items}
+            views = dict(zip([i.node.id for i in page.items],
+                             await _commissions(session, [i.node for i in page.items])))
         return Connection.from_page(page, lambda row: views[row.id])
 
     @strawberry.field(extensions=[Allow(*HOLDERS)],

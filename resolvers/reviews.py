@@ -37,15 +37,20 @@ async def review_views(session, rows: list[Review], ctx: Context) -> list[t.Revi
     mine: uuid.UUID | None = None
     if not regulator and principal is not None and principal.has(R.EXPERT.value):
         mine = await session.scalar(select(Expert.id).where(Expert.account_id == principal.account_id))
-    views = []
-    for row in rows:
-        shown = [s for s in seats[row.id] if regulator or (mine is not None and s.expert_id == mine)]
-        views.append(t.Review.from_row(row, draws=draws[row.id], seats=await seat_views(session, shown)))
-    return views
+    shown = {row.id: [s for s in seats[row.id] if regulator or (mine is not None and s.expert_id == mine)]
+             for row in rows}
+    # one look-up of the experts of every shown seat, whatever the number of reviews
+    views = iter(await seat_views(session, [s for row in rows for s in shown[row.id]]))
+    return [t.Review.from_row(row, draws=draws[row.id], seats=[next(views) for _ in shown[row.id]]) for row in rows]
+
+
+async def _entries(session, rows: list[Expert]) -> list[t.ExpertEntry]:
+    conflicts = await experts.conflicts_of(session=session, expert_ids=[r.id for r in rows])
+    return [t.ExpertEntry.from_row(row, conflicts[row.id]) for row in rows]
 
 
 async def _entry(session, row: Expert) -> t.ExpertEntry:
-    return t.ExpertEntry.from_row(row, await experts.conflicts_of(session=session, expert_id=row.id))
+    return (await _entries(session, [row]))[0]
 
 
 @strawberry.type
@@ -67,7 +72,7 @@ class ReviewsQuery:
         ctx: Context = info.context
         async with ctx.reading() as session:
             page = await experts.library(session=session, first=first, after=after)
-            views = {i.node.id: await _entry(session, i.node) for i in page.items}
+            views = dict(zip([i.node.id for i in page.items], await _entries(session, [i.node for i in page.items])))
         return Connection.from_page(page, lambda row: views[row.id])
 
     @strawberry.field(extensions=[Allow(anyone=True)],

@@ -100,15 +100,20 @@ async def declare_conflict(*, session: AsyncSession, clock: Clock, declared_by: 
     if existing is not None:
         return existing
     conflict = ExpertConflict(id=uuid.uuid4(), expert_id=expert_id, organisation_id=organisation_id,
-                              note=(note or "").strip()[:2000], declared_by=declared_by, declared_at=clock.now())
+                              note=_text(note, "note", "note", 2000) if (note or "").strip() else "",
+                              declared_by=declared_by, declared_at=clock.now())
     session.add(conflict)
     await session.flush()
     return conflict
 
 
-async def conflicts_of(*, session: AsyncSession, expert_id: uuid.UUID) -> list[ExpertConflict]:
-    return list(await session.scalars(select(ExpertConflict).where(ExpertConflict.expert_id == expert_id)
-                                      .order_by(ExpertConflict.declared_at, ExpertConflict.id)))
+async def conflicts_of(*, session: AsyncSession, expert_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ExpertConflict]]:
+    """Each expert's declared conflicts, oldest first, in one query."""
+    found: dict[uuid.UUID, list[ExpertConflict]] = {i: [] for i in expert_ids}
+    for conflict in await session.scalars(select(ExpertConflict).where(ExpertConflict.expert_id.in_(expert_ids))
+                                          .order_by(ExpertConflict.declared_at, ExpertConflict.id)):
+        found[conflict.expert_id].append(conflict)
+    return found
 
 
 async def public_experts(*, session: AsyncSession, field: str | None, first: int | None, after: str | None) -> Page:

@@ -109,7 +109,7 @@ async def eligible_pool(*, session: AsyncSession, review: Review) -> list[uuid.U
     """Active experts of the review's field, with an active EXPERT role and an account in good
     standing, no declared conflict with a party, and no seat in this review yet; by id."""
     conflicted = select(ExpertConflict.id).where(ExpertConflict.expert_id == Expert.id,
-                                                 ExpertConflict.organisation_id.in_(review.parties or [uuid.UUID(int=0)]))
+                                                 ExpertConflict.organisation_id.in_(review.parties))
     seated = select(ReviewSeat.id).where(ReviewSeat.review_id == review.id, ReviewSeat.expert_id == Expert.id)
     stmt = (select(Expert.id)
             .join(Account, Account.id == Expert.account_id)

@@ -107,3 +107,36 @@ async def test_refusals_and_permissions(api, services):
     assert (await api.data(REVIEW, {"id": "not-an-id"}))["review"] is None
     assert (await api.data("query($id: ID!) { recheckReviewDraws(reviewId: $id) { valid } }",
                            {"id": str(uuid.uuid4())}))["recheckReviewDraws"] == []
+
+
+async def test_lists_cost_the_same_statements_for_one_review_or_many(api, services):
+    """reviewsForRegulator and expertLibrary load seats, experts and conflicts per page, not per row."""
+    from sqlalchemy import event
+
+    from tests.reviews.fixtures import answer_all, library
+
+    reg = await regulator(api)
+    await library(services, 3)
+    query = """query { reviewsForRegulator(first: 50) { edges { node { id seats { expert { name } } } } }
+                       expertLibrary(first: 50) { edges { node { conflicts { note } } } } }"""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    async def cost() -> int:
+        statements.clear()
+        event.listen(services.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            await api.data(query, token=reg.token)
+        finally:
+            event.remove(services.engine.sync_engine, "before_cursor_execute", count)
+        return len(statements)
+
+    await answer_all(services, await opened_review(services, seats=2))
+    one = await cost()
+    for _ in range(4):
+        await answer_all(services, await opened_review(services, seats=2))
+    await library(services, 5)
+    many = await cost()
+    assert many == one and one > 0
