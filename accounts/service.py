@@ -60,8 +60,9 @@ API_KEY_PREFIX = "tph"
 _API_KEY_SHAPE = re.compile(API_KEY_PREFIX + r"_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 
 
-def _audit(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, action: str,
-           subject_type: str, subject_id: uuid.UUID | None, **details) -> None:
+def record_audit_event(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, action: str,
+                       subject_type: str, subject_id: uuid.UUID | None, **details) -> None:
+    """Who did what to whom (audit_events, append-only); nothing personal in `details`."""
     session.add(
         AuditEvent(
             actor_account_id=actor, action=action, subject_type=subject_type,
@@ -158,10 +159,10 @@ async def sign_up(
                             status=RoleStatus.ACTIVE.value, created_at=now))
     for role in wanted:
         session.add(_application(account.id, role, note, now))
-    _audit(session, clock, actor=account.id, action="account.signed_up", subject_type="account",
+    record_audit_event(session, clock, actor=account.id, action="account.signed_up", subject_type="account",
            subject_id=account.id, kind=kind, applied_for=wanted)
     if identity_conflict:
-        _audit(session, clock, actor=account.id, action="account.identity_number_already_linked",
+        record_audit_event(session, clock, actor=account.id, action="account.identity_number_already_linked",
                subject_type="account", subject_id=account.id)
     await session.flush()
     return account
@@ -196,7 +197,7 @@ async def create_regulator(
         raise (_unique_violation(exc) or exc) from None
     session.add(AccountRole(account_id=account.id, role=Role.REGULATOR.value,
                             status=RoleStatus.ACTIVE.value, created_at=now, decided_at=now))
-    _audit(session, clock, actor=None, action="regulator.created", subject_type="account",
+    record_audit_event(session, clock, actor=None, action="regulator.created", subject_type="account",
            subject_id=account.id)
     await session.flush()
     return account
@@ -230,7 +231,7 @@ async def apply_for_role(
         application.status, application.application_note = fresh.status, note
         application.decided_by, application.decision_reason = None, None
         application.decided_at, application.created_at = fresh.decided_at, now
-    _audit(session, clock, actor=account_id, action="role.applied", subject_type="account_role",
+    record_audit_event(session, clock, actor=account_id, action="role.applied", subject_type="account_role",
            subject_id=None, role=role)
     await session.flush()
     return application
@@ -254,7 +255,7 @@ async def decide_role_application(
     application.status = RoleStatus.ACTIVE.value if approve else RoleStatus.REJECTED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason
-    _audit(session, clock, actor=regulator_id, action="role.approved" if approve else "role.rejected",
+    record_audit_event(session, clock, actor=regulator_id, action="role.approved" if approve else "role.rejected",
            subject_type="account_role", subject_id=application.id, role=application.role,
            account_id=str(application.account_id))
     await session.flush()
@@ -284,8 +285,9 @@ async def grant_role(
     grant.decided_by, grant.decided_at, grant.decision_reason = regulator_id, now, None
     if existing is None:
         session.add(grant)
-    _audit(session, clock, actor=regulator_id, action="role.granted", subject_type="account_role",
-           subject_id=None, role=role, account_id=str(account_id))
+    await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="role.granted", subject_type="account_role",
+                       subject_id=grant.id, role=role, account_id=str(account_id))
     await session.flush()
     return grant
 
@@ -308,7 +310,7 @@ async def revoke_role(
     application.status = RoleStatus.REVOKED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason_text
-    _audit(session, clock, actor=regulator_id, action="role.revoked", subject_type="account_role",
+    record_audit_event(session, clock, actor=regulator_id, action="role.revoked", subject_type="account_role",
            subject_id=application.id, role=application.role)
     await session.flush()
     return application
@@ -462,7 +464,7 @@ async def refresh(
             return RefreshRefused(AccountCode.REFRESH_TOKEN_REVOKED, "This session was signed out.")
         if token.used_at is not None:
             await _revoke_family(session=session, family_id=token.family_id, now=now)
-            _audit(session, clock, actor=token.account_id, action="session.refresh_reuse_detected",
+            record_audit_event(session, clock, actor=token.account_id, action="session.refresh_reuse_detected",
                    subject_type="session", subject_id=token.family_id)
             await session.flush()
             return RefreshRefused(
@@ -530,7 +532,7 @@ async def change_password(
         condition = and_(condition, RefreshToken.family_id != keep_family_id)
     families = (await session.execute(update(RefreshToken).where(condition).values(revoked_at=clock.now())
                                       .returning(RefreshToken.family_id))).scalars().all()
-    _audit(session, clock, actor=account_id, action="account.password_changed", subject_type="account",
+    record_audit_event(session, clock, actor=account_id, action="account.password_changed", subject_type="account",
            subject_id=account_id)
     await session.flush()
     return sorted(set(families), key=str)
@@ -568,7 +570,7 @@ async def create_api_key(
                  created_at=clock.now())
     session.add(key)
     await session.flush()
-    _audit(session, clock, actor=principal.account_id, action="api_key.created", subject_type="api_key",
+    record_audit_event(session, clock, actor=principal.account_id, action="api_key.created", subject_type="api_key",
            subject_id=key.id, scopes=chosen)
     return key, plaintext
 
@@ -585,7 +587,7 @@ async def revoke_api_key(
         raise NotFound(message="No such API key.", field="id")
     if key.revoked_at is None:
         key.revoked_at = clock.now()
-        _audit(session, clock, actor=account_id, action="api_key.revoked", subject_type="api_key",
+        record_audit_event(session, clock, actor=account_id, action="api_key.revoked", subject_type="api_key",
                subject_id=key.id)
     await session.flush()
     return key
@@ -708,7 +710,7 @@ async def accept_entrustment(
     except IntegrityError:
         raise DomainError(AccountCode.ALREADY_ENTRUSTED, "There is already an active entrustment for this app user.",
                           "code") from None
-    _audit(session, clock, actor=individual_id, action="entrustment.accepted", subject_type="entrustment",
+    record_audit_event(session, clock, actor=individual_id, action="entrustment.accepted", subject_type="entrustment",
            subject_id=entrustment.id, operator_id=str(invitation.operator_account_id))
     return entrustment
 
@@ -730,7 +732,7 @@ async def revoke_entrustment(
         raise DomainError(AccountCode.ALREADY_REVOKED, "This entrustment is already revoked.", "id")
     entrustment.status = EntrustmentStatus.REVOKED.value
     entrustment.revoked_at = clock.now()
-    _audit(session, clock, actor=individual_id, action="entrustment.revoked", subject_type="entrustment",
+    record_audit_event(session, clock, actor=individual_id, action="entrustment.revoked", subject_type="entrustment",
            subject_id=entrustment.id)
     await session.flush()
     return entrustment

@@ -20,6 +20,7 @@ from accounts.models import AccountKind, Role
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.text import clean_text
 from reviews.errors import ReviewCode
 from reviews.models import Expert, ExpertConflict, ExpertField, ExpertStatus
 
@@ -37,10 +38,7 @@ def check_field(value: str, field: str = "field") -> str:
 
 
 def _text(value: str | None, field: str, label: str, limit: int) -> str:
-    value = (value or "").strip()
-    if not value or len(value) > limit or "\x00" in value:
-        raise DomainError(CoreCode.INVALID, f"Give the {label} (1 to {limit} characters).", field)
-    return value
+    return clean_text(value, field=field, what=label, limit=limit, code=CoreCode.INVALID, multiline=True)
 
 
 async def add_expert(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, account_id: uuid.UUID,

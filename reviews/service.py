@@ -26,6 +26,7 @@ from accounts.models import Account, AccountRole, Role, RoleStatus
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.text import clean_text
 from reviews import draws
 from reviews.errors import ReviewCode
 from reviews.experts import check_field, expert_of_account
@@ -53,12 +54,7 @@ def _journal(session: AsyncSession, clock: Clock, review: Review, action: str, a
 
 
 def _reason(value: str | None, field: str, code: ReviewCode | CoreCode, what: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise DomainError(code, f"Give {what}.", field)
-    if len(value) > TEXT_LIMIT or "\x00" in value:
-        raise DomainError(CoreCode.INVALID, f"At most {TEXT_LIMIT:,} characters.", field)
-    return value
+    return clean_text(value, field=field, what=what, limit=TEXT_LIMIT, code=code, multiline=True)
 
 
 async def open_review(*, session: AsyncSession, clock: Clock, opened_by: uuid.UUID, subject_kind: SubjectKind,
@@ -189,7 +185,7 @@ async def submit_opinion(*, session: AsyncSession, clock: Clock, account_id: uui
     """A seated expert's opinion: pass, pass with changes, or fail, with the reasoning."""
     review, seat = await _seat_of(session, account_id, review_id)
     seat.opinion = Opinion(opinion).value
-    seat.text = _reason(text, "text", CoreCode.INVALID, "the reasoning of your opinion")
+    seat.text = _reason(text, "text", CoreCode.INVALID, "reasoning of your opinion")
     seat.status, seat.answered_at = SeatStatus.ANSWERED.value, clock.now()
     _journal(session, clock, review, "answered", account_id, expert_id=str(seat.expert_id), opinion=seat.opinion)
     await session.flush()
@@ -200,7 +196,7 @@ async def decline_seat(*, session: AsyncSession, clock: Clock, account_id: uuid.
                        reason: str) -> ReviewSeat:
     """A seated expert declines for a conflict; the seat is drawn again at once, the same way."""
     review, seat = await _seat_of(session, account_id, review_id)
-    seat.text = _reason(reason, "reason", ReviewCode.REASON_REQUIRED, "the conflict that keeps you from this review")
+    seat.text = _reason(reason, "reason", ReviewCode.REASON_REQUIRED, "conflict that keeps you from this review")
     seat.status, seat.answered_at = SeatStatus.DECLINED.value, clock.now()
     _journal(session, clock, review, "declined", account_id, expert_id=str(seat.expert_id))
     await session.flush()
@@ -232,7 +228,7 @@ async def decide_review(*, session: AsyncSession, clock: Clock, regulator_id: uu
     review = await get_review(session=session, review_id=review_id, lock=True)
     if review.status == ReviewStatus.DECIDED.value:
         raise DomainError(ReviewCode.WRONG_STATUS, f"This review was decided: {review.decision}.", "reviewId")
-    reason = _reason(reason, "reason", ReviewCode.REASON_REQUIRED, "the reasons for the decision")
+    reason = _reason(reason, "reason", ReviewCode.REASON_REQUIRED, "reasons for the decision")
     counted = await tally(session=session, review=review)
     if review.status != ReviewStatus.DRAWN.value or counted.outstanding > 0:
         raise DomainError(ReviewCode.OPINIONS_OUTSTANDING,

@@ -204,9 +204,8 @@ class CertificateVerification:
     @classmethod
     def from_result(cls, result: certs.Verification, base_url: str) -> "CertificateVerification":
         revoked = result.revocation
-        status = (CertificateStatus.REVOKED if revoked else
-                  CertificateStatus.VALID if result.valid else CertificateStatus.INVALID)
-        return cls(certificate=CarbonNeutralCertificate.from_row(result.certificate, base_url), status=status,
+        return cls(certificate=CarbonNeutralCertificate.from_row(result.certificate, base_url),
+                   status=CertificateStatus(result.status),
                    valid=result.valid,
                    revocation=CertificateRevocation(reason=revoked.reason, revoked_at=revoked.revoked_at)
                    if revoked else None,

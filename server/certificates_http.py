@@ -46,7 +46,7 @@ def verification_json(result: certs.Verification, base_url: str) -> dict:
     return {
         "number": cert.number,
         "valid": result.valid,
-        "status": "REVOKED" if result.revocation else ("VALID" if result.valid else "INVALID"),
+        "status": result.status,
         "revocation": ({"reason": result.revocation.reason, "revokedAt": result.revocation.revoked_at.isoformat()}
                        if result.revocation else None),
         "signatureValid": result.signature_valid,

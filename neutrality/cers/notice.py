@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError
+from core.locks import lock_name
 from neutrality.cers.models import Project, WorkingDaySchedule
 
 NOTICE_WORKING_DAYS = 7
@@ -189,7 +190,7 @@ async def enter_schedule(*, session: AsyncSession, clock: Clock, regulator_id: u
         raise DomainError(CoreCode.INVALID, f"The source reference has at most {MAX_SOURCE} characters.",
                           "sourceReference")
     # one writer per year at a time: the version numbers stay dense and unique
-    await session.execute(select(func.pg_advisory_xact_lock(7_301_000 + year)))
+    await lock_name(session, f"working-day-schedule:{year}")
     latest = await session.scalar(select(func.max(WorkingDaySchedule.version)).where(WorkingDaySchedule.year == year))
     row = WorkingDaySchedule(id=uuid.uuid4(), year=year, version=(latest or 0) + 1, holidays=sorted(holidays),
                              makeup_workdays=sorted(makeup_workdays), source_reference=source,

@@ -32,6 +32,7 @@ from core.clock import Clock, business_date
 from core.documents import Document, canonical_bytes, check_documents
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.text import clean_text
 from neutrality.cers.models import (
     CommissionStatus,
     Project,
@@ -55,12 +56,7 @@ class VintageTonnes:
 
 
 def _reason(value: str | None, field: str, what: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise DomainError(RegistryCode.REASON_REQUIRED, f"Say {what}.", field)
-    if len(value) > 2_000 or "\x00" in value:
-        raise DomainError(CoreCode.INVALID, "At most 2,000 characters.", field)
-    return value
+    return clean_text(value, field=field, what=what, limit=2_000, code=RegistryCode.REASON_REQUIRED, multiline=True)
 
 
 async def _locked_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
@@ -122,7 +118,7 @@ async def withdraw_commission(*, session: AsyncSession, clock: Clock, regulator_
     if commission.status != CommissionStatus.COMMISSIONED.value:
         raise DomainError(RegistryCode.WRONG_STATUS, f"A commission that is {commission.status} cannot be withdrawn.",
                           "commissionId")
-    commission.withdrawn_reason = _reason(reason, "reason", "why the commission is withdrawn")
+    commission.withdrawn_reason = _reason(reason, "reason", "reason the commission is withdrawn")
     commission.status = CommissionStatus.WITHDRAWN.value
     await session.flush()
     return commission
@@ -211,7 +207,7 @@ async def record_false_report(*, session: AsyncSession, clock: Clock, regulator_
                               freeze_unsold: bool) -> tuple[VerifierSanction, list[str]]:
     """Art. 32: the verifier is barred from new commissions; its projects are flagged, and frozen if
     asked. Returns the sanction and the codes of the projects it froze."""
-    reason = _reason(reason, "reason", "what was false in the report")
+    reason = _reason(reason, "reason", "account of what was false in the report")
     if await session.scalar(select(Account.id).where(Account.id == verifier_id)) is None:
         raise NotFound(message="No verifier has this id.", field="verifierId")
     if commission_id is not None:
@@ -239,7 +235,7 @@ async def record_false_report(*, session: AsyncSession, clock: Clock, regulator_
 async def unfreeze_project(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
                            reason: str) -> Project:
     """End a freeze after review; the flag stays while the verifier's sanction is in force."""
-    reason = _reason(reason, "reason", "what the review found")
+    reason = _reason(reason, "reason", "finding of the review")
     project = await _locked_project(session, project_id)
     if project.frozen_at is None:
         raise DomainError(RegistryCode.WRONG_STATUS, "This project is not frozen.", "projectId")

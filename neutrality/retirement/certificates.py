@@ -28,7 +28,6 @@ import json
 import os
 import secrets
 import threading
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -299,6 +298,11 @@ class Verification:
     def valid(self) -> bool:
         return self.signature_valid and self.serials_match and self.revocation is None
 
+    @property
+    def status(self) -> str:
+        """REVOKED (the regulator revoked it), VALID (signature and serials check) or INVALID."""
+        return "REVOKED" if self.revocation else ("VALID" if self.valid else "INVALID")
+
 
 def looks_like_number(value: str) -> bool:
     return value.strip().upper().startswith(NUMBER_PREFIX + "-")
@@ -391,13 +395,4 @@ async def certificates_for_retirements(*, session: AsyncSession, retirement_ids)
     rows = await session.scalars(select(Certificate).where(Certificate.retirement_id.in_(ids)))
     return {c.retirement_id: c for c in rows}
 
-
-def clean_text(value: str, *, field: str, what: str, limit: int, code: str) -> str:
-    """Trimmed, NFC-normalised, 1..limit characters, no control characters (they would end up on paper)."""
-    cleaned = unicodedata.normalize("NFC", (value or "").strip())
-    if not 1 <= len(cleaned) <= limit:
-        raise DomainError(code, f"The {what} must be 1 to {limit} characters.", field=field)
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in cleaned):
-        raise DomainError(code, f"The {what} must not contain control characters.", field=field)
-    return cleaned
 

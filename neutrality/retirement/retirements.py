@@ -31,13 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.text import clean_text
 from neutrality.cers import blocks, verification
 from neutrality.cers.models import Block, BlockState, MoveKind, Project
 from neutrality.errors import NeutralityCode
 from neutrality.market.models import Offer, OfferStatus
 from neutrality.market.offers import lock_free_tonnes
 from neutrality.retirement import review
-from neutrality.retirement.certificates import SerialRange, Signer, clean_text
+from neutrality.retirement.certificates import SerialRange, Signer
 from neutrality.retirement.models import Certificate, Retirement, RetirementStatus, SubjectKind
 
 MAX_TONNES = 10_000_000

@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import Account, AccountKind, AuditEvent
+from accounts.models import Account, AccountKind
+from accounts.service import record_audit_event
 from core.clock import Clock
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.locks import lock_name
+from core.text import clean_text
 from neutrality.cers import blocks, verification
 from neutrality.cers.models import Block, BlockState, MoveKind, Project
 from neutrality.errors import NeutralityCode
@@ -53,22 +55,10 @@ REASON_MAX = 2000
 MAX_POLICY_TONNES = 10_000_000
 
 
-def _audit(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, action: str, subject_type: str,
-           subject_id: uuid.UUID, **details) -> None:
-    session.add(AuditEvent(actor_account_id=actor, action=action, subject_type=subject_type, subject_id=subject_id,
-                           details=details, at=clock.now()))
-
 
 def _reason(value: str | None, *, required: bool, what: str) -> str | None:
-    cleaned = (value or "").strip()
-    if not cleaned:
-        if required:
-            raise DomainError(NeutralityCode.REASON_REQUIRED, f"Say why the {what}.", field="reason")
-        return None
-    if len(cleaned) > REASON_MAX:
-        raise DomainError(NeutralityCode.REASON_REQUIRED, f"A reason has at most {REASON_MAX} characters.",
-                          field="reason")
-    return cleaned
+    return clean_text(value, field="reason", what=what, limit=REASON_MAX, code=NeutralityCode.REASON_REQUIRED,
+                      required=required, multiline=True)
 
 
 # --- the auto-approval policy --------------------------------------------------------------------------
@@ -87,14 +77,14 @@ async def set_policy(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
         raise DomainError(NeutralityCode.INVALID_POLICY,
                           f"The maximum is a whole number of tonnes from 1 to {MAX_POLICY_TONNES:,}, or none (off).",
                           field="maxTonnes")
-    note_text = _reason(note, required=False, what="policy changes")
+    note_text = _reason(note, required=False, what="note on the policy change")
     await lock_name(session, "cer-neutrality-policy")  # versions are numbered one after another
     latest = await current_policy(session=session)
     policy = NeutralityPolicy(id=uuid.uuid4(), version=(latest.version + 1) if latest else 1, max_tonnes=max_tonnes,
                               note=note_text, set_by=regulator_id, set_at=clock.now())
     session.add(policy)
     await session.flush()
-    _audit(session, clock, actor=regulator_id, action="neutrality_policy.set", subject_type="neutrality_policy",
+    record_audit_event(session, clock, actor=regulator_id, action="neutrality_policy.set", subject_type="neutrality_policy",
            subject_id=policy.id, version=policy.version, max_tonnes=max_tonnes)
     return policy
 
@@ -167,7 +157,7 @@ async def approve_locked(*, session: AsyncSession, clock: Clock, signer: Signer,
     ranges = await _with_codes(session, moved)
     certificate = await issue_certificate(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
                                           retirement=retirement, ranges=ranges)
-    _audit(session, clock, actor=reviewer_id, action="neutrality.approved", subject_type="retirement",
+    record_audit_event(session, clock, actor=reviewer_id, action="neutrality.approved", subject_type="retirement",
            subject_id=retirement.id, certificate=certificate.number,
            **({"policy_version": policy.version} if policy else {}))
     return Approved(retirement=retirement, certificate=certificate, ranges=ranges)
@@ -191,14 +181,14 @@ async def reject(*, session: AsyncSession, clock: Clock, reviewer_id: uuid.UUID,
                  reason: str) -> Retirement:
     """A reviewer rejects a pending application with a reason: its serials go back to the holder's HELD."""
     retirement = await _pending(session, retirement_id, reviewer_id)
-    why = _reason(reason, required=True, what="application is rejected")
+    why = _reason(reason, required=True, what="reason the application is rejected")
     await blocks.move(session=session, clock=clock, kind=MoveKind.RELEASE, holder_id=retirement.holder_id,
                       from_state=BlockState.IN_REVIEW, to_state=BlockState.HELD, quantity=retirement.tonnes,
                       retirement_id=retirement.id, reference_kind="retirement", reference_id=retirement.id)
     retirement.status = RetirementStatus.REJECTED.value
     retirement.decided_by, retirement.decided_at, retirement.decision_reason = reviewer_id, clock.now(), why
     await session.flush()
-    _audit(session, clock, actor=reviewer_id, action="neutrality.rejected", subject_type="retirement",
+    record_audit_event(session, clock, actor=reviewer_id, action="neutrality.rejected", subject_type="retirement",
            subject_id=retirement.id)
     return retirement
 
@@ -218,7 +208,7 @@ async def revoke_certificate(*, session: AsyncSession, clock: Clock, regulator_i
     certificate = await find_certificate(session=session, number_or_code=number_or_code)
     if certificate is None:
         raise NotFound(message="No certificate has this number or verification code.", field="number")
-    why = _reason(reason, required=True, what="certificate is revoked")
+    why = _reason(reason, required=True, what="reason the certificate is revoked")
     # one revocation per certificate: the row lock serialises two regulators revoking at once
     await session.execute(select(Certificate.id).where(Certificate.id == certificate.id).with_for_update())
     if await session.get(CertificateRevocation, certificate.id, populate_existing=True) is not None:
@@ -228,7 +218,7 @@ async def revoke_certificate(*, session: AsyncSession, clock: Clock, regulator_i
                                        revoked_at=clock.now())
     session.add(revocation)
     await session.flush()
-    _audit(session, clock, actor=regulator_id, action="certificate.revoked", subject_type="certificate",
+    record_audit_event(session, clock, actor=regulator_id, action="certificate.revoked", subject_type="certificate",
            subject_id=certificate.id, number=certificate.number)
     return certificate, revocation
 
