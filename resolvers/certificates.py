@@ -14,7 +14,7 @@ from core.errors import DomainError
 from neutrality.cers.models import BlockState
 from neutrality.retirement import certificates as certs
 from neutrality.retirement import retirements, review
-from neutrality.retirement.models import Certificate, CertificateRevocation, Retirement
+from neutrality.retirement.models import Certificate, CertificateRevocation, NeutralityPolicy, Retirement
 from resolvers.common import parse_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import certificates as t
@@ -223,12 +223,19 @@ class CertificatesMutation:
                                                   ) -> t.SetNeutralityAutoApprovalPolicyPayload:
         ctx: Context = info.context
 
-        async def set_policy(session) -> t.SetNeutralityAutoApprovalPolicyPayload:
+        async def set_policy(session) -> dict:
             row = await review.set_policy(session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
                                           max_tonnes=input.max_tonnes, note=input.note)
+            return {"policy_id": str(row.id)}
+
+        async def answer(session, result: dict) -> t.SetNeutralityAutoApprovalPolicyPayload:
+            row = await session.get(NeutralityPolicy, parse_id(result["policy_id"]))
             return t.SetNeutralityAutoApprovalPolicyPayload(policy=t.NeutralityAutoApprovalPolicy.from_row(row))
 
-        return await run_mutation(ctx, t.SetNeutralityAutoApprovalPolicyPayload, set_policy)
+        return await run_mutation(
+            ctx, t.SetNeutralityAutoApprovalPolicyPayload, set_policy, answer=answer,
+            idempotency=Idempotency("setNeutralityAutoApprovalPolicy", input.idempotency_key,
+                                    {"maxTonnes": input.max_tonnes, "note": input.note}))
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
                          description="Revoke a certificate with a reason (e.g. fraud): public verification then says "

@@ -277,6 +277,8 @@ class SetNeutralityAutoApprovalPolicyInput:
         default=None, description="At most this many tonnes per application are approved at once for organisations in "
                                   "good standing; null switches auto-approval off.")
     note: str | None = None
+    idempotency_key: str = strawberry.field(description="A retry with the same key gets the first answer and adds no "
+                                                        "second version.")
 
 
 @strawberry.input
@@ -341,7 +343,8 @@ class RejectNeutralityApplicationPayload:
 
 
 SetNeutralityAutoApprovalPolicyErrorCode = error_codes(
-    "SetNeutralityAutoApprovalPolicyErrorCode", NeutralityCode.INVALID_POLICY, NeutralityCode.REASON_REQUIRED)
+    "SetNeutralityAutoApprovalPolicyErrorCode", NeutralityCode.INVALID_POLICY, NeutralityCode.REASON_REQUIRED,
+    CoreCode.IDEMPOTENCY_KEY_REUSED)
 
 
 @strawberry.type

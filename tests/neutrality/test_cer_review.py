@@ -290,7 +290,8 @@ async def test_roles_only_reviewers_decide_only_the_regulator_grants_sets_policy
         assert [e["code"] for e in refused["errors"]] == ["FORBIDDEN"]
     assert (await api.gql(QUEUE, {"first": 5}, token=org.token))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     for token in (org.token, checker.token):
-        refused = (await api.data(POLICY, {"input": {"maxTonnes": 5}}, token=token))["setNeutralityAutoApprovalPolicy"]
+        refused = (await api.data(POLICY, {"input": {"maxTonnes": 5, "idempotencyKey": "p-1"}},
+                                  token=token))["setNeutralityAutoApprovalPolicy"]
         assert [e["code"] for e in refused["errors"]] == ["FORBIDDEN"]
         refused = (await api.data(REVOKE, {"input": {"number": "SZCN-2026-000001", "reason": "x",
                                                      "idempotencyKey": "k"}}, token=token))["revokeCertificate"]
