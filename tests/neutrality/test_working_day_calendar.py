@@ -160,3 +160,41 @@ async def test_corrections_append_versions_and_only_the_regulator_enters(api):
         versions = (await session.execute(text("SELECT version FROM working_day_schedules WHERE year = 2027"
                                                 " ORDER BY version"))).scalars().all()
     assert versions == [1, 2]
+
+
+def test_the_package_years_win_over_an_entered_schedule():
+    # an entry for 2026 (which the package covers) making 30 September a holiday changes nothing
+    calendar = WorkingCalendar(entered={2026: Schedule(2026, frozenset({date(2026, 9, 30), date(2026, 10, 9)}),
+                                                       frozenset())})
+    assert notice_end(date(2026, 9, 29), calendar=calendar).declare_from == date(2026, 10, 15)
+
+
+async def test_the_count_uses_the_latest_version_and_crosses_into_the_next_year(services):
+    from neutrality.cers import notice
+
+    [regulator_id] = await accounts(services, 1, role="regulator", kind="authority")
+    fixed_only = [date(2027, 1, 1), date(2027, 5, 1), date(2027, 5, 2), date(2027, 10, 1), date(2027, 10, 2),
+                  date(2027, 10, 3)]
+
+    async def count(published_on: date):
+        async with services.session_factory() as session:
+            return await notice.notice_for(session=session, published_on=published_on)
+
+    # a notice published on 28 December 2026 runs into 2027: provisional until 2027 is entered
+    across = await count(date(2026, 12, 28))
+    assert across.provisional_years == (2027,)
+    async with services.session_factory() as session, session.begin():
+        await notice.enter_schedule(session=session, clock=services.clock, regulator_id=regulator_id, year=2027,
+                                    holidays=fixed_only, makeup_workdays=[], source_reference="first notice (test)")
+    # 29, 30, 31 Dec, (1 Jan a holiday), 4, 5, 6, 7 Jan -> from 8 January, on the entered 2027
+    assert ((await count(date(2026, 12, 28))).declare_from, (await count(date(2026, 12, 28))).provisional) == (
+        date(2027, 1, 8), False)
+    first = await count(date(2027, 2, 1))
+    assert (first.declare_from, first.provisional) == (date(2027, 2, 11), False)
+    # the correction (version 2) adds the Spring Festival break: the count follows it at once
+    async with services.session_factory() as session, session.begin():
+        corrected = await notice.enter_schedule(session=session, clock=services.clock, regulator_id=regulator_id,
+                                                year=2027, holidays=HOLIDAYS_2027, makeup_workdays=MAKEUP_2027,
+                                                source_reference="corrected notice (test)")
+    assert corrected.version == 2
+    assert (await count(date(2027, 2, 1))).declare_from == date(2027, 2, 19)
