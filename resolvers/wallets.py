@@ -4,7 +4,6 @@ no transfer and no debit an operator or merchant can call (art. 22-23)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import strawberry
 

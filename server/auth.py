@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
-import redis.asyncio as aioredis
 
 from accounts import service as accounts
 from accounts.revocation import api_key_cache_key, family_key

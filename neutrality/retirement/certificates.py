@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import BUSINESS_TZ, Clock
 from core.documents import canonical_bytes
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from core.keyset import Page, keyset_page
 from neutrality.cers import blocks, verification
 from neutrality.cers.models import Block, BlockState, Project

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 
 from accounts import service as accounts_service
 from tests.api._conventions import assert_no_leak, codes, table_counts

@@ -1,4 +1,4 @@
-from tests.conftest import approved, person, regulator
+from tests.conftest import approved, person
 
 
 async def test_service_answers(api):
