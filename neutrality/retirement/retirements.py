@@ -189,20 +189,21 @@ async def apply_for_neutrality(
                             status=RetirementStatus.PENDING_REVIEW.value, applied_at=now)
     session.add(retirement)
     await session.flush()
+    # an application the auto-approval policy covers is retired at once: one move, HELD -> RETIRED
+    policy = await review.covering_policy(session=session, retirement=retirement)
+    kind, to_state = (MoveKind.RETIRE, BlockState.RETIRED) if policy else (MoveKind.REVIEW, BlockState.IN_REVIEW)
     ranges: list[SerialRange] = []
     for group, take in plan:
-        moved = await blocks.move(session=session, clock=clock, kind=MoveKind.REVIEW, holder_id=holder_id,
-                                  from_state=BlockState.HELD, to_state=BlockState.IN_REVIEW, quantity=take,
+        moved = await blocks.move(session=session, clock=clock, kind=kind, holder_id=holder_id,
+                                  from_state=BlockState.HELD, to_state=to_state, quantity=take,
                                   project_id=group.project_id, vintage=group.vintage, serials=serials,
                                   reference_kind="retirement", reference_id=retirement.id,
                                   set_retirement_id=retirement.id)
         ranges += [SerialRange(m.project_id, group.project_code, m.vintage, m.first_serial, m.last_serial) for m in moved]
-    policy = await review.covering_policy(session=session, retirement=retirement)
     if policy is None:
         return Outcome(retirement=retirement, certificate=None, ranges=ranges)
-    approved = await review.approve_locked(session=session, clock=clock, signer=signer,
-                                           public_base_url=public_base_url, retirement=retirement, reviewer_id=None,
-                                           policy=policy)
+    approved = await review.certify(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
+                                    retirement=retirement, ranges=ranges, reviewer_id=None, policy=policy)
     return Outcome(retirement=retirement, certificate=approved.certificate, ranges=approved.ranges)
 
 

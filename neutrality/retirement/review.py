@@ -9,7 +9,7 @@ holder. A retirement is decided once: pending_review -> approved | rejected, rec
 Auto-approval: the regulator may set a policy, one append-only row per version; the highest version
 is in force, and a version with no maximum switches auto-approval off. An application of at most
 `max_tonnes` tonnes by an organisation in good standing is approved in the transaction that applies,
-and the retirement names the policy version used. Good standing: an organisation account (kind
+its serials moving HELD -> RETIRED in one move, and the retirement names the policy version used. Good standing: an organisation account (kind
 organisation, project owners included; never a person) that is not suspended and none of whose
 certificates was ever revoked.
 
@@ -138,23 +138,18 @@ async def _with_codes(session: AsyncSession, moved: list[blocks.MovedRange]) -> 
     return [SerialRange(m.project_id, codes[m.project_id], m.vintage, m.first_serial, m.last_serial) for m in moved]
 
 
-async def approve_locked(*, session: AsyncSession, clock: Clock, signer: Signer, public_base_url: str,
-                         retirement: Retirement, reviewer_id: uuid.UUID | None,
-                         policy: NeutralityPolicy | None = None) -> Approved:
-    """Retire the application's in-review serials and issue its certificate. The caller holds the
-    retirement row (locked, pending); a reviewer's approval or a policy's (`reviewer_id` None)."""
-    moved = await blocks.move(session=session, clock=clock, kind=MoveKind.RETIRE, holder_id=retirement.holder_id,
-                              from_state=BlockState.IN_REVIEW, to_state=BlockState.RETIRED,
-                              quantity=retirement.tonnes, retirement_id=retirement.id,
-                              reference_kind="retirement", reference_id=retirement.id,
-                              set_retirement_id=retirement.id)
+async def certify(*, session: AsyncSession, clock: Clock, signer: Signer, public_base_url: str,
+                  retirement: Retirement, ranges: list[SerialRange], reviewer_id: uuid.UUID | None,
+                  policy: NeutralityPolicy | None = None) -> Approved:
+    """Record the approval of an application whose serials (`ranges`) are retired now, and issue its
+    certificate. The caller holds the retirement row (new or locked, pending): a reviewer's approval,
+    or a policy's (`reviewer_id` None) in the transaction that applies."""
     now = clock.now()
     retirement.status = RetirementStatus.APPROVED.value
     retirement.retired_at = retirement.decided_at = now
     retirement.decided_by = reviewer_id
     retirement.policy_id = policy.id if policy else None
     await session.flush()
-    ranges = await _with_codes(session, moved)
     certificate = await issue_certificate(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
                                           retirement=retirement, ranges=ranges)
     record_audit_event(session, clock, actor=reviewer_id, action="neutrality.approved", subject_type="retirement",
@@ -173,8 +168,13 @@ async def approve(*, session: AsyncSession, clock: Clock, signer: Signer, public
         Block.retirement_id == retirement.id, Block.state == BlockState.IN_REVIEW.value, Block.ended_at.is_(None)))
     for project_id in sorted(held_in, key=str):
         await verification.refuse_trade_if_frozen(session, project_id, "retirementId")
-    return await approve_locked(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
-                                retirement=retirement, reviewer_id=reviewer_id)
+    moved = await blocks.move(session=session, clock=clock, kind=MoveKind.RETIRE, holder_id=retirement.holder_id,
+                              from_state=BlockState.IN_REVIEW, to_state=BlockState.RETIRED,
+                              quantity=retirement.tonnes, retirement_id=retirement.id,
+                              reference_kind="retirement", reference_id=retirement.id,
+                              set_retirement_id=retirement.id)
+    return await certify(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
+                         retirement=retirement, ranges=await _with_codes(session, moved), reviewer_id=reviewer_id)
 
 
 async def reject(*, session: AsyncSession, clock: Clock, reviewer_id: uuid.UUID, retirement_id: uuid.UUID,

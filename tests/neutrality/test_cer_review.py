@@ -198,6 +198,12 @@ async def test_the_auto_approval_policy_covers_small_applications_of_organisatio
     assert covered.retirement.decided_by is None and covered.certificate is not None
     assert [(r.first, r.last) for r in covered.ranges] == [(1, 10)]
     assert await _live(services, org, BlockState.RETIRED) == [(1, 10)]
+    async with services.session_factory() as session:
+        journal = (await session.scalars(select(Move).where(Move.reference_id == covered.retirement.id)
+                                         .order_by(Move.seq))).all()
+    # approved by the policy in the transaction that applied: one move, never held in review
+    assert [(m.kind, m.from_state, m.to_state, m.first_serial, m.last_serial) for m in journal] == [
+        ("retire", "held", "retired", 1, 10)]
     for holder, footprint in ((big, 10_001), (suspended, 1_000), (individual, 1_000)):  # too big; not in good standing
         outcome = await apply(services, SIGNER, holder, footprint_kg=footprint)
         assert outcome.retirement.status == "pending_review" and outcome.certificate is None, holder
