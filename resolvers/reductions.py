@@ -19,6 +19,7 @@ from reductions import filing, service
 from reductions.errors import ReductionCode
 from reductions.models import ApplicationStatus, CalculationKind, MethodologyApplication
 from resolvers.common import parse_id
+from reviews import service as reviews
 from resolvers.runner import Idempotency, run_mutation
 from schema import reductions as t
 from schema.pagination import Connection
@@ -306,7 +307,12 @@ async def _filings(session, application_ids: list) -> dict:
         return {}
     names = await accounts.account_names(session=session, ids=list({r.applicant_id for r in rows.values()}))
     documents = await filing.documents_of(session=session, application_ids=list(rows))
-    return {i: t.MethodologyFiling.from_row(r, names.get(r.applicant_id, ""), documents[i]) for i, r in rows.items()}
+    review_ids = [r.review_id for r in rows.values() if r.review_id]
+    decided = await reviews.reviews_by_id(session=session, review_ids=review_ids)
+    opinions = await reviews.opinion_counts(session=session, review_ids=review_ids)
+    return {i: t.MethodologyFiling.from_row(r, names.get(r.applicant_id, ""), documents[i], decided.get(r.review_id),
+                                            opinions.get(r.review_id, {}))
+            for i, r in rows.items()}
 
 
 async def _application(session, result: dict) -> t.MethodologyApplication:

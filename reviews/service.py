@@ -101,6 +101,26 @@ async def seats_of(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dic
     return found
 
 
+async def reviews_by_id(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dict[uuid.UUID, Review]:
+    """The reviews of a page, in one query."""
+    if not review_ids:
+        return {}
+    return {r.id: r for r in await session.scalars(select(Review).where(Review.id.in_(review_ids)))}
+
+
+async def opinion_counts(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Each review's answered opinions by kind (tally's counts), for a page of reviews in one grouped query."""
+    counts = {i: {o.value: 0 for o in Opinion} for i in review_ids}
+    if review_ids:
+        rows = await session.execute(
+            select(ReviewSeat.review_id, ReviewSeat.opinion, func.count())
+            .where(ReviewSeat.review_id.in_(review_ids), ReviewSeat.status == SeatStatus.ANSWERED.value)
+            .group_by(ReviewSeat.review_id, ReviewSeat.opinion))
+        for review_id, opinion, count in rows:
+            counts[review_id][opinion] = count
+    return counts
+
+
 async def eligible_pool(*, session: AsyncSession, review: Review) -> list[uuid.UUID]:
     """Active experts of the review's field, with an active EXPERT role and an account in good
     standing, no declared conflict with a party, and no seat in this review yet; by id."""

@@ -14,6 +14,7 @@ from reductions.service import DAILY_CAP_REACHED, ItemResult, Reject
 from reductions.service import ItemStatus as DomainItemStatus
 from core.errors import CoreCode
 from reviews.errors import ReviewCode
+from reviews.models import Opinion, Review
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
 from wallets.errors import WalletCode
@@ -85,6 +86,19 @@ class MethodologyDocument:
                    content_base64=base64.b64encode(row.content).decode() if with_content else None)
 
 
+@strawberry.type(description="How many of a review's seated experts gave each opinion.")
+class ExpertOpinionCounts:
+    passed: int = strawberry.field(description="Opinions PASS.")
+    passed_with_changes: int = strawberry.field(description="Opinions PASS_WITH_CHANGES.")
+    failed: int = strawberry.field(description="Opinions FAIL.")
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int]) -> "ExpertOpinionCounts":
+        return cls(passed=counts.get(Opinion.PASS.value, 0),
+                   passed_with_changes=counts.get(Opinion.PASS_WITH_CHANGES.value, 0),
+                   failed=counts.get(Opinion.FAIL.value, 0))
+
+
 @strawberry.type(description="The public record of a methodology's filing (备案, art. 13, 29): who applied, the "
                              "experts' review (recheck its draw by reviewId), the regulator's decision and reasons.")
 class MethodologyFiling:
@@ -93,17 +107,22 @@ class MethodologyFiling:
     submitted_at: datetime
     filed_at: datetime
     review_id: strawberry.ID | None
-    review_outcome: str = strawberry.field(description="The review's decision: approved.")
+    review_outcome: str = strawberry.field(description="The review's decision (approved or refused), as the review "
+                                                       "records it.")
+    expert_opinions: ExpertOpinionCounts = strawberry.field(description="The experts' opinions in that review.")
     decision_reason: str
     documents: list[MethodologyDocument]
 
     @classmethod
     def from_row(cls, row: models.MethodologyApplication, applicant_name: str,
-                 documents: list[models.MethodologyDocument]) -> "MethodologyFiling":
+                 documents: list[models.MethodologyDocument], review: Review | None,
+                 opinions: dict[str, int]) -> "MethodologyFiling":
         return cls(application_id=strawberry.ID(str(row.id)), applicant_name=applicant_name,
                    submitted_at=row.submitted_at, filed_at=row.decided_at,
                    review_id=strawberry.ID(str(row.review_id)) if row.review_id else None,
-                   review_outcome="approved", decision_reason=row.decision_reason or "",
+                   review_outcome=(review.decision if review else None) or "",
+                   expert_opinions=ExpertOpinionCounts.from_counts(opinions),
+                   decision_reason=row.decision_reason or "",
                    documents=[MethodologyDocument.from_row(d, with_content=False) for d in documents])
 
 

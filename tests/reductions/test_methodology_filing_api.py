@@ -5,6 +5,7 @@ import base64
 import uuid
 
 from reductions.filing import MAX_DOCUMENT_BYTES
+from reviews.models import Review
 from tests.api.test_frontend_contracts import PersistedClient
 from tests.conftest import approved, organisation, person, regulator
 from tests.reductions.filing_fixtures import (FORM, METHODOLOGY_CONTRACTS, NOTES, TEXT, application_input,
@@ -49,6 +50,7 @@ async def test_filing_contracts_walk_as_persisted_queries(api, clock):
     assert bike["filing"]["applicantName"] == "深圳骑行低碳研究院"
     assert (bike["filing"]["reviewOutcome"], bike["filing"]["decisionReason"]) == ("approved", "专家一致通过")
     assert bike["filing"]["reviewId"] == applied["reviewId"]
+    assert bike["filing"]["expertOpinions"] == {"passed": 3, "passedWithChanges": 0, "failed": 0}
     assert [d["kind"] for d in bike["filing"]["documents"]] == ["APPLICATION_FORM", "METHODOLOGY_TEXT", "DRAFTING_NOTES"]
     assert public["SZ-METRO"]["filing"] is None and public["SZ-HOME-POWER"]["calculation"] == "BASELINE_MINUS_ACTUAL"
     record = (await c.run("MethodologyFilingRecord", {"id": applied["id"]}))["methodologyApplication"]  # anonymous
@@ -66,6 +68,14 @@ async def test_filing_contracts_walk_as_persisted_queries(api, clock):
                )["retireMethodology"]["methodology"]
     assert retired["status"] == "RETIRED"
     assert c.ran == METHODOLOGY_CONTRACTS | {"Methodologies"}, f"not exercised: {sorted(METHODOLOGY_CONTRACTS - c.ran)}"
+
+    # the outcome is the review's own decision, read from the review, not a constant of the record
+    async with api.services.session_factory() as session, session.begin():
+        review = await session.get(Review, uuid.UUID(applied["reviewId"]))
+        assert review.decision == bike["filing"]["reviewOutcome"]
+        review.decision = "refused"
+    again = {m["code"]: m for m in (await c.run("Methodologies"))["methodologies"]}
+    assert again["SZ-BIKE"]["filing"]["reviewOutcome"] == "refused"
 
 
 async def test_an_incomplete_application_answers_every_missing_item_and_replays_them(api):
