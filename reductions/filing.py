@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from core.clock import Clock, business_date
+from core.documents import Document, check_documents
 from core.errors import DomainError, DomainErrors, NotFound
 from core.keyset import Page, keyset_page
 from reductions.errors import ReductionCode
@@ -34,13 +35,22 @@ EXPERTS_WANTED = 3
 REVIEW_FIELD = "methodology"
 # a document travels base64 in one GraphQL request (at most 1 MB by default, three documents)
 MAX_DOCUMENT_BYTES = 200_000
+MAX_MEDIA_TYPE = 100
 
 
 @dataclass(frozen=True)
-class Document:
-    file_name: str
+class Attachment:
+    """A document of an application: its name, sha256 and size (core.documents.Document, computed once
+    from the bytes), its media type and its bytes."""
+
+    document: Document
     media_type: str
     content: bytes
+
+    @classmethod
+    def of(cls, name: str, media_type: str, content: bytes) -> "Attachment":
+        return cls(Document(name=name, sha256=hashlib.sha256(content).hexdigest(), byte_size=len(content)),
+                   media_type, content)
 
 
 @dataclass(frozen=True)
@@ -54,9 +64,9 @@ class ApplicationFields:
     calculation: CalculationKind | None = None
     factor_mg_per_unit: int | None = None
     max_quantity: str | None = None
-    application_form: Document | None = None
-    methodology_text: Document | None = None
-    drafting_notes: Document | None = None
+    application_form: Attachment | None = None
+    methodology_text: Attachment | None = None
+    drafting_notes: Attachment | None = None
 
 
 # (attribute, input field, what the applicant is told is missing, longest text)
@@ -101,16 +111,23 @@ def check_application(fields: ApplicationFields) -> int:
             if max_milli <= 0:
                 problems.append(DomainError(ReductionCode.INVALID_APPLICATION,
                                             "The largest credible quantity is positive.", "maxQuantity"))
+    named: list[Document] = []  # the documents checked so far: names are distinct across the application
     for attr, field, what, _kind in _DOCUMENTS:
-        document: Document | None = getattr(fields, attr)
-        if document is None or not document.content:
+        attachment: Attachment | None = getattr(fields, attr)
+        if attachment is None or not attachment.content:
             missing(field, what)
-        elif len(document.content) > MAX_DOCUMENT_BYTES:
+        elif len(attachment.content) > MAX_DOCUMENT_BYTES:
             problems.append(DomainError(ReductionCode.DOCUMENT_TOO_LARGE,
                                         f"A document has at most {MAX_DOCUMENT_BYTES} bytes.", field))
-        elif not document.file_name.strip() or len(document.file_name) > 200 or len(document.media_type) > 100:
+        elif len(attachment.media_type) > MAX_MEDIA_TYPE:
             problems.append(DomainError(ReductionCode.INVALID_APPLICATION,
-                                        "A document is named (1 to 200 characters) with a media type.", field))
+                                        f"A media type has at most {MAX_MEDIA_TYPE} characters.", field))
+        else:
+            try:
+                named = check_documents([*named, attachment.document], field=field,
+                                        code=ReductionCode.INVALID_APPLICATION)
+            except DomainError as refused:
+                problems.append(refused)
     if problems:
         raise DomainErrors(problems)
     return max_milli
@@ -136,12 +153,12 @@ async def apply(*, session: AsyncSession, clock: Clock, applicant_id: uuid.UUID,
     session.add(application)
     await session.flush()
     for attr, _field, _what, kind in _DOCUMENTS:
-        document: Document = getattr(fields, attr)
+        attachment: Attachment = getattr(fields, attr)
         session.add(MethodologyDocument(
-            application_id=application.id, kind=kind.value, file_name=document.file_name.strip(),
-            media_type=document.media_type.strip() or "application/octet-stream",
-            sha256=hashlib.sha256(document.content).hexdigest(), size_bytes=len(document.content),
-            content=document.content))
+            application_id=application.id, kind=kind.value, file_name=attachment.document.name.strip(),
+            media_type=attachment.media_type.strip() or "application/octet-stream",
+            sha256=attachment.document.sha256, size_bytes=attachment.document.byte_size,
+            content=attachment.content))
     review = await reviews.open_review(
         session=session, clock=clock, opened_by=applicant_id, subject_kind=SubjectKind.METHODOLOGY_APPLICATION,
         subject_id=application.id, field=REVIEW_FIELD, experts_wanted=EXPERTS_WANTED, parties=[applicant_id])

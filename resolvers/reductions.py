@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from datetime import date
 
 import strawberry
@@ -185,9 +184,8 @@ class ReductionsMutation:
 
         def idempotency() -> Idempotency:
             f = fields()
-            request = {k: v for k, v in vars(f).items() if not isinstance(v, filing.Document)}
-            request.update({k: [v.file_name, v.media_type, hashlib.sha256(v.content).hexdigest()]
-                            for k, v in vars(f).items() if isinstance(v, filing.Document)})
+            request = {k: [v.document.name, v.media_type, v.document.sha256] if isinstance(v, filing.Attachment)
+                       else v for k, v in vars(f).items()}
             return Idempotency("applyForMethodologyFiling", input.idempotency_key, request)
 
         return await run_mutation(ctx, t.ApplyForMethodologyFilingPayload, apply, answer=answer,
@@ -284,7 +282,7 @@ class ReductionsMutation:
 # --- methodology filing ------------------------------------------------------------------------
 
 
-def _document(value: t.MethodologyDocumentInput | None, name: str) -> filing.Document | None:
+def _document(value: t.MethodologyDocumentInput | None, name: str) -> filing.Attachment | None:
     if value is None:
         return None
     field = {"application_form": "applicationForm", "methodology_text": "methodologyText",
@@ -297,7 +295,7 @@ def _document(value: t.MethodologyDocumentInput | None, name: str) -> filing.Doc
         content = base64.b64decode(value.content_base64, validate=True)
     except (binascii.Error, ValueError):
         raise DomainError(ReductionCode.INVALID_APPLICATION, "contentBase64 is not base64.", field) from None
-    return filing.Document(file_name=value.file_name, media_type=value.media_type, content=content)
+    return filing.Attachment.of(value.file_name, value.media_type, content)
 
 
 async def _filings(session, application_ids: list) -> dict:

@@ -191,8 +191,8 @@ async def _methodology_application(session, clock):
 
     operator_id = (await session.execute(select(Account.id).where(Account.email == OPERATOR.email))).scalar_one()
 
-    def document(name: str, text: str) -> filing.Document:
-        return filing.Document(file_name=name, media_type="text/plain; charset=utf-8", content=text.encode())
+    def document(name: str, text: str) -> filing.Attachment:
+        return filing.Attachment.of(name, "text/plain; charset=utf-8", text.encode())
 
     return await filing.apply(session=session, clock=clock, applicant_id=operator_id, fields=filing.ApplicationFields(
         code="SZ-BIKE-DEMO", name="共享单车骑行碳普惠方法学 Shared-bicycle riding (demo)", behaviour_domain="cycling",

@@ -6,7 +6,7 @@ import base64
 
 from sqlalchemy import select
 
-from reductions.filing import ApplicationFields, Document
+from reductions.filing import ApplicationFields, Attachment
 from reductions.models import CalculationKind
 from reviews.models import Expert
 
@@ -26,9 +26,9 @@ def complete_fields(code: str = "SZ-BIKE", calculation: CalculationKind = Calcul
     fields = dict(
         code=code, name="深圳市共享单车骑行碳普惠方法学 Shared-bicycle riding", behaviour_domain="cycling",
         activity_unit="person_km", calculation=calculation, factor_mg_per_unit=factor, max_quantity="60",
-        application_form=Document("form.pdf", "application/pdf", FORM),
-        methodology_text=Document("text.pdf", "application/pdf", TEXT),
-        drafting_notes=Document("notes.txt", "text/plain", NOTES))
+        application_form=Attachment.of("form.pdf", "application/pdf", FORM),
+        methodology_text=Attachment.of("text.pdf", "application/pdf", TEXT),
+        drafting_notes=Attachment.of("notes.txt", "text/plain", NOTES))
     fields.update(overrides)
     return ApplicationFields(**fields)
 

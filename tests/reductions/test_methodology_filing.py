@@ -72,12 +72,30 @@ def test_a_partial_or_malformed_application_names_each_problem():
     with pytest.raises(DomainErrors) as refused:
         filing.check_application(complete_fields(
             name="  ", drafting_notes=None, factor=0, max_quantity="1.0001",
-            methodology_text=filing.Document("t.pdf", "application/pdf", b"x" * (filing.MAX_DOCUMENT_BYTES + 1))))
+            methodology_text=filing.Attachment.of("t.pdf", "application/pdf", b"x" * (filing.MAX_DOCUMENT_BYTES + 1))))
     assert [(p.code, p.field) for p in refused.value.problems] == [
         (ReductionCode.MISSING_ITEM, "name"), (ReductionCode.INVALID_APPLICATION, "factorMgPerUnit"),
         (ReductionCode.INVALID_QUANTITY, "maxQuantity"), (ReductionCode.DOCUMENT_TOO_LARGE, "methodologyText"),
         (ReductionCode.MISSING_ITEM, "draftingNotes")]
     assert filing.check_application(complete_fields()) == 60_000
+
+
+def test_documents_are_checked_as_core_documents_are():
+    """Names without NUL, 1 to 200 characters, distinct across the application (core.documents.check_documents);
+    each document's sha256 and size come from its bytes, once."""
+    form = filing.Attachment.of("form.pdf", "application/pdf", FORM)
+    assert (form.document.sha256, form.document.byte_size) == (hashlib.sha256(FORM).hexdigest(), len(FORM))
+    with pytest.raises(DomainErrors) as refused:
+        filing.check_application(complete_fields(
+            methodology_text=filing.Attachment.of("form.pdf", "application/pdf", TEXT),
+            drafting_notes=filing.Attachment.of("notes\x00.txt", "text/plain", NOTES)))
+    assert [(p.code, p.field) for p in refused.value.problems] == [
+        (ReductionCode.INVALID_APPLICATION, "methodologyText"), (ReductionCode.INVALID_APPLICATION, "draftingNotes")]
+    for name in (" ", "x" * 201):
+        with pytest.raises(DomainErrors) as refused:
+            filing.check_application(complete_fields(drafting_notes=filing.Attachment.of(name, "text/plain", NOTES)))
+        assert [(p.code, p.field) for p in refused.value.problems] == [
+            (ReductionCode.INVALID_APPLICATION, "draftingNotes")]
 
 
 async def test_an_incomplete_application_stores_nothing(services):
@@ -232,7 +250,7 @@ async def test_documents_are_kept_byte_for_byte(services):
     [org] = await accounts(services, 1)
     blob = bytes(range(256)) * 100
     application = await apply(services, org, complete_fields(
-        methodology_text=filing.Document("方法学.pdf", "application/pdf", blob)))
+        methodology_text=filing.Attachment.of("方法学.pdf", "application/pdf", blob)))
     async with services.session_factory() as session:
         row = (await session.execute(select(MethodologyDocument).where(
             MethodologyDocument.application_id == application.id,
