@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Date, String, and_, column, func, or_, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import service as accounts
@@ -116,14 +116,34 @@ async def list_methodologies(*, session: AsyncSession, include_drafts: bool) -> 
     return list((await session.execute(stmt)).scalars())
 
 
+def in_force_on(day: date | ColumnElement[date]) -> ColumnElement[bool]:
+    """The condition that a methodology version is published and in force on `day` (a date, or a
+    column of dates): effective_from <= day <= effective_to (open-ended when effective_to is null).
+    The one statement of it, for reports, exchange rules and CER projects (art. 14)."""
+    return and_(Methodology.status == PublicationStatus.PUBLISHED.value, Methodology.effective_from <= day,
+                or_(Methodology.effective_to.is_(None), Methodology.effective_to >= day))
+
+
 async def is_published_methodology(*, session: AsyncSession, clock: Clock, code: str) -> bool:
-    """Whether a version of the methodology with this code is published and not expired today:
-    exchange rules, behaviour reports and CER projects name only these (art. 14)."""
-    today = business_date(clock.now())
+    """Whether a version of the methodology with this code is published and in force today:
+    exchange rules and CER projects name only these (art. 14)."""
     found = await session.scalar(select(Methodology.id).where(
-        Methodology.code == (code or "").strip().upper(), Methodology.status == PublicationStatus.PUBLISHED.value,
-        (Methodology.effective_to.is_(None)) | (Methodology.effective_to >= today)).limit(1))
+        Methodology.code == (code or "").strip().upper(), in_force_on(business_date(clock.now()))).limit(1))
     return found is not None
+
+
+async def methodologies_in_force(*, session: AsyncSession,
+                                 wanted: set[tuple[str, date]]) -> dict[tuple[str, date], Methodology]:
+    """For each (code, day), the latest version in force that day (in_force_on), in one query;
+    pairs without one are absent."""
+    if not wanted:
+        return {}
+    pairs = values(column("code", String), column("day", Date), name="wanted").data(sorted(wanted))
+    rows = await session.execute(
+        select(pairs.c.code, pairs.c.day, Methodology)
+        .join(Methodology, and_(Methodology.code == pairs.c.code, in_force_on(pairs.c.day)))
+        .distinct(pairs.c.code, pairs.c.day).order_by(pairs.c.code, pairs.c.day, Methodology.version.desc()))
+    return {(code, day): methodology for code, day, methodology in rows}
 
 
 # --- exchange rules ----------------------------------------------------------------------------
@@ -205,12 +225,6 @@ def rule_in_force(rules: list[ExchangeRule], code: str, at: datetime) -> Exchang
         if (specific, rule.effective_from, rule.version) > (best_specific, best.effective_from, best.version):
             best = rule
     return best
-
-
-def methodology_for(methodologies: list[Methodology], code: str, day: date) -> Methodology | None:
-    candidates = [m for m in methodologies if m.code == code and m.status == PublicationStatus.PUBLISHED.value
-                  and m.effective_from <= day and (m.effective_to is None or day <= m.effective_to)]
-    return max(candidates, key=lambda m: m.version) if candidates else None
 
 
 # --- reports -----------------------------------------------------------------------------------
@@ -344,7 +358,13 @@ async def report_behaviour(
     seen_lots = [r["lot_id"] for r in seen_rows if r["lot_id"] is not None]
     seen_expiry = await read.lot_expiries(session=session, lot_ids=seen_lots) if seen_lots else {}
 
-    methodologies = (await session.execute(select(Methodology))).scalars().all()
+    fresh = [i for i in items if i.report_id not in seen]
+    codes = {i.methodology_code.strip().upper() for i in fresh}
+    known = set((await session.execute(select(Methodology.code).where(Methodology.code.in_(codes)).distinct())
+                 ).scalars())
+    in_force = await methodologies_in_force(session=session, wanted={
+        (i.methodology_code.strip().upper(), business_date(i.occurred_at)) for i in fresh
+        if i.methodology_code.strip().upper() in known})
     rules = (await session.execute(
         select(ExchangeRule).where(ExchangeRule.status == PublicationStatus.PUBLISHED.value))).scalars().all()
     entrustments = await accounts.entrusted_individuals(
@@ -367,11 +387,6 @@ async def report_behaviour(
     results: dict[int, ItemResult] = {}
     pending: list[tuple[int, Pending]] = []
     first_index: dict[str, int] = {}
-    # looked up once per batch rather than once per item (a batch is up to 1,000 items)
-    by_code: dict[str, list[Methodology]] = {}
-    for m in methodologies:
-        by_code.setdefault(m.code, []).append(m)
-    methodology_on_day: dict[tuple[str, date], Methodology | None] = {}
     next_id = _id_source(len(items))
     for index, item in enumerate(items):
         if item.report_id in seen:
@@ -391,14 +406,10 @@ async def report_behaviour(
         if item.occurred_at > now + CLOCK_SKEW:
             p.reject = Reject.OCCURRED_IN_FUTURE
             continue
-        known = by_code.get(code)
-        if not known:
+        if code not in known:
             p.reject = Reject.UNKNOWN_METHODOLOGY
             continue
-        key = (code, p.day)
-        if key not in methodology_on_day:
-            methodology_on_day[key] = methodology_for(known, code, p.day)
-        p.methodology = methodology_on_day[key]
+        p.methodology = in_force.get((code, p.day))
         if p.methodology is None:
             p.reject = Reject.METHODOLOGY_NOT_PUBLISHED
             continue

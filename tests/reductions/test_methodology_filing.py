@@ -216,6 +216,62 @@ async def test_the_regulators_own_methodology_goes_through_the_same_review(servi
     assert (today.reduction_mg, tomorrow_result.reduction_mg) == (468_000, 467_000)
 
 
+async def test_a_methodology_is_nameable_only_while_in_force(services):
+    """In force means published and effective_from <= today <= effective_to: a version filed to take effect
+    tomorrow is not yet named by a CER project or an exchange rule (nor credits today's behaviour), and one
+    past its effective_to is no longer."""
+    from neutrality.cers import projects
+    from neutrality.errors import RegistryCode
+
+    [org] = await accounts(services, 1)
+    [owner] = await accounts(services, 1, role="project_owner")
+    [regulator] = await accounts(services, 1, role="regulator", kind="authority")
+    application = await apply(services, org, complete_fields(code="SZ-FUTURE"))
+    await seat_and_opine(services, regulator, application)
+    _, methodology = await file(services, regulator, application.id, effective_from=date(2026, 3, 3))
+
+    async def rule(session):
+        return await reductions.create_exchange_rule(
+            session=session, clock=services.clock, points=1, reduction_mg=10_000, daily_cap_points=100,
+            acceptance_window_days=7, effective_from=services.clock.now(), methodology_code="SZ-FUTURE")
+
+    async def project(session):
+        return await projects.register_project(session=session, clock=services.clock, owner_id=owner, fields=(
+            projects.ProjectFields(title="未来方法学项目", methodology_code="SZ-FUTURE", location="深圳市南山区",
+                                   expected_tonnes_per_year=100)))
+
+    async def in_force(session):
+        return await reductions.is_published_methodology(session=session, clock=services.clock, code="SZ-FUTURE")
+
+    world = await make_world(services)
+    await publish_rule(services)
+    today = await report(services, world.operator_id, [
+        ReportItem("early", "u-0", "SZ-FUTURE", "10", services.clock.now())])
+    assert today[0].reject_code == "METHODOLOGY_NOT_PUBLISHED"
+    assert await _in_tx(services, in_force) is False
+    await refused_with(ReductionCode.METHODOLOGY_NOT_PUBLISHED, _in_tx(services, rule))
+    await refused_with(RegistryCode.METHODOLOGY_NOT_PUBLISHED, _in_tx(services, project))
+
+    services.clock.advance(days=1)  # 3 March: in force
+    assert await _in_tx(services, in_force) is True
+    assert (await _in_tx(services, rule)).methodology_code == "SZ-FUTURE"
+    assert (await _in_tx(services, project)).methodology_code == "SZ-FUTURE"
+
+    async def ends_today(session):
+        await session.execute(text("UPDATE methodologies SET effective_to = :d WHERE id = :i"),
+                              {"d": date(2026, 3, 3), "i": methodology.id})
+
+    await _in_tx(services, ends_today)
+    assert await _in_tx(services, in_force) is True  # effective_to is the last day in force
+    services.clock.advance(days=1)  # 4 March: past effective_to
+    assert await _in_tx(services, in_force) is False
+    await refused_with(ReductionCode.METHODOLOGY_NOT_PUBLISHED, _in_tx(services, rule))
+    await refused_with(RegistryCode.METHODOLOGY_NOT_PUBLISHED, _in_tx(services, project))
+    late = await report(services, world.operator_id, [
+        ReportItem("late", "u-0", "SZ-FUTURE", "10", services.clock.now())])
+    assert late[0].reject_code == "METHODOLOGY_NOT_PUBLISHED"
+
+
 async def test_a_filed_baseline_methodology_credits_reports(services):
     [org] = await accounts(services, 1)
     [regulator] = await accounts(services, 1, role="regulator", kind="authority")
