@@ -30,7 +30,9 @@ MethodologyApplicationStatus = strawberry.enum(
 MethodologyDocumentKind = strawberry.enum(models.DocumentKind, name="MethodologyDocumentKind")
 ReportItemStatus = strawberry.enum(DomainItemStatus, name="ReportItemStatus",
                                    description="credited now, duplicate of an earlier report (its original result), or rejected.")
-# what reviews.service.decide_review refuses with, which filing and refusing answer
+# what reviews.service.decide_review refuses with, which filing and refusing answer. WRONG_STATUS (a decided
+# review) is not met in practice, filing._locked answering INVALID_TRANSITION for a decided application first,
+# but it stays declared: tests/structure/test_conventions_error_codes.py follows decide_review statically
 REVIEW_DECISION_CODES = (ReviewCode.OPINIONS_OUTSTANDING, ReviewCode.REASON_REQUIRED, ReviewCode.WRONG_STATUS)
 ReportRejectCode = strawberry.enum(Reject, name="ReportRejectCode", description="Why a report credited nothing.")
 
@@ -388,7 +390,8 @@ ApplyForMethodologyFilingErrorCode = error_codes(
     "ApplyForMethodologyFilingErrorCode", ReductionCode.MISSING_ITEM, ReductionCode.INVALID_APPLICATION,
     ReductionCode.DOCUMENT_TOO_LARGE, ReductionCode.INVALID_QUANTITY, ReductionCode.QUANTITY_TOO_LARGE,
     CoreCode.IDEMPOTENCY_KEY_REUSED,
-    # reviews.service.open_review checks its field, which here is always "methodology"
+    # reviews.service.open_review checks its field, which here is always "methodology": not met in practice,
+    # declared because the static check (tests/structure/test_conventions_error_codes.py) follows open_review
     ReviewCode.INVALID_FIELD)
 
 
