@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -25,8 +25,8 @@ from core.errors import DomainError, DomainErrors, NotFound
 from core.keyset import Page, keyset_page
 from reductions.errors import ReductionCode
 from reductions.models import (ApplicationStatus, CalculationKind, DocumentKind, Methodology, MethodologyApplication,
-                               MethodologyApplicationEvent, MethodologyDocument, PublicationStatus)
-from reductions.service import parse_quantity
+                               MethodologyApplicationEvent, MethodologyDocument)
+from reductions.service import parse_quantity, publish_version
 from reviews import service as reviews
 from reviews.models import Expert, ReviewSeat, SubjectKind
 
@@ -205,20 +205,14 @@ async def file_application(
     # refused while an opinion is outstanding or without reasons (reviews.service.decide_review)
     review = await reviews.decide_review(session=session, clock=clock, regulator_id=regulator_id,
                                          review_id=application.review_id, approve=True, reason=reason)
-    # versions of one code are numbered in filing order; the lock serialises two filings of a code
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("methodology:" + application.code))))
-    latest = (await session.execute(
-        select(func.max(Methodology.version)).where(Methodology.code == application.code))).scalar_one()
-    methodology = Methodology(
-        code=application.code, version=(latest or 0) + 1, name=application.name,
+    # versions of one code are numbered in filing order (publish_version locks the code)
+    methodology = await publish_version(
+        session=session, clock=clock, code=application.code, name=application.name,
         behaviour_domain=application.behaviour_domain, activity_unit=application.activity_unit,
-        calculation=application.calculation, factor_mg_per_unit=application.factor_mg_per_unit,
+        calculation=CalculationKind(application.calculation), factor_mg_per_unit=application.factor_mg_per_unit,
         max_quantity_milli=application.max_quantity_milli, effective_from=effective_from,
-        status=PublicationStatus.PUBLISHED.value,
         source_reference=f"Filed methodology application {application.id} (review {review.id})",
-        is_example=False, created_at=now, published_at=now, application_id=application.id)
-    session.add(methodology)
-    await session.flush()
+        application_id=application.id)
     application.status = ApplicationStatus.FILED.value
     _decided(session, application, ApplicationStatus.FILED, review, regulator_id, now)
     application.methodology_id = methodology.id

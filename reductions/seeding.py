@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from reductions.models import CalculationKind, Methodology, PublicationStatus
+from reductions.service import publish_version
 
 
 async def seed_methodology(
@@ -24,16 +24,10 @@ async def seed_methodology(
     status: PublicationStatus = PublicationStatus.PUBLISHED,
     calculation: CalculationKind = CalculationKind.FACTOR_PER_UNIT, is_example: bool = True,
 ) -> Methodology:
-    """The code's next version, in `status` (published by default)."""
-    code = code.strip().upper()
-    latest = (await session.execute(select(func.max(Methodology.version)).where(Methodology.code == code))).scalar_one()
-    now = clock.now()
-    methodology = Methodology(
-        code=code, version=(latest or 0) + 1, name=name, behaviour_domain=behaviour_domain,
-        activity_unit=activity_unit, calculation=calculation.value, factor_mg_per_unit=factor_mg_per_unit,
-        max_quantity_milli=max_quantity_milli, effective_from=effective_from, status=status.value,
-        source_reference=source_reference, is_example=is_example, created_at=now,
-        published_at=now if status != PublicationStatus.DRAFT else None)
-    session.add(methodology)
-    await session.flush()
-    return methodology
+    """The code's next version, in `status` (published by default), numbered as filing numbers it
+    (reductions.service.publish_version)."""
+    return await publish_version(
+        session=session, clock=clock, code=code, name=name, behaviour_domain=behaviour_domain,
+        activity_unit=activity_unit, calculation=calculation, factor_mg_per_unit=factor_mg_per_unit,
+        max_quantity_milli=max_quantity_milli, effective_from=effective_from, source_reference=source_reference,
+        status=status, is_example=is_example)

@@ -23,6 +23,7 @@ from core.bulk import driver
 from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
+from core.locks import lock_name
 from reductions.errors import ReductionCode
 from reductions.models import (BehaviourReport, CalculationKind, ExchangeRule, Methodology, PublicationStatus,
                                ReportOutcome)
@@ -84,6 +85,31 @@ def parse_quantity(value: str | Decimal | int, field: str = "quantity") -> int:
     if abs(milli) > MAX_QUANTITY_MILLI:
         raise DomainError(ReductionCode.QUANTITY_TOO_LARGE, "The quantity is larger than any behaviour.", field)
     return int(milli)
+
+
+async def publish_version(
+    *, session: AsyncSession, clock: Clock, code: str, name: str, behaviour_domain: str, activity_unit: str,
+    calculation: CalculationKind, factor_mg_per_unit: int, max_quantity_milli: int, effective_from: date,
+    source_reference: str, status: PublicationStatus = PublicationStatus.PUBLISHED, is_example: bool = False,
+    application_id: uuid.UUID | None = None,
+) -> Methodology:
+    """Write the next version of `code` (published by default): versions of one code are numbered in
+    the order they are written, under a lock of the code that serialises two writers. The filing of an
+    application (reductions/filing.py, art. 14) and the seeding of tests and the demo
+    (reductions/seeding.py) both publish through here."""
+    code = code.strip().upper()
+    await lock_name(session, f"methodology:{code}")
+    latest = await session.scalar(select(func.max(Methodology.version)).where(Methodology.code == code))
+    now = clock.now()
+    methodology = Methodology(
+        code=code, version=(latest or 0) + 1, name=name, behaviour_domain=behaviour_domain,
+        activity_unit=activity_unit, calculation=CalculationKind(calculation).value,
+        factor_mg_per_unit=factor_mg_per_unit, max_quantity_milli=max_quantity_milli, effective_from=effective_from,
+        status=status.value, source_reference=source_reference, is_example=is_example, created_at=now,
+        published_at=now if status != PublicationStatus.DRAFT else None, application_id=application_id)
+    session.add(methodology)
+    await session.flush()
+    return methodology
 
 
 async def retire_methodology(*, session: AsyncSession, methodology_id: uuid.UUID) -> Methodology:

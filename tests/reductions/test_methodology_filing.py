@@ -291,6 +291,32 @@ async def test_a_filed_baseline_methodology_credits_reports(services):
     assert (more.status, more.reduction_mg, more.points) == (ItemStatus.CREDITED, 0, 0)
 
 
+async def test_filing_and_seeding_number_versions_of_a_code_one_after_the_other(services):
+    """Both write through reductions.service.publish_version, which locks the code: a seeding racing
+    another waits for it and takes the next version, where both would have taken version 1."""
+    import asyncio
+
+    from reductions.seeding import seed_methodology
+
+    def seed(session):
+        return seed_methodology(session=session, clock=services.clock, code="sz-race", name="race",
+                                behaviour_domain="cycling", activity_unit="km", factor_mg_per_unit=1,
+                                max_quantity_milli=1000, effective_from=date(2026, 3, 2), source_reference="test")
+
+    async with services.session_factory() as first, first.begin():
+        assert (await seed(first)).version == 1
+        second = asyncio.create_task(_in_tx(services, seed))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waiting for the code's lock
+    assert (await second).version == 2
+    [org] = await accounts(services, 1)
+    [regulator] = await accounts(services, 1, role="regulator", kind="authority")
+    application = await apply(services, org, complete_fields(code="SZ-RACE"))
+    await seat_and_opine(services, regulator, application)
+    _, filed = await file(services, regulator, application.id)
+    assert (filed.version, filed.is_example, filed.application_id) == (3, False, application.id)
+
+
 async def test_a_published_methodology_can_be_retired_once(services):
     async with services.session_factory() as session:
         bus = (await session.execute(select(Methodology).where(Methodology.code == "SZ-EBUS"))).scalar_one()
