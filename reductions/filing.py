@@ -1,8 +1,9 @@
 """Methodology filing (方法学备案, art. 11-13): applications, their review by drawn experts, and the
 regulator's filing, the only way a methodology is published (art. 14).
 
-Any approved organisation may apply (art. 11), and the regulator's own methodologies go through
-the same expert evaluation (art. 12). An application is complete or refused whole, naming every
+Any approved organisation may apply (art. 11): one holding a role the regulator approved (app
+operator, merchant, verifier; schema.permissions.APPROVED_ORGANISATIONS), not one that just signed
+up. The regulator's own methodologies go through the same expert evaluation (art. 12). An application is complete or refused whole, naming every
 missing item. A complete one opens a review of drawn methodology experts (reviews/, art. 13);
 once every seated expert has given an opinion the regulator files (备案) and publishes it, as a
 new version of its code, or refuses it, giving reasons in both cases. Each step is journalled with

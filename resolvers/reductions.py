@@ -23,7 +23,7 @@ from resolvers.runner import Idempotency, run_mutation
 from schema import reductions as t
 from schema.pagination import Connection
 from schema.errors import PublicError
-from schema.permissions import Allow
+from schema.permissions import APPROVED_ORGANISATIONS, Allow
 from schema.wallets import OperatorPointTotals, PointTotals
 from wallets import read
 
@@ -154,8 +154,9 @@ class ReductionsMutation:
         return await run_mutation(ctx, t.ReportBehaviourPayload, report,
                                   retry_on=(service.ConcurrentDuplicate,), attempts=REPORT_ATTEMPTS)
 
-    @strawberry.mutation(extensions=[Allow(R.ORGANISATION, R.REGULATOR, password_session=True)],
-                         description="Apply to file a methodology (art. 11-12; the regulator's own too): complete, "
+    @strawberry.mutation(extensions=[Allow(*APPROVED_ORGANISATIONS, R.REGULATOR, password_session=True)],
+                         description="Apply to file a methodology (art. 11-12): an organisation the regulator "
+                                     "approved in a role, or the regulator for its own. Complete, "
                                      "it opens a review by drawn methodology experts (art. 13); incomplete, it is "
                                      "refused naming every missing item.")
     async def apply_for_methodology_filing(self, info: strawberry.Info,

@@ -17,9 +17,13 @@ from strawberry.types.field import StrawberryField
 
 from accounts.models import ApiKeyScope, Role
 from accounts.principal import Principal
+from accounts.service import APPLICABLE_ROLES
 from schema.errors import PublicError, payload_error
 
 ANYONE = "anyone"
+# An organisation holding a role the regulator approved (APP_OPERATOR, MERCHANT, VERIFIER), not one that just
+# signed up: "any approved organisation" (art. 11)
+APPROVED_ORGANISATIONS = tuple(Role(role) for role, approved in APPLICABLE_ROLES.items() if approved)
 # Anyone who can hold CERs: they may resell, retire and see their holdings (art. 19).
 CER_HOLDERS = (Role.PROJECT_OWNER, Role.ORGANISATION, Role.INDIVIDUAL)
 

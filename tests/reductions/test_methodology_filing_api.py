@@ -24,7 +24,7 @@ CREATE_GONE = """mutation { createMethodology(input: {}) { errors { code } } }""
 async def test_filing_contracts_walk_as_persisted_queries(api, clock):
     c = PersistedClient(api)
     reg = await regulator(api)
-    applicant = await organisation(api, "深圳骑行低碳研究院")
+    applicant = await approved(api, "VERIFIER", "深圳骑行低碳研究院", reg=reg)
     applied = (await c.run("ApplyForMethodologyFiling", {"input": application_input("bike-1")},
                            token=applicant.token))["applyForMethodologyFiling"]["application"]
     assert applied["status"] == "UNDER_REVIEW" and applied["reviewId"]
@@ -79,7 +79,7 @@ async def test_filing_contracts_walk_as_persisted_queries(api, clock):
 
 
 async def test_an_incomplete_application_answers_every_missing_item_and_replays_them(api):
-    applicant = await organisation(api)
+    applicant = await approved(api, "MERCHANT")
     variables = {"input": {"idempotencyKey": "empty", "code": "SZ-X", "calculation": "BASELINE_MINUS_ACTUAL",
                            "applicationForm": document_input("form.pdf", FORM)}}
     first = (await api.data(APPLY, variables, token=applicant.token))["applyForMethodologyFiling"]
@@ -95,7 +95,7 @@ async def test_an_incomplete_application_answers_every_missing_item_and_replays_
 
 
 async def test_document_refusals(api):
-    applicant = await organisation(api)
+    applicant = await approved(api, "MERCHANT")
     too_large = document_input("big.pdf", b"x" * (MAX_DOCUMENT_BYTES + 1))
     not_base64 = {"fileName": "t.pdf", "mediaType": "application/pdf", "contentBase64": "not base64!"}
     for key, overrides, code, field in (
@@ -110,7 +110,7 @@ async def test_document_refusals(api):
 
 
 async def test_a_retried_application_opens_one_review(api):
-    applicant = await organisation(api)
+    applicant = await approved(api, "MERCHANT")
     first = (await api.data(APPLY, {"input": application_input("once")}, token=applicant.token))
     again = (await api.data(APPLY, {"input": application_input("once")}, token=applicant.token))
     assert first == again
@@ -120,12 +120,19 @@ async def test_a_retried_application_opens_one_review(api):
 
 async def test_who_may_apply_read_and_decide(api):
     reg = await regulator(api)
-    applicant = await organisation(api)
+    applicant = await approved(api, "MERCHANT", reg=reg)
     stranger = await organisation(api, "另一家公司")
     operator = await approved(api, "APP_OPERATOR", reg=reg)
     someone = await person(api)
     refused = (await api.data(APPLY, {"input": application_input("p")}, token=someone.token))
     assert [e["code"] for e in refused["applyForMethodologyFiling"]["errors"]] == ["FORBIDDEN"]
+    # "any approved organisation" (art. 11): not one that just signed up, nor one whose application for a role
+    # awaits the regulator, nor a project owner (a role without the regulator's approval)
+    pending = await organisation(api, "待批准公司", apply_for=["MERCHANT"])
+    owner = await organisation(api, "项目业主公司", apply_for=["PROJECT_OWNER"])
+    for who in (stranger, pending, owner):
+        unapproved = await api.data(APPLY, {"input": application_input(f"u-{who.account_id}")}, token=who.token)
+        assert [e["code"] for e in unapproved["applyForMethodologyFiling"]["errors"]] == ["FORBIDDEN"], unapproved
     # an approved operator is an organisation too; the regulator applies for its own (art. 12)
     for who in (operator, reg):
         ok = await api.data(APPLY, {"input": application_input(f"k-{who.account_id}", code=f"SZ-{who.account_id[:6]}")},
@@ -154,7 +161,7 @@ async def test_who_may_apply_read_and_decide(api):
 
 async def test_drawn_experts_read_the_application_others_only_once_filed(api):
     reg = await regulator(api)
-    applicant = await organisation(api)
+    applicant = await approved(api, "APP_OPERATOR", reg=reg)
     panel = await expert_actors(api, reg, 4, fields=("METHODOLOGY",))
     applied = (await api.data(APPLY.replace("status }", "status reviewId }"), {"input": application_input("e")},
                               token=applicant.token))["applyForMethodologyFiling"]["application"]

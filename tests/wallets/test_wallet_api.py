@@ -160,7 +160,9 @@ async def test_no_mutation_moves_points_between_wallets_or_lets_operators_debit(
     assert operator_or_merchant <= {"reportBehaviour", "createEntrustmentInvitation", "createApiKey", "revokeApiKey",
                                     "signUp", "login", "refreshSession",
                                     "createListing", "updateListing", "setListingStatus", "restockListing",
-                                    "fulfilRedemption", "declineRedemption"}
+                                    "fulfilRedemption", "declineRedemption",
+                                    # an approved organisation's methodology application (art. 11): no points move
+                                    "applyForMethodologyFiling"}
     # only the owner's own redemption creates a hold
     redeem = next(f for f in fields if f["name"] == "redeem")
     assert allowed(redeem).strip().rstrip(".") in {"individual", "individual (own wallet)"} or \
