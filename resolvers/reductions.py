@@ -206,11 +206,13 @@ class ReductionsMutation:
             return {"application_id": str(row.id)}
 
         async def answer(session, result: dict) -> t.FileMethodologyPayload:
-            application = await _application(session, result)
-            row = await service.get_methodology(session=session, methodology_id=parse_id(application.methodology_id))
-            filings = await _filings(session, [row.application_id])
-            return t.FileMethodologyPayload(application=application,
-                                            methodology=t.Methodology.from_row(row, filings.get(row.application_id)))
+            # the application and its documents, read once for both the application and the filing record
+            row, documents, journal = await _application_rows(session, result)
+            methodology = await service.get_methodology(session=session, methodology_id=row.methodology_id)
+            filings = await _filing_records(session, {row.id: row}, documents)
+            return t.FileMethodologyPayload(
+                application=t.MethodologyApplication.from_row(row, documents[row.id], journal),
+                methodology=t.Methodology.from_row(methodology, filings[row.id]))
 
         def idempotency() -> Idempotency:
             return Idempotency("fileMethodology", input.idempotency_key,
@@ -304,8 +306,13 @@ async def _filings(session, application_ids: list) -> dict:
     rows = await filing.applications_by_id(session=session, ids=application_ids)
     if not rows:
         return {}
-    names = await accounts.account_names(session=session, ids=list({r.applicant_id for r in rows.values()}))
     documents = await filing.documents_of(session=session, application_ids=list(rows))
+    return await _filing_records(session, rows, documents)
+
+
+async def _filing_records(session, rows: dict, documents: dict) -> dict:
+    """The public MethodologyFiling of each of these loaded applications, with their loaded documents."""
+    names = await accounts.account_names(session=session, ids=list({r.applicant_id for r in rows.values()}))
     review_ids = [r.review_id for r in rows.values() if r.review_id]
     decided = await reviews.reviews_by_id(session=session, review_ids=review_ids)
     opinions = await reviews.opinion_counts(session=session, review_ids=review_ids)
@@ -314,10 +321,16 @@ async def _filings(session, application_ids: list) -> dict:
             for i, r in rows.items()}
 
 
-async def _application(session, result: dict) -> t.MethodologyApplication:
+async def _application_rows(session, result: dict) -> tuple[MethodologyApplication, dict, list]:
+    """A mutation's application, its documents (without bytes) and its journal."""
     row = await filing.get_application(session=session, application_id=parse_id(result["application_id"]))
     documents = await filing.documents_of(session=session, application_ids=[row.id])
     journal = await filing.journal_of(session=session, application_id=row.id)
+    return row, documents, journal
+
+
+async def _application(session, result: dict) -> t.MethodologyApplication:
+    row, documents, journal = await _application_rows(session, result)
     return t.MethodologyApplication.from_row(row, documents[row.id], journal)
 
 

@@ -4,6 +4,8 @@ permissions, every refusal as a typed error, idempotency keys, and the public li
 import base64
 import uuid
 
+from sqlalchemy import event
+
 from reductions.filing import MAX_DOCUMENT_BYTES
 from reviews.models import Review
 from tests.api.test_frontend_contracts import PersistedClient
@@ -40,8 +42,21 @@ async def test_filing_contracts_walk_as_persisted_queries(api, clock):
 
     panel = await expert_actors(api, reg, 3, fields=("METHODOLOGY",))
     await opinions_in(api, reg, applied["reviewId"], panel)
-    filed = (await c.run("FileMethodology", {"input": {"applicationId": applied["id"], "reason": "专家一致通过",
-                                                       "idempotencyKey": "file-1"}}, token=reg.token))["fileMethodology"]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(api.services.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        filed = (await c.run("FileMethodology", {"input": {"applicationId": applied["id"], "reason": "专家一致通过",
+                                                           "idempotencyKey": "file-1"}}, token=reg.token)
+                 )["fileMethodology"]
+    finally:
+        event.remove(api.services.engine.sync_engine, "before_cursor_execute", count)
+    # the answer builds the application and its filing record from one read of each
+    assert sum("FROM methodology_documents" in s for s in statements) == 1, statements
+    assert sum("FROM methodology_applications" in s and "FOR UPDATE" not in s for s in statements) == 1, statements
     assert filed["application"]["status"] == "FILED"
     assert (filed["methodology"]["code"], filed["methodology"]["version"], filed["methodology"]["status"]) == (
         "SZ-BIKE", 1, "PUBLISHED")
