@@ -32,6 +32,10 @@ ROLE_LABELS = {Role.APP_OPERATOR.value: "碳普惠应用程序运营机构 App o
                Role.MERCHANT.value: "商家 Merchant",
                Role.VERIFIER.value: "核查机构 Verifier"}
 APPROVED_ROLES = tuple(role for role, approved in APPLICABLE_ROLES.items() if approved)
+STATUS_LABELS = {PublicationStatus.PUBLISHED.value: "已发布 published", PublicationStatus.RETIRED.value: "已废止 retired",
+                 ProjectStatus.NOTICE.value: "公示中 notice", ProjectStatus.DECLARED.value: "已申报 declared",
+                 ProjectStatus.VERIFIED.value: "已核查 verified", ProjectStatus.FILED.value: "已备案 filed",
+                 ProjectStatus.REJECTED.value: "不予备案 rejected"}
 INDIVIDUAL = "个人 Individual"
 # a project is public from its notice on (art. 16); a rejected one stays listed with the reason
 PUBLIC_PROJECT_STATUSES = (*cer_registry.PUBLISHED, ProjectStatus.REJECTED.value)
@@ -78,7 +82,7 @@ async def _methodologies(*, session: AsyncSession, first: int | None, after: str
         return {"code": m.code, "version": m.version, "name": m.name, "domain": m.behaviour_domain,
                 "unit": m.activity_unit, "calculation": m.calculation, "factor": m.factor_mg_per_unit,
                 "example": "示例 example" if m.is_example else "",
-                "status": m.status, "effective_from": m.effective_from, "effective_to": m.effective_to,
+                "status": STATUS_LABELS.get(m.status, m.status), "effective_from": m.effective_from, "effective_to": m.effective_to,
                 "published_at": m.published_at, "retired_at": m.retired_at,
                 "applicant": applicants.get(filing.applicant_id) if filing else None,
                 "filed_at": filing.decided_at if filing else None,
@@ -131,7 +135,7 @@ async def _projects(*, session: AsyncSession, first: int | None, after: str | No
         verified, issuances, sums = _vintage_lines(p, reports[p.id], issued[p.id], totals[p.id])
         rejected = p.status == ProjectStatus.REJECTED.value
         return {"code": p.code, "title": p.title, "methodology": p.methodology_code, "location": p.location,
-                "owner": owners.get(p.owner_id), "status": p.status, "notice_started_at": p.notice_started_at,
+                "owner": owners.get(p.owner_id), "status": STATUS_LABELS.get(p.status, p.status), "notice_started_at": p.notice_started_at,
                 "declared_at": p.declared_at, "filed_at": p.filed_at,
                 "rejection_reason": p.decision_note if rejected else None,
                 "filing_reason": None if rejected else p.decision_note,

@@ -176,14 +176,21 @@ def disclosure_routes(services) -> list[Route]:
             return refused
         return HTMLResponse(index_page(), headers={"Cache-Control": INDEX_CACHE, "Content-Security-Policy": CSP})
 
-    async def html_list(request: Request) -> Response:
+    async def admitted(request: Request) -> tuple[DisclosureList | None, Response | None]:
+        """The list asked for, or the answer instead: rate limited (429) or no such list (404)."""
         refused = await _limited(services, request)
         if refused is not None:
-            return refused
+            return None, refused
         disclosure = REGISTRY.get(request.path_params["name"])
         if disclosure is None:
-            return JSONResponse({"error": {"code": "NOT_FOUND", "field": None, "message": "No such list."}},
-                                status_code=404)
+            return None, JSONResponse({"error": {"code": "NOT_FOUND", "field": None, "message": "No such list."}},
+                                      status_code=404)
+        return disclosure, None
+
+    async def html_list(request: Request) -> Response:
+        disclosure, refused = await admitted(request)
+        if disclosure is None:
+            return refused
         try:
             first, after = _parameters(request)
             page = await read(disclosure, first, after)
@@ -193,13 +200,9 @@ def disclosure_routes(services) -> list[Route]:
                             headers={"Cache-Control": CACHE, "Content-Security-Policy": CSP})
 
     async def csv_list(request: Request) -> Response:
-        refused = await _limited(services, request)
-        if refused is not None:
-            return refused
-        disclosure = REGISTRY.get(request.path_params["name"])
+        disclosure, refused = await admitted(request)
         if disclosure is None:
-            return JSONResponse({"error": {"code": "NOT_FOUND", "field": None, "message": "No such list."}},
-                                status_code=404)
+            return refused
         try:
             _, after = _parameters(request)
             first_page = await read(disclosure, MAX_PAGE_SIZE, after)

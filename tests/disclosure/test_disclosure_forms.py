@@ -37,13 +37,14 @@ async def test_every_list_shows_the_same_rows_in_the_same_order_in_all_three_for
     columns = [c.key for c in REGISTRY["methodologies"].columns]
     versions = {(row[0], row[1]): dict(zip(columns, row)) for row in await graphql_rows(api, "methodologies")}
     today = business_date(api.services.clock.now()).isoformat()
-    assert versions[("SZ-EBUS", "1")]["status"] == "retired"
+    assert versions[("SZ-EBUS", "1")]["status"] == "已废止 retired"
     assert versions[("SZ-EBUS", "1")]["retired_at"].startswith(today)
     assert versions[("SZ-BIKE", "1")]["filing_reason"] == "方法学合理，数据来源可靠"
     assert versions[("SZ-BIKE", "1")]["applicant"] == ESCAPED_ORG
     projects = {row[0]: dict(zip([c.key for c in REGISTRY["cer-projects"].columns], row))
                 for row in await graphql_rows(api, "cer-projects")}
     filed = projects[world.filed_code]
+    assert (filed["status"], projects[world.rejected_code]["status"]) == ("已备案 filed", "不予备案 rejected")
     assert filed["issuances"].startswith(f"2025: 13 t SZCER-{world.filed_code}-2025-000000001-000000013")
     assert filed["flags"] and filed["frozen"]
     assert "草稿" not in str(projects)
