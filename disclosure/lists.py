@@ -36,6 +36,8 @@ STATUS_LABELS = {PublicationStatus.PUBLISHED.value: "已发布 published", Publi
                  ProjectStatus.NOTICE.value: "公示中 notice", ProjectStatus.DECLARED.value: "已申报 declared",
                  ProjectStatus.VERIFIED.value: "已核查 verified", ProjectStatus.FILED.value: "已备案 filed",
                  ProjectStatus.REJECTED.value: "不予备案 rejected"}
+FIELD_LABELS = {"methodology": "方法学 methodology", "project_validation": "项目审定 project validation",
+                "reduction_verification": "减排量核查 reduction verification", "scenario": "场景评估 scenario"}
 INDIVIDUAL = "个人 Individual"
 # a project is public from its notice on (art. 16); a rejected one stays listed with the reason
 PUBLIC_PROJECT_STATUSES = (*cer_registry.PUBLISHED, ProjectStatus.REJECTED.value)
@@ -56,7 +58,8 @@ async def public_names(session: AsyncSession, account_ids: set[uuid.UUID]) -> di
 
 async def _experts(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
     page = await expert_library.public_experts(session=session, field=None, first=first, after=after)
-    return map_nodes(page, lambda e: {"name": e.name, "fields": list(e.fields), "affiliation": e.affiliation})
+    return map_nodes(page, lambda e: {"name": e.name, "fields": [FIELD_LABELS.get(f, f) for f in e.fields],
+                                      "affiliation": e.affiliation})
 
 
 EXPERTS = register(DisclosureList(

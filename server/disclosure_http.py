@@ -121,6 +121,7 @@ def list_page(disclosure: DisclosureList, page: Page, first: int) -> str:
     body = (f"<p><a href=\"/disclosure\">{_bilingual('信息公开', 'All disclosure lists')}</a></p>"
             f"<h1>{_bilingual(disclosure.title_zh, disclosure.title_en)}</h1>"
             f"<p lang=\"en\">{e(disclosure.description_en)} ({e(disclosure.article)})</p>"
+            f"<p>{_bilingual('时间均为北京时间', 'Times are China Standard Time (UTC+8).')}</p>"
             f"<p><a href=\"/disclosure/{e(disclosure.name)}.csv\">{_bilingual('下载 CSV', 'Download CSV')}</a></p>"
             f"<div class=\"wrap\"><table><thead><tr>{heads}</tr></thead><tbody>{body_rows}</tbody></table></div>"
             f"<nav>{' '.join(links)}</nav>")

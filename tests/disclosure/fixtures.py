@@ -175,7 +175,6 @@ async def private_values(services, world: World) -> set[str]:
         found |= {t.token_hash for t in await session.scalars(select(RefreshToken))}
         found |= {e.external_user_id for e in await session.scalars(select(Entrustment))}
         found |= {str(w) for w in await session.scalars(text("SELECT account_id FROM wallets UNION ALL SELECT id FROM point_lots"))}
-        found |= {str(e) for e in await session.scalars(text("SELECT id FROM experts"))}
         found |= set(await session.scalars(text("SELECT note FROM expert_conflicts")))
         found |= set(await session.scalars(text("SELECT code_hash FROM entrustment_invitations")))
     return {v for v in found if v and len(v) >= 6}
