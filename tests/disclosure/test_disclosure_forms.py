@@ -39,6 +39,8 @@ async def test_every_list_shows_the_same_rows_in_the_same_order_in_all_three_for
     today = business_date(api.services.clock.now()).isoformat()
     assert versions[("SZ-EBUS", "1")]["status"] == "已废止 retired"
     assert versions[("SZ-EBUS", "1")]["retired_at"].startswith(today)
+    retired = {m["code"]: m["retiredAt"] for m in (await api.data("{ methodologies { code retiredAt } }"))["methodologies"]}
+    assert retired["SZ-EBUS"] == api.services.clock.now().isoformat() and retired["SZ-METRO"] is None
     assert versions[("SZ-BIKE", "1")]["filing_reason"] == "方法学合理，数据来源可靠"
     assert versions[("SZ-BIKE", "1")]["applicant"] == ESCAPED_ORG
     projects = {row[0]: dict(zip([c.key for c in REGISTRY["cer-projects"].columns], row))
