@@ -16,7 +16,6 @@ from sqlalchemy import select, text
 
 from accounts.models import Account, AccountKind, AccountRole, ApiKey, Entrustment, RefreshToken
 from core.bulk import driver
-from disclosure import REGISTRY
 from neutrality.cers import projects as cer_projects
 from neutrality.cers import verification
 from reductions import filing
@@ -248,6 +247,3 @@ async def every_form(api, name: str) -> str:
     return "\n".join([str(await graphql_pages(api, name)), await csv_text(api, name), *pages,
                       *[html.unescape(p) for p in pages]])
 
-
-def registered() -> list[str]:
-    return list(REGISTRY)
