@@ -113,7 +113,7 @@ async def publish_version(
     return methodology
 
 
-async def retire_methodology(*, session: AsyncSession, methodology_id: uuid.UUID) -> Methodology:
+async def retire_methodology(*, session: AsyncSession, clock: Clock, methodology_id: uuid.UUID) -> Methodology:
     """published -> retired. Publication itself happens only by filing an application after the
     experts' review (reductions/filing.py, art. 12-14); published figures never change, a new
     version replaces them."""
@@ -125,6 +125,7 @@ async def retire_methodology(*, session: AsyncSession, methodology_id: uuid.UUID
         raise DomainError(ReductionCode.INVALID_TRANSITION,
                           f"A {methodology.status} methodology cannot be retired.", "id")
     methodology.status = PublicationStatus.RETIRED.value
+    methodology.retired_at = clock.now()
     await session.flush()
     return methodology
 

@@ -251,7 +251,7 @@ class ReductionsMutation:
         ctx = info.context
 
         async def retire(session) -> t.RetireMethodologyPayload:
-            row = await service.retire_methodology(session=session, methodology_id=parse_id(input.id))
+            row = await service.retire_methodology(session=session, clock=ctx.clock, methodology_id=parse_id(input.id))
             filings = await _filings(session, [row.application_id] if row.application_id else [])
             return t.RetireMethodologyPayload(methodology=t.Methodology.from_row(row, filings.get(row.application_id)))
 

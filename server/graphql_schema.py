@@ -8,6 +8,7 @@ from strawberry.tools import merge_types
 
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.certificates import CertificatesMutation, CertificatesQuery
+from resolvers.disclosure import DisclosureQuery
 from resolvers.mall import MallMutation, MallQuery
 from resolvers.measures import MeasuresMutation, MeasuresQuery
 from resolvers.market import MarketMutation, MarketQuery
@@ -18,7 +19,7 @@ from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery, MeasuresQuery))
+                              ProjectsQuery, CertificatesQuery, ReviewsQuery, MeasuresQuery, DisclosureQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
                                     ProjectsMutation, CertificatesMutation, ReviewsMutation, MeasuresMutation))
 

@@ -41,6 +41,7 @@ from tests.neutrality.fixtures import PROJECT_CONTRACTS  # walked in tests/neutr
 from tests.reductions.filing_fixtures import METHODOLOGY_CONTRACTS  # walked in tests/reductions/test_methodology_filing_api.py
 from tests.reviews.fixtures import REVIEW_CONTRACTS  # walked in tests/reviews/test_review_api.py
 from tests.measures import MEASURES_CONTRACTS  # walked in tests/measures/test_measures_period.py
+from tests.disclosure.fixtures import DISCLOSURE_CONTRACTS  # walked in tests/disclosure/test_disclosure_forms.py
 
 LIVE: GraphQLSchema = build_schema(live_schema_sdl())
 OPERATIONS = operation_files()
@@ -340,7 +341,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
     await c.run("RegulatorLogout", token=regulator_token)
 
     expected = (set(DOCUMENTS) - WALLET_AND_MALL - MARKET_CONTRACTS - PROJECT_CONTRACTS - CERTIFICATE_CONTRACTS
-                - METHODOLOGY_CONTRACTS - REVIEW_CONTRACTS - MEASURES_CONTRACTS)
+                - METHODOLOGY_CONTRACTS - REVIEW_CONTRACTS - MEASURES_CONTRACTS - DISCLOSURE_CONTRACTS)
     assert c.ran == expected, f"not exercised: {sorted(expected - c.ran)}"
 
 
