@@ -190,8 +190,9 @@ class Audit:
 
 async def audit(*, session: AsyncSession) -> Audit:
     """Recompute conservation from the journal and the live blocks, and check it against the
-    issuance records: issued = held + reserved + in_review + retired + cancelled (in_review: tonnes of
-    neutrality applications awaiting review, art. 19), per project and vintage, and
+    issuance records: issued = held + reserved + in_review + retired + cancelled + surrendered
+    (in_review: tonnes of neutrality applications awaiting review, art. 19; surrendered: for ETS
+    compliance, art. 18), per project and vintage, and
     no serial in two places."""
     size = Issuance.last_serial - Issuance.first_serial + 1
     issued = {(r.project_id, r.vintage): int(r.total) for r in (await session.execute(
@@ -200,7 +201,7 @@ async def audit(*, session: AsyncSession) -> Audit:
     rows = await blocks.state_totals(session=session)
     seen = {(r.project_id, r.vintage) for r in rows}
     for project_id, vintage in issued.keys() - seen:
-        rows.append(blocks.StateTotals(project_id, vintage, 0, 0, 0, 0, 0, 0))
+        rows.append(blocks.StateTotals(project_id, vintage, 0, 0, 0, 0, 0, 0, 0))
     projects = {p.id: p for p in (await session.scalars(
         select(Project).where(Project.id.in_({r.project_id for r in rows})))).all()} if rows else {}
     lines = [AuditLine(project=projects[r.project_id], totals=r, issued_by_issuances=issued.get((r.project_id, r.vintage), 0))
