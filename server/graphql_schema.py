@@ -9,6 +9,7 @@ from strawberry.tools import merge_types
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.certificates import CertificatesMutation, CertificatesQuery
 from resolvers.mall import MallMutation, MallQuery
+from resolvers.offsets import OffsetsMutation, OffsetsQuery
 from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
@@ -17,9 +18,9 @@ from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery))
+                              ProjectsQuery, CertificatesQuery, ReviewsQuery, OffsetsQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation, CertificatesMutation, ReviewsMutation))
+                                    ProjectsMutation, CertificatesMutation, ReviewsMutation, OffsetsMutation))
 
 
 def build_schema() -> strawberry.Schema:
