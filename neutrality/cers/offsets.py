@@ -305,19 +305,19 @@ async def surrender_cers(*, session: AsyncSession, clock: Clock, holder_id: uuid
                                                f"tonnes of {year}'s cap are left.", field="tonnes")
 
     async def in_scope() -> list:
-        groups = [g for g in await retirements._free_groups(session, holder_id, request.project_id, request.vintage)
+        groups = [g for g in await retirements.free_groups(session, holder_id, request.project_id, request.vintage)
                   if g.vintage in scope.vintages]
         eligible = await eligible_projects(session, scope, {g.project_id for g in groups})
         return [g for g in groups if g.project_id in eligible]
 
-    await retirements._lock_groups(session, holder_id, await in_scope())
+    await retirements.lock_groups(session, holder_id, await in_scope())
     groups = await in_scope()
     free = sum(max(g.free, 0) for g in groups)
     if free < quantity:
         raise blocks.InsufficientTonnes(
             message=f"You hold {free} tonnes within {year}'s scope that are free to surrender (held, not on offer, "
                     f"not frozen); {quantity} are needed.", field="serials" if request.serials else "tonnes")
-    plan = retirements._plan(groups, quantity)
+    plan = retirements.plan_tonnes(groups, quantity)
     for group, _ in sorted(plan, key=lambda p: str(p[0].project_id)):  # art. 32: frozen tonnes stay put
         await verification.refuse_trade_if_frozen(session, group.project_id, "projectId")
 
