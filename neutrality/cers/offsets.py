@@ -181,6 +181,10 @@ async def publish_scope(*, session: AsyncSession, clock: Clock, regulator_id: uu
         raise DomainError(OffsetCode.SCOPE_NOT_DRAFT, "Only a draft is published; a published scope is corrected by "
                                                       "a new draft of the same year.", field="scopeId")
     current = await _published_for_update(session, scope.year)
+    if current is not None and current.version > scope.version:
+        raise DomainError(OffsetCode.SCOPE_NOT_DRAFT, f"Version {current.version} of {scope.year}, newer than this "
+                                                      "draft, is published; draft the correction again.",
+                          field="scopeId")
     used = await surrendered_tonnes(session, scope.year)
     if scope.cap_tonnes < used:
         raise DomainError(OffsetCode.CAP_BELOW_SURRENDERED,

@@ -90,6 +90,9 @@ async def test_a_scope_is_drafted_published_and_corrected_by_a_new_version(servi
     correction = await scope(services, w, cap=30, codes=(PV_METHODOLOGY,), kinds=(), publish=False)
     corrected = await in_tx(services, offsets.publish_scope, regulator_id=w.regulator_id, scope_id=correction.id)
     assert (corrected.version, corrected.supersedes_id, corrected.methodology_codes) == (3, draft.id, [PV_METHODOLOGY])
+    # an older draft never replaces a newer published version
+    stale = await refused(in_tx(services, offsets.publish_scope, regulator_id=w.regulator_id, scope_id=lower.id))
+    assert stale.code == "SCOPE_NOT_DRAFT"
     async with services.session_factory() as session:
         versions = await offsets.scope_versions(session=session, year=2026)
         assert [(v.version, v.status) for v in versions] == [(1, "superseded"), (3, "published")]
