@@ -11,6 +11,7 @@ from resolvers.certificates import CertificatesMutation, CertificatesQuery
 from resolvers.disclosure import DisclosureQuery
 from resolvers.mall import MallMutation, MallQuery
 from resolvers.measures import MeasuresMutation, MeasuresQuery
+from resolvers.offsets import OffsetsMutation, OffsetsQuery
 from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
@@ -18,10 +19,32 @@ from resolvers.reviews import ReviewsMutation, ReviewsQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
-Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery, MeasuresQuery, DisclosureQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation, CertificatesMutation, ReviewsMutation, MeasuresMutation))
+# one line per area, so areas added side by side merge cleanly
+Query = merge_types("Query", (
+    SystemQuery,
+    AccountsQuery,
+    WalletsQuery,
+    ReductionsQuery,
+    MallQuery,
+    MarketQuery,
+    ProjectsQuery,
+    CertificatesQuery,
+    ReviewsQuery,
+    MeasuresQuery,
+    DisclosureQuery,
+    OffsetsQuery,
+))
+Mutation = merge_types("Mutation", (
+    AccountsMutation,
+    ReductionsMutation,
+    MallMutation,
+    MarketMutation,
+    ProjectsMutation,
+    CertificatesMutation,
+    ReviewsMutation,
+    MeasuresMutation,
+    OffsetsMutation,
+))
 
 
 def build_schema() -> strawberry.Schema:
