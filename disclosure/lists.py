@@ -20,7 +20,7 @@ from core.clock import business_date
 from core.keyset import Page, keyset_page
 from disclosure.registry import Column, DisclosureList, map_nodes, register
 from neutrality.cers import registry as cer_registry
-from neutrality.cers import verification
+from neutrality.cers import offsets, verification
 from neutrality.cers.blocks import serial_label
 from neutrality.cers.models import Project, ProjectStatus, VerifierReport, VerifierSanction
 from reductions.filing import applications_by_id
@@ -228,3 +228,32 @@ SANCTIONS = register(DisclosureList(
              Column("sanction", "处理措施", "Sanction"), Column("projects", "涉及项目", "Projects concerned"),
              Column("recorded_on", "记录日期", "Recorded on")),
     fetch=_sanctions))
+
+
+# --- the yearly ETS offset scope and its use (art. 18) ---------------------------------------------------
+
+
+async def _offset_scopes(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+    def row(use: offsets.ScopeUse) -> dict:
+        scope = use.scope
+        return {"year": scope.year, "version": scope.version, "vintages": [str(v) for v in scope.vintages],
+                "project_kinds": list(scope.project_kinds), "methodologies": list(scope.methodology_codes),
+                "cap_tonnes": scope.cap_tonnes, "surrendered_tonnes": use.surrendered_tonnes,
+                "remaining_tonnes": use.remaining_tonnes, "surrenders": use.surrenders,
+                "published_on": business_date(scope.published_at) if scope.published_at else None}
+
+    return map_nodes(await offsets.offset_scope_use(session=session, first=first, after=after), row)
+
+
+OFFSET_SCOPES = register(DisclosureList(
+    name="ets-offset-scopes", title_zh="年度碳排放权交易抵销范围及使用情况",
+    title_en="The yearly ETS offset scope and its use", article="art. 18, 29",
+    description_en="Per compliance year, newest first: which CERs may offset obligations in the Shenzhen ETS "
+                   "(vintages, project kinds, methodologies), the total in tonnes and what has been surrendered.",
+    columns=(Column("year", "履约年度", "Year"), Column("version", "版本", "Version"),
+             Column("vintages", "减排量年份", "Vintages"), Column("project_kinds", "项目类型", "Project kinds"),
+             Column("methodologies", "方法学", "Methodologies"), Column("cap_tonnes", "抵销总量(吨)", "Cap (t)"),
+             Column("surrendered_tonnes", "已抵销(吨)", "Surrendered (t)"),
+             Column("remaining_tonnes", "剩余(吨)", "Remaining (t)"), Column("surrenders", "抵销笔数", "Surrenders"),
+             Column("published_on", "发布日期", "Published on")),
+    fetch=_offset_scopes))

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from accounts.models import Account, AccountKind, AccountRole, ApiKey, Entrustment, RefreshToken
 from core.bulk import driver
 from neutrality.cers import projects as cer_projects
-from neutrality.cers import verification
+from neutrality.cers import offsets, verification
 from reductions import filing
 from reductions import service as reductions
 from reductions.models import Methodology
@@ -140,6 +140,11 @@ async def build_world(api) -> World:
                                " WHERE id = $1", draft.project_id, DRAFT_TITLE)
     await in_transaction(services, cer_projects.reject_project, regulator_id=regulator_id,
                          project_id=rejected.project_id, reason=REJECTION)
+    # the yearly ETS offset scope (art. 18): a draft (private) then published
+    scope = await in_transaction(services, offsets.draft_scope, regulator_id=regulator_id, year=2026,
+                                 vintages=[2025], project_kinds=["renewable_energy"], methodology_codes=[], cap_tonnes=4321,
+                                 note=NOTE)
+    await in_transaction(services, offsets.publish_scope, regulator_id=regulator_id, scope_id=scope.id)
     consumer = await sign_in(api, consumer.login)  # a session token of a person, to look for too
     return World(
         regulator=reg, operator=operator, verifier=verifier, consumer=consumer, filed_code=filed.project_code,
@@ -151,6 +156,7 @@ async def build_world(api) -> World:
                              f"SZCER-{filed.project_code}-2025-000000001-000000013", "个人 Individual"],
             "approved-organisations": [ESCAPED_ORG, "绿意咖啡连锁有限公司", "深圳核查认证中心"],
             "sanctions": ["深圳核查认证中心", FINDING, filed.project_code],
+            "ets-offset-scopes": ["2026", "2025", "4321"],
         },
         secrets={key, key.split("_", 2)[-1], operator.token, operator.refresh_token, consumer.token,
                  consumer.refresh_token, NATIONAL_ID, PASSWORD, code})
