@@ -144,7 +144,8 @@ class ReductionsMutation:
         items = [service.ReportItem(report_id=i.report_id, external_user_id=i.external_user_id,
                                     methodology_code=i.methodology_code, quantity=i.quantity,
                                     occurred_at=i.occurred_at, baseline_quantity=i.baseline_quantity,
-                                    actual_quantity=i.actual_quantity) for i in input.items]
+                                    actual_quantity=i.actual_quantity, scenario_mark=i.scenario_mark)
+                 for i in input.items]
 
         async def report(session) -> t.ReportBehaviourPayload:
             results = await service.report_behaviour(session=session, clock=ctx.clock,

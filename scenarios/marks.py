@@ -77,3 +77,8 @@ async def marks_by_number(conn, numbers: set[str]) -> dict[str, MarkFacts]:
 def grant_year(moment: datetime) -> int:
     """The year a mark is numbered in: the Asia/Shanghai year of its grant."""
     return business_date(moment).year
+
+
+def page_url(base_url: str, number: str) -> str:
+    """The public page of a mark, where its QR code points: <public base URL>/scenarios/<mark number>."""
+    return f"{base_url.rstrip('/')}/scenarios/{number}"

@@ -288,6 +288,10 @@ class ReportItemInput:
                                   "baseline kWh for the day.")
     actual_quantity: str | None = strawberry.field(
         default=None, description="For a BASELINE_MINUS_ACTUAL methodology: the actual quantity.")
+    scenario_mark: str | None = strawberry.field(
+        default=None, description="The mark number (SZCS-2026-0001) of the scenario the behaviour happened in "
+                                  "(art. 25-27): an unknown mark, one not active at occurredAt, or a scenario that "
+                                  "does not record this methodology rejects the item alone.")
 
 
 @strawberry.input

@@ -13,13 +13,15 @@ from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.reviews import ReviewsMutation, ReviewsQuery
+from resolvers.scenarios import ScenariosMutation, ScenariosQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery))
+                              ProjectsQuery, CertificatesQuery, ReviewsQuery, ScenariosQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation, CertificatesMutation, ReviewsMutation))
+                                    ProjectsMutation, CertificatesMutation, ReviewsMutation,
+                                    ScenariosMutation))
 
 
 def build_schema() -> strawberry.Schema:
