@@ -35,7 +35,7 @@ from accounts.service import record_audit_event
 from core.clock import BUSINESS_TZ, Clock, SystemClock, business_date
 from core.documents import check_documents
 from core.errors import DomainError, DomainErrors, NotFound
-from core.keyset import Page, PageItem, keyset_page
+from core.keyset import Page, keyset_page
 from core.text import clean_text
 from reductions.filing import Attachment
 from reductions.models import BehaviourReport, Methodology, ReportOutcome
@@ -435,12 +435,12 @@ async def public_scenarios(*, session: AsyncSession, first: int | None = None, a
     """Every marked scenario, newest grant first, as PublicScenario rows (keyset page, at most 100):
     the disclosure list of art. 29."""
     now = (clock or SystemClock()).now()
-    stmt = select(ScenarioMark, Scenario).join(Scenario, Scenario.id == ScenarioMark.scenario_id)
-    page = await keyset_page(session, stmt, keys=[ScenarioMark.granted_at, ScenarioMark.id], first=first,
-                             after=after, descending=True)
-    return Page(items=[PageItem(cursor=item.cursor, node=_public(item.node[1], item.node[0], now))
-                       for item in page.items],
-                has_next_page=page.has_next_page, has_previous_page=page.has_previous_page)
+    # the key columns selected by name, for keyset_page to read back beside the two entities
+    stmt = (select(ScenarioMark.granted_at, ScenarioMark.id, ScenarioMark, Scenario)
+            .join(Scenario, Scenario.id == ScenarioMark.scenario_id))
+    return await keyset_page(session, stmt, keys=[ScenarioMark.granted_at, ScenarioMark.id], first=first,
+                             after=after, descending=True,
+                             node=lambda row: _public(row.Scenario, row.ScenarioMark, now))
 
 
 async def public_scenario(*, session: AsyncSession, clock: Clock, number: str) -> PublicScenario | None:
