@@ -306,12 +306,11 @@ def effective_status(mark: ScenarioMark, now: datetime) -> MarkStatus:
     return MarkStatus(mark.status)
 
 
-# (from which effective statuses, the status it goes to, the code refusing any other, the event, the audit action)
+# (from which effective statuses, the status it goes to, the event and audit action)
 _CHANGES = {
-    "suspend": ((MarkStatus.ACTIVE,), MarkStatus.SUSPENDED, ScenarioCode.MARK_NOT_ACTIVE, "suspended"),
-    "reinstate": ((MarkStatus.SUSPENDED,), MarkStatus.ACTIVE, ScenarioCode.MARK_NOT_SUSPENDED, "reinstated"),
-    "withdraw": ((MarkStatus.ACTIVE, MarkStatus.SUSPENDED), MarkStatus.WITHDRAWN, ScenarioCode.MARK_WITHDRAWN,
-                 "withdrawn"),
+    "suspend": ((MarkStatus.ACTIVE,), MarkStatus.SUSPENDED, "suspended"),
+    "reinstate": ((MarkStatus.SUSPENDED,), MarkStatus.ACTIVE, "reinstated"),
+    "withdraw": ((MarkStatus.ACTIVE, MarkStatus.SUSPENDED), MarkStatus.WITHDRAWN, "withdrawn"),
 }
 
 
@@ -319,7 +318,7 @@ async def change_mark(*, session: AsyncSession, clock: Clock, regulator_id: uuid
                       reason: str) -> ScenarioMark:
     """Suspend (active -> suspended), reinstate (suspended -> active) or withdraw (active or
     suspended -> withdrawn, final) a mark, with the regulator's reason. An expired mark changes no more."""
-    allowed, target, refusal, event = _CHANGES[change]
+    allowed, target, event = _CHANGES[change]
     reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT, code=ScenarioCode.REASON_REQUIRED,
                         multiline=True)
     mark = (await session.execute(
@@ -335,7 +334,9 @@ async def change_mark(*, session: AsyncSession, clock: Clock, regulator_id: uuid
         if before == MarkStatus.EXPIRED:
             raise DomainError(ScenarioCode.MARK_EXPIRED, f"This mark expired at {mark.valid_until.isoformat()}.",
                               "markNumber")
-        raise DomainError(refusal, f"This mark is {before.value}.", "markNumber")
+        if change == "reinstate":
+            raise DomainError(ScenarioCode.MARK_NOT_SUSPENDED, f"This mark is {before.value}.", "markNumber")
+        raise DomainError(ScenarioCode.MARK_NOT_ACTIVE, f"This mark is {before.value}.", "markNumber")
     mark.status, mark.status_reason, mark.status_changed_at = target.value, reason, now
     session.add(ScenarioMarkEvent(mark_id=mark.id, status=target.value, at=now, actor_id=regulator_id, reason=reason))
     _journal(session, mark.scenario_id, event, regulator_id, now, reason)
