@@ -41,7 +41,7 @@ from reductions.filing import Attachment
 from reductions.models import BehaviourReport, Methodology, ReportOutcome
 from reductions.service import in_force_on
 from reviews import service as reviews
-from reviews.models import Expert, ExpertField, ReviewSeat, SubjectKind
+from reviews.models import ExpertField, SubjectKind
 from scenarios.errors import ScenarioCode
 from scenarios.marks import grant_year, mark_number, normalise_number
 from scenarios.models import (District, MarkStatus, Scenario, ScenarioDocument, ScenarioEvent, ScenarioKind,
@@ -363,12 +363,7 @@ async def may_read(*, session: AsyncSession, account_id: uuid.UUID, scenario: Sc
     its review."""
     if scenario.applicant_id == account_id:
         return True
-    if scenario.review_id is None:
-        return False
-    seated = await session.scalar(
-        select(ReviewSeat.id).join(Expert, Expert.id == ReviewSeat.expert_id)
-        .where(ReviewSeat.review_id == scenario.review_id, Expert.account_id == account_id).limit(1))
-    return seated is not None
+    return await reviews.is_seated(session=session, review_id=scenario.review_id, account_id=account_id)
 
 
 async def list_applications(*, session: AsyncSession, first: int | None, after: str | None,
