@@ -238,6 +238,8 @@ class BehaviourReport:
     reduction_mg: Long
     uncredited_reduction_mg: Long
     uncredited_reason: UncreditedReason | None
+    scenario_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The scenario the behaviour happened in, when the report named its mark.")
 
     @classmethod
     def from_row(cls, row: models.BehaviourReport) -> "BehaviourReport":
@@ -248,7 +250,8 @@ class BehaviourReport:
                    occurred_at=row.occurred_at, received_at=row.received_at, outcome=row.outcome,
                    reject_code=Reject(row.reject_code) if row.reject_code else None, points=row.points_credited,
                    reduction_mg=row.reduction_mg, uncredited_reduction_mg=row.uncredited_reduction_mg,
-                   uncredited_reason=UncreditedReason(row.uncredited_reason) if row.uncredited_reason else None)
+                   uncredited_reason=UncreditedReason(row.uncredited_reason) if row.uncredited_reason else None,
+                   scenario_id=strawberry.ID(str(row.scenario_id)) if row.scenario_id else None)
 
 
 @strawberry.type(description="An operator's reports for one methodology on one behaviour day.")
@@ -261,6 +264,8 @@ class ReportAggregate:
     points: Long
     reduction_mg: Long
     uncredited_reduction_mg: Long
+    scenario_id: strawberry.ID | None = strawberry.field(
+        default=None, description="With byScenario: the scenario the reports named (null: none, or not asked).")
 
 
 @strawberry.type(description="A lot of one of the operator's users that expires within 30 days.")

@@ -142,6 +142,20 @@ async def test_scenario_contracts_walk_as_persisted_queries(api, clock):
          "occurredAt": now}]}}, api_key=key))["reportBehaviour"]
     assert [(r["reportId"], r["status"], r["rejectCode"], r["points"]) for r in reported["results"]] == [
         ("m-1", "CREDITED", None, 46), ("m-2", "REJECTED", "SCENARIO_UNRELATED", 0), ("m-3", "CREDITED", None, 47)]
+    day = clock.now().date().isoformat()
+    aggregates = (await api.data('query($d: Date!) { reportAggregates(since: $d, until: $d, byScenario: true) '
+                                 '{ methodologyCode scenarioId reports credited points } }', {"d": day},
+                                 api_key=key))["reportAggregates"]
+    assert sorted(((a["methodologyCode"], a["scenarioId"], a["reports"], a["credited"], a["points"])
+                   for a in aggregates), key=str) == sorted([
+        ("SZ-EBUS", None, 1, 0, 0), ("SZ-METRO", public["id"], 1, 1, 46), ("SZ-METRO", None, 1, 1, 47)], key=str)
+    plain = (await api.data('query($d: Date!) { reportAggregates(since: $d, until: $d) { methodologyCode reports } }',
+                            {"d": day}, api_key=key))["reportAggregates"]
+    assert sorted((a["methodologyCode"], a["reports"]) for a in plain) == [("SZ-EBUS", 1), ("SZ-METRO", 2)]
+    stored = (await api.data('{ myReports(first: 10) { edges { node { reportId scenarioId } } } }', api_key=key)
+              )["myReports"]["edges"]
+    assert {e["node"]["reportId"]: e["node"]["scenarioId"] for e in stored} == {
+        "m-1": public["id"], "m-2": None, "m-3": None}
     wallet = (await c.run("WalletScenarioBreakdown", {"first": 10}, token=shopper.token))["myWallet"]
     assert wallet["scenarioBreakdown"] == [
         {"scenario": {"id": public["id"], "name": "深圳湾万象城", "markNumber": "SZCS-2026-0001"}, "reports": 1,
