@@ -193,7 +193,7 @@ async def test_a_mark_expires_by_the_clock_and_then_changes_no_more(services):
 
 async def test_parallel_grants_get_distinct_consecutive_numbers_per_year(services):
     [regulator_id] = await accounts(services, 1, role="regulator", kind="authority")
-    orgs = await accounts(services, 5, role="app_operator")
+    orgs = await accounts(services, 6, role="app_operator")
     applied = [await apply(services, org) for org in orgs]
     for scenario in applied:
         await opinions_given(services, regulator_id, scenario)
@@ -204,6 +204,17 @@ async def test_parallel_grants_get_distinct_consecutive_numbers_per_year(service
 
     results = await asyncio.gather(*(grant(s) for s in applied[:4]))
     assert sorted(mark.number for _, mark in results) == [f"SZCS-2026-{n:04d}" for n in range(1, 5)]
+    # one application granted twice at once: one mark, the other grant refused
+    twice = await asyncio.gather(grant(applied[5]), grant(applied[5]), return_exceptions=True)
+    [(_, fifth)] = [r for r in twice if not isinstance(r, Exception)]
+    [refused] = [r for r in twice if isinstance(r, Exception)]
+    assert fifth.number == "SZCS-2026-0005" and refused.code == ScenarioCode.ALREADY_DECIDED
+    async with services.session_factory() as session:
+        page = await service.public_scenarios(session=session, first=2, clock=services.clock)
+        rest = await service.public_scenarios(session=session, first=100, after=page.end_cursor,
+                                              clock=services.clock)
+    listed = [i.node.mark_number for i in page.items + rest.items]
+    assert page.has_next_page and not rest.has_next_page and sorted(listed) == [f"SZCS-2026-{n:04d}" for n in range(1, 6)]
     # the Shanghai year of the grant numbers the mark: 00:30 on 1 January 2027 there is still 2026 in UTC
     services.clock.set(datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc))
     _, mark = await grant(applied[4])
