@@ -1,3 +1,5 @@
+"""What the Measures' own period can refuse: a malformed version, one taking over in the past, a validity out of range."""
+
 from core.errors import Code
 
 

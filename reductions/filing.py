@@ -29,7 +29,7 @@ from reductions.models import (ApplicationStatus, CalculationKind, DocumentKind,
                                MethodologyApplicationEvent, MethodologyDocument)
 from reductions.service import parse_quantity, publish_version
 from reviews import service as reviews
-from reviews.models import Expert, ReviewSeat, SubjectKind
+from reviews.models import SubjectKind
 
 # art. 13 does not fix the panel's size; three experts give a majority without a tie
 EXPERTS_WANTED = 3
@@ -238,12 +238,7 @@ async def may_read(*, session: AsyncSession, account_id: uuid.UUID, application:
     its review (experts see only their reviews, art. 13)."""
     if application.applicant_id == account_id:
         return True
-    if application.review_id is None:
-        return False
-    seated = await session.scalar(
-        select(ReviewSeat.id).join(Expert, Expert.id == ReviewSeat.expert_id)
-        .where(ReviewSeat.review_id == application.review_id, Expert.account_id == account_id).limit(1))
-    return seated is not None
+    return await reviews.is_seated(session=session, review_id=application.review_id, account_id=account_id)
 
 
 async def get_application(*, session: AsyncSession, application_id: uuid.UUID) -> MethodologyApplication:

@@ -240,3 +240,5 @@ class BehaviourReport(Base):
     lot_id: Mapped[uuid.UUID | None] = mapped_column()
     # the business day (Asia/Shanghai) of the behaviour, for daily caps and aggregates
     behaviour_day: Mapped[date] = mapped_column(Date, nullable=False)
+    # the marked scenario the behaviour happened in, when the report named one (art. 25-27; scenarios/)
+    scenario_id: Mapped[uuid.UUID | None] = mapped_column()

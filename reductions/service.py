@@ -28,6 +28,8 @@ from measures import service as measures
 from reductions.errors import ReductionCode
 from reductions.models import (BehaviourReport, CalculationKind, ExchangeRule, Methodology, PublicationStatus,
                                ReportOutcome)
+from scenarios import marks as scenario_marks
+from scenarios.models import MarkStatus
 from wallets import audit, lock, read
 from wallets.credit import Credit, Fraction, apply_credits
 from wallets.validity import MAX_VALIDITY_YEARS, lot_expiry
@@ -55,6 +57,13 @@ class Reject(str, enum.Enum):
     # the inputs do not fit the methodology's calculation (reductions.models.CalculationKind)
     QUANTITY_REQUIRED = "QUANTITY_REQUIRED"  # factor per unit: a quantity, and no baseline or actual
     BASELINE_AND_ACTUAL_REQUIRED = "BASELINE_AND_ACTUAL_REQUIRED"  # baseline minus actual: both, and no quantity
+    # the scenario the item names (by its mark number, art. 25-27; scenarios/marks.py)
+    UNKNOWN_SCENARIO = "UNKNOWN_SCENARIO"  # no mark has this number
+    SCENARIO_NOT_MARKED = "SCENARIO_NOT_MARKED"  # the behaviour happened before the mark was granted
+    SCENARIO_MARK_SUSPENDED = "SCENARIO_MARK_SUSPENDED"  # suspended at the behaviour's time
+    SCENARIO_MARK_WITHDRAWN = "SCENARIO_MARK_WITHDRAWN"  # withdrawn at the behaviour's time
+    SCENARIO_MARK_EXPIRED = "SCENARIO_MARK_EXPIRED"  # past its validity at the behaviour's time
+    SCENARIO_UNRELATED = "SCENARIO_UNRELATED"  # the scenario does not record this methodology's behaviour
 
 
 DAILY_CAP_REACHED = "DAILY_CAP_REACHED"
@@ -277,6 +286,8 @@ class ReportItem:
     occurred_at: datetime
     baseline_quantity: str | None = None
     actual_quantity: str | None = None
+    # the mark number (SZCS-<year>-<4 digits>) of the scenario the behaviour happened in, if any
+    scenario_mark: str | None = None
 
 
 def _calculation_inputs(item: ReportItem) -> tuple[int | None, int | None, int | None]:
@@ -356,6 +367,26 @@ def _result_from_row(row, status: ItemStatus, expires: dict | None = None) -> It
                       expires_at=(expires or {}).get(row["lot_id"]))
 
 
+_MARK_REFUSALS = {MarkStatus.SUSPENDED: Reject.SCENARIO_MARK_SUSPENDED, MarkStatus.WITHDRAWN: Reject.SCENARIO_MARK_WITHDRAWN,
+                  MarkStatus.EXPIRED: Reject.SCENARIO_MARK_EXPIRED}
+
+
+def _scenario_refusal(mark: scenario_marks.MarkFacts | None, code: str, occurred_at: datetime) -> Reject | None:
+    """Why an item naming this scenario's mark is refused, or None: an unknown mark, a mark not yet
+    granted, suspended, withdrawn or expired at the behaviour's time, or a scenario that does not
+    record this methodology's behaviour."""
+    if mark is None:
+        return Reject.UNKNOWN_SCENARIO
+    status = mark.status_at(occurred_at)
+    if status is None:
+        return Reject.SCENARIO_NOT_MARKED
+    if status != MarkStatus.ACTIVE:
+        return _MARK_REFUSALS[status]
+    if code not in mark.methodology_codes:
+        return Reject.SCENARIO_UNRELATED
+    return None
+
+
 async def report_behaviour(
     *, session: AsyncSession, clock: Clock, operator_id: uuid.UUID, items: list[ReportItem],
 ) -> list[ItemResult]:
@@ -401,6 +432,9 @@ async def report_behaviour(
         if i.methodology_code.strip().upper() in known})
     rules = (await session.execute(
         select(ExchangeRule).where(ExchangeRule.status == PublicationStatus.PUBLISHED.value))).scalars().all()
+    # the scenarios the batch names, in one statement (none when no item names one)
+    marks = await scenario_marks.marks_by_number(conn, {
+        scenario_marks.normalise_number(i.scenario_mark) for i in fresh if i.scenario_mark is not None})
     entrustments = await accounts.entrusted_individuals(
         session=session, operator_id=operator_id, external_user_ids=list({i.external_user_id for i in items}))
 
@@ -417,6 +451,7 @@ async def report_behaviour(
         baseline_milli: int | None = None
         actual_milli: int | None = None
         reject: str | None = None
+        scenario_id: uuid.UUID | None = None
 
     results: dict[int, ItemResult] = {}
     pending: list[tuple[int, Pending]] = []
@@ -447,6 +482,12 @@ async def report_behaviour(
         if p.methodology is None:
             p.reject = Reject.METHODOLOGY_NOT_PUBLISHED
             continue
+        if item.scenario_mark is not None:
+            p.reject = _scenario_refusal(marks.get(scenario_marks.normalise_number(item.scenario_mark)), code,
+                                         item.occurred_at)
+            if p.reject is not None:
+                continue
+            p.scenario_id = marks[scenario_marks.normalise_number(item.scenario_mark)].scenario_id
         calculated = calculated_quantity(p.methodology.calculation, quantity, p.baseline_milli, p.actual_milli)
         if isinstance(calculated, Reject):
             p.reject = calculated
@@ -546,7 +587,7 @@ async def report_behaviour(
             p.quantity_milli, *_both_or_neither(p.baseline_milli, p.actual_milli), p.item.occurred_at, ReportOutcome.REJECTED.value if p.reject else ReportOutcome.CREDITED.value,
             p.reject.value if p.reject else None, p.rule.id if (p.rule and not p.reject) else None,
             c["reduction_mg"] if c else 0, c["points"] if c else 0, c["uncredited_mg"] if c else 0,
-            c["reason"] if c else None, lots.get(p.row_id), p.day,
+            c["reason"] if c else None, lots.get(p.row_id), p.day, p.scenario_id,
         ))
         row = rows[-1]
         results[index] = ItemResult(
@@ -560,11 +601,11 @@ async def report_behaviour(
             "INSERT INTO behaviour_reports (id, report_id, external_user_id, wallet_id, methodology_code,"
             " methodology_id, quantity_milli, baseline_milli, actual_milli, occurred_at, outcome, reject_code,"
             " rule_id, reduction_mg, points_credited, uncredited_reduction_mg, uncredited_reason, lot_id,"
-            " behaviour_day, operator_account_id, received_at)"
-            " SELECT *, $20::uuid, $21::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[],"
+            " behaviour_day, scenario_id, operator_account_id, received_at)"
+            " SELECT *, $21::uuid, $22::timestamptz FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[],"
             " $5::text[], $6::uuid[], $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::text[],"
             " $12::text[], $13::uuid[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::uuid[],"
-            " $19::date[])"
+            " $19::date[], $20::uuid[])"
             " ON CONFLICT (operator_account_id, report_id) DO NOTHING",
             *[list(c) for c in cols], operator_id, now,
         )
@@ -604,22 +645,27 @@ class DailyAggregate:
     points: int
     reduction_mg: int
     uncredited_reduction_mg: int
+    scenario_id: uuid.UUID | None = None  # with by_scenario: the scenario the reports named (None: none)
 
 
-async def operator_aggregates(*, session: AsyncSession, operator_id: uuid.UUID, since: date, until: date) -> list[DailyAggregate]:
+async def operator_aggregates(*, session: AsyncSession, operator_id: uuid.UUID, since: date, until: date,
+                              by_scenario: bool = False) -> list[DailyAggregate]:
+    """The operator's reports per behaviour day and methodology, and with `by_scenario` per scenario too
+    (the same index-ordered scan, one more grouping column)."""
     if until < since or (until - since).days > 366:
         raise DomainError(CoreCode.INVALID, "Ask for 1 to 366 days.", "until")
     conn = await driver(session)
+    scenario = "scenario_id" if by_scenario else "NULL::uuid"
     rows = await conn.fetch(
-        "SELECT behaviour_day, methodology_code, count(*) AS reports,"
+        f"SELECT behaviour_day, methodology_code, {scenario} AS scenario_id, count(*) AS reports,"
         " count(*) FILTER (WHERE outcome = 'credited') AS credited,"
         " count(*) FILTER (WHERE outcome = 'rejected') AS rejected,"
         " coalesce(sum(points_credited), 0)::bigint AS points, coalesce(sum(reduction_mg), 0)::bigint AS reduction,"
         " coalesce(sum(uncredited_reduction_mg), 0)::bigint AS uncredited"
         " FROM behaviour_reports WHERE operator_account_id = $1 AND behaviour_day BETWEEN $2 AND $3"
-        " GROUP BY 1, 2 ORDER BY 1, 2", operator_id, since, until)
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", operator_id, since, until)
     return [DailyAggregate(r["behaviour_day"], r["methodology_code"], r["reports"], r["credited"], r["rejected"],
-                           r["points"], r["reduction"], r["uncredited"]) for r in rows]
+                           r["points"], r["reduction"], r["uncredited"], r["scenario_id"]) for r in rows]
 
 
 async def totals_by_operator(*, session: AsyncSession) -> list[tuple[uuid.UUID, str, audit.Totals]]:

@@ -99,15 +99,19 @@ class ReductionsQuery:
                                               after=after, outcome="rejected" if rejected_only else None)
         return Connection.from_page(page, t.BehaviourReport.from_row)
 
-    @strawberry.field(extensions=[Allow(R.APP_OPERATOR)], description="This operator's reports per methodology and behaviour day.")
-    async def report_aggregates(self, info: strawberry.Info, since: date, until: date) -> list[t.ReportAggregate]:
+    @strawberry.field(extensions=[Allow(R.APP_OPERATOR)],
+                      description="This operator's reports per methodology and behaviour day; with byScenario, per "
+                                  "scenario named too (art. 25-27).")
+    async def report_aggregates(self, info: strawberry.Info, since: date, until: date,
+                                by_scenario: bool = False) -> list[t.ReportAggregate]:
         ctx = info.context
         async with ctx.reading() as session:
             rows = await service.operator_aggregates(session=session, operator_id=ctx.principal.account_id,
-                                                     since=since, until=until)
+                                                     since=since, until=until, by_scenario=by_scenario)
         return [t.ReportAggregate(day=r.day, methodology_code=r.methodology_code, reports=r.reports,
                                   credited=r.credited, rejected=r.rejected, points=r.points,
-                                  reduction_mg=r.reduction_mg, uncredited_reduction_mg=r.uncredited_reduction_mg)
+                                  reduction_mg=r.reduction_mg, uncredited_reduction_mg=r.uncredited_reduction_mg,
+                                  scenario_id=strawberry.ID(str(r.scenario_id)) if r.scenario_id else None)
                 for r in rows]
 
     @strawberry.field(extensions=[Allow(R.APP_OPERATOR)],
@@ -144,7 +148,8 @@ class ReductionsMutation:
         items = [service.ReportItem(report_id=i.report_id, external_user_id=i.external_user_id,
                                     methodology_code=i.methodology_code, quantity=i.quantity,
                                     occurred_at=i.occurred_at, baseline_quantity=i.baseline_quantity,
-                                    actual_quantity=i.actual_quantity) for i in input.items]
+                                    actual_quantity=i.actual_quantity, scenario_mark=i.scenario_mark)
+                 for i in input.items]
 
         async def report(session) -> t.ReportBehaviourPayload:
             results = await service.report_behaviour(session=session, clock=ctx.clock,

@@ -11,6 +11,8 @@ from accounts.models import Role as R
 from schema import wallets as t
 from schema.pagination import Connection
 from schema.permissions import Allow
+from schema.scenarios import ScenarioEarnings
+from scenarios import service as scenarios
 from wallets import read
 from wallets.audit import ledger_audit, totals
 
@@ -56,7 +58,17 @@ class Wallet:
         async with info.context.reading(autocommit=True) as session:
             page = await read.history(session=session, account_id=self._account_id, first=first, after=after,
                                       kinds=[k.value for k in kinds] if kinds else None)
-        return Connection.from_page(page, t.WalletEntryType.from_row)
+            # the credits' scenarios, one query for the page (none when it holds no credit)
+            named = await scenarios.scenarios_of_reports(
+                session=session, report_ids=[i.node.report_id for i in page.items if i.node.report_id])
+        return Connection.from_page(page, lambda row: t.WalletEntryType.from_row(row, named))
+
+    @strawberry.field(description="Credited reports, points and reduction per scenario where the behaviour happened "
+                                  "(art. 25-27), most points first; scenario null for behaviour reported without one.")
+    async def scenario_breakdown(self, info: strawberry.Info) -> list[ScenarioEarnings]:
+        async with info.context.reading(autocommit=True) as session:
+            rows = await scenarios.wallet_breakdown(session=session, wallet_id=self._account_id)
+        return [ScenarioEarnings.from_earnings(r) for r in rows]
 
     @strawberry.field(description="Notices of lots expiring within 30 days.")
     async def expiry_notices(self, info: strawberry.Info) -> list[t.ExpiryNoticeType]:

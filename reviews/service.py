@@ -101,6 +101,17 @@ async def seats_of(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dic
     return found
 
 
+async def is_seated(*, session: AsyncSession, review_id: uuid.UUID | None, account_id: uuid.UUID) -> bool:
+    """Whether this account's expert was drawn into the review (declined seats included): such an
+    expert reads the review's subject (experts see only their reviews, art. 13)."""
+    if review_id is None:
+        return False
+    seated = await session.scalar(
+        select(ReviewSeat.id).join(Expert, Expert.id == ReviewSeat.expert_id)
+        .where(ReviewSeat.review_id == review_id, Expert.account_id == account_id).limit(1))
+    return seated is not None
+
+
 async def reviews_by_id(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dict[uuid.UUID, Review]:
     """The reviews of a page, in one query."""
     if not review_ids:

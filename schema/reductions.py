@@ -241,6 +241,8 @@ class BehaviourReport:
     reduction_mg: Long
     uncredited_reduction_mg: Long
     uncredited_reason: UncreditedReason | None
+    scenario_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The scenario the behaviour happened in, when the report named its mark.")
 
     @classmethod
     def from_row(cls, row: models.BehaviourReport) -> "BehaviourReport":
@@ -251,7 +253,8 @@ class BehaviourReport:
                    occurred_at=row.occurred_at, received_at=row.received_at, outcome=row.outcome,
                    reject_code=Reject(row.reject_code) if row.reject_code else None, points=row.points_credited,
                    reduction_mg=row.reduction_mg, uncredited_reduction_mg=row.uncredited_reduction_mg,
-                   uncredited_reason=UncreditedReason(row.uncredited_reason) if row.uncredited_reason else None)
+                   uncredited_reason=UncreditedReason(row.uncredited_reason) if row.uncredited_reason else None,
+                   scenario_id=strawberry.ID(str(row.scenario_id)) if row.scenario_id else None)
 
 
 @strawberry.type(description="An operator's reports for one methodology on one behaviour day.")
@@ -264,6 +267,8 @@ class ReportAggregate:
     points: Long
     reduction_mg: Long
     uncredited_reduction_mg: Long
+    scenario_id: strawberry.ID | None = strawberry.field(
+        default=None, description="With byScenario: the scenario the reports named (null: none, or not asked).")
 
 
 @strawberry.type(description="A lot of one of the operator's users that expires within 30 days.")
@@ -291,6 +296,10 @@ class ReportItemInput:
                                   "baseline kWh for the day.")
     actual_quantity: str | None = strawberry.field(
         default=None, description="For a BASELINE_MINUS_ACTUAL methodology: the actual quantity.")
+    scenario_mark: str | None = strawberry.field(
+        default=None, description="The mark number (SZCS-2026-0001) of the scenario the behaviour happened in "
+                                  "(art. 25-27): an unknown mark, one not active at occurredAt, or a scenario that "
+                                  "does not record this methodology rejects the item alone.")
 
 
 @strawberry.input

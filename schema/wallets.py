@@ -11,6 +11,7 @@ from core.clock import business_date
 from wallets import audit
 from wallets.models import EntryKind as DomainEntryKind
 from wallets.models import PointLot, WalletEntry
+from schema.scenarios import ScenarioRef
 
 EntryKind = strawberry.enum(DomainEntryKind, name="WalletEntryKind",
                             description="credit, hold, release, cancel (注销 after use) or expire.")
@@ -50,11 +51,15 @@ class WalletEntryType:
     at: datetime
     lot_id: strawberry.ID
     reduction_grams: int
+    scenario: ScenarioRef | None = strawberry.field(
+        default=None, description="A credit's scenario (art. 25-27): where the reported behaviour happened, if named.")
 
     @classmethod
-    def from_row(cls, row: WalletEntry) -> "WalletEntryType":
+    def from_row(cls, row: WalletEntry, scenarios: dict | None = None) -> "WalletEntryType":
+        named = (scenarios or {}).get(row.report_id) if row.report_id else None
         return cls(id=strawberry.ID(str(row.id)), kind=DomainEntryKind(row.kind), points=row.points, at=row.at,
-                   lot_id=strawberry.ID(str(row.lot_id)), reduction_grams=row.reduction_mg // 1000)
+                   lot_id=strawberry.ID(str(row.lot_id)), reduction_grams=row.reduction_mg // 1000,
+                   scenario=ScenarioRef.from_name(named) if named else None)
 
 
 

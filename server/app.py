@@ -32,6 +32,7 @@ from server.settings import Settings
 from server.webhooks import stripe_webhook
 from server.certificates_http import certificate_routes
 from server.disclosure_http import disclosure_routes
+from server.scenarios_http import scenario_routes
 from neutrality.market.payments import from_settings as payments_from_settings
 
 log = logging.getLogger("tanpuhui.http")
@@ -177,6 +178,7 @@ def create_app(services: Services, *, dispose_on_shutdown: bool = True) -> Starl
             Route("/webhooks/stripe", stripe_webhook(services), methods=["POST"]),
             *certificate_routes(services),
             *disclosure_routes(services),
+            *scenario_routes(services),
         ],
         middleware=[
             # browsers' cross-origin calls only from the allow-list (none unless set); no cookies are

@@ -13,7 +13,8 @@ solar project is verified by a commissioned verifier (with three drawn experts' 
 with CERs issued, some of them on offer, and the owner's application for neutrality of its own
 event: 13 t held for review, approved by the platform's neutrality reviewer (a person the regulator
 granted the role, art. 19), retired, with its signed carbon-neutral certificate. The regulator has
-published this year's ETS offset scope (art. 18) and the owner surrendered 100 t under it.
+published this year's ETS offset scope (art. 18) and the owner surrendered 100 t under it. The
+operator's metro station is a scenario (art. 25-27) granted its mark after three drawn experts' opinions.
 
 Running it again changes nothing: it finds the demo accounts by email and prints their logins.
 The API key is stored only as a keyed hash, so it can be shown only the first time."""
@@ -30,6 +31,7 @@ from accounts.models import Account, AccountRole, ApiKeyScope, Role
 from accounts.principal import Principal
 from accounts.security import PasswordHashing
 from core.clock import MovableClock, SystemClock, business_date
+from scenarios.marks import page_url
 from server.db import create_engine, create_session_factory
 
 DEMO_DOMAIN = "demo.tanpuhui.example"
@@ -116,6 +118,7 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
                 api_key, regulator_id, reviewer_id = await _create(session, clock, hashing, settings)
                 application = await _methodology_application(session, clock)
                 project = await _cer_project(session, clock, hashing, settings, regulator_id, reviewer_id)
+                mark = await _scenario(session, clock, regulator_id)
     finally:
         await engine.dispose()
     return _banner() + ["Loaded the demo data set. Logins:"] + _login_lines() + [
@@ -128,7 +131,40 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
         f"{project.offered:,} t are on offer in the CER market.",
         f"Carbon-neutral certificate {project.certificate_number}: verify at {project.verification_url} "
         f"(PDF: {project.pdf_url})",
+        f"Scenario mark {mark.number} (art. 27), granted to {OPERATOR.display_name}'s metro station: "
+        f"{page_url(settings.public_base_url, mark.number)}; report items may name it as scenarioMark.",
     ]
+
+
+async def _scenario(session, clock, regulator_id):
+    """The operator's scenario (art. 25-27), a metro station where rides are recorded: applied for with the
+    art. 28 pledge, evaluated by three drawn scenario experts, granted its mark for three years."""
+    from reductions.filing import Attachment
+    from reviews import service as reviews
+    from reviews.models import Expert, Opinion
+    from scenarios import service as scenarios
+    from scenarios.models import District, ScenarioKind
+
+    operator_id = (await session.execute(select(Account.id).where(Account.email == OPERATOR.email))).scalar_one()
+    plan = Attachment.of("场景创建方案 (demo).txt", "text/plain; charset=utf-8",
+                         "车公庙地铁站碳普惠场景：闸机记录乘车里程 (demo)".encode())
+    scenario = await scenarios.apply(session=session, clock=clock, applicant_id=operator_id,
+                                     fields=scenarios.ApplicationFields(
+                                         name="车公庙地铁站 Chegongmiao metro station (demo)",
+                                         kind=ScenarioKind.METRO_LINE, address="福田区深南大道车公庙站 (demo)",
+                                         district=District.FUTIAN, methodology_codes=["SZ-METRO", "SZ-EBUS"],
+                                         pledge_version=scenarios.PLEDGE_VERSION,
+                                         pledge_sha256=scenarios.PLEDGE_SHA256,
+                                         documents=[scenarios.ScenarioAttachment(plan)]))
+    await reviews.draw_experts(session=session, clock=clock, regulator_id=regulator_id, review_id=scenario.review_id)
+    for seat in (await reviews.seats_of(session=session, review_ids=[scenario.review_id]))[scenario.review_id]:
+        expert = await session.get(Expert, seat.expert_id)
+        await reviews.submit_opinion(session=session, clock=clock, account_id=expert.account_id,
+                                     review_id=scenario.review_id, opinion=Opinion.PASS,
+                                     text="数据采集与保护措施合理 (demo)")
+    _, mark = await scenarios.grant(session=session, clock=clock, regulator_id=regulator_id, scenario_id=scenario.id,
+                                    reason="三位专家意见均为通过，授予碳普惠场景标识 (demo)")
+    return mark
 
 
 async def _create(session, clock, hashing: PasswordHashing, settings):
@@ -241,7 +277,7 @@ async def _verified(session, clock: MovableClock, hashing: PasswordHashing, sett
                                        display_name=account.display_name, email=account.email, password=DEMO_PASSWORD)
         added = await experts.add_expert(session=session, clock=clock, regulator_id=regulator_id, account_id=person.id,
                                          name=account.display_name, affiliation="深圳大学 (demo)",
-                                         fields=["reduction_verification", "methodology"])
+                                         fields=["reduction_verification", "methodology", "scenario"])
         accounts[added.id] = person.id
     commission = await verification.commission_verifier(session=session, clock=clock, regulator_id=regulator_id,
                                                         project_id=project.id, verifier_id=verifier.id,

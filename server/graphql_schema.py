@@ -16,6 +16,7 @@ from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.reviews import ReviewsMutation, ReviewsQuery
+from resolvers.scenarios import ScenariosMutation, ScenariosQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
@@ -33,6 +34,7 @@ Query = merge_types("Query", (
     MeasuresQuery,
     DisclosureQuery,
     OffsetsQuery,
+    ScenariosQuery,
 ))
 Mutation = merge_types("Mutation", (
     AccountsMutation,
@@ -44,6 +46,7 @@ Mutation = merge_types("Mutation", (
     ReviewsMutation,
     MeasuresMutation,
     OffsetsMutation,
+    ScenariosMutation,
 ))
 
 

@@ -43,6 +43,7 @@ from tests.reductions.filing_fixtures import METHODOLOGY_CONTRACTS  # walked in 
 from tests.reviews.fixtures import REVIEW_CONTRACTS  # walked in tests/reviews/test_review_api.py
 from tests.measures import MEASURES_CONTRACTS  # walked in tests/measures/test_measures_period.py
 from tests.disclosure.fixtures import DISCLOSURE_CONTRACTS  # walked in tests/disclosure/test_disclosure_forms.py
+from tests.scenarios.fixtures import SCENARIO_CONTRACTS  # walked in tests/scenarios/test_scenarios_api.py
 
 LIVE: GraphQLSchema = build_schema(live_schema_sdl())
 OPERATIONS = operation_files()
@@ -346,6 +347,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
                         MEASURES_CONTRACTS,
                         DISCLOSURE_CONTRACTS,
                         OFFSET_CONTRACTS,
+                        SCENARIO_CONTRACTS,
                         )
     expected = set(DOCUMENTS).difference(*walked_elsewhere)
     assert c.ran == expected, f"not exercised: {sorted(expected - c.ran)}"

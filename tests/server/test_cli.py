@@ -237,6 +237,7 @@ def test_demo_twice(shared_dir):
     assert "tanpuhui-demo-2026" in first.stdout
     assert "API key" in first.stdout and "tph_" in first.stdout
     assert "CER project P" in first.stdout and "Carbon-neutral certificate SZCN-" in first.stdout
+    assert "Scenario mark SZCS-" in first.stdout and "/scenarios/SZCS-" in first.stdout
 
     second = run_cli(shared_dir, "demo")
     assert second.returncode == 0, second.stderr

@@ -162,7 +162,9 @@ async def test_no_mutation_moves_points_between_wallets_or_lets_operators_debit(
                                     "createListing", "updateListing", "setListingStatus", "restockListing",
                                     "fulfilRedemption", "declineRedemption",
                                     # an approved organisation's methodology application (art. 11): no points move
-                                    "applyForMethodologyFiling"}
+                                    "applyForMethodologyFiling",
+                                    # an approved organisation's scenario application (art. 27): no points move
+                                    "applyForScenario"}
     # only the owner's own redemption creates a hold
     redeem = next(f for f in fields if f["name"] == "redeem")
     assert allowed(redeem).strip().rstrip(".") in {"individual", "individual (own wallet)"} or \
