@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, AccountKind, AccountRole, Role, RoleStatus
 from accounts.service import APPLICABLE_ROLES
-from core.clock import business_date
+from core.clock import Clock, business_date
 from core.keyset import Page, keyset_page
 from disclosure.registry import Column, DisclosureList, map_nodes, register
 from neutrality.cers import registry as cer_registry
@@ -26,6 +26,7 @@ from neutrality.cers.models import Project, ProjectStatus, VerifierReport, Verif
 from reductions.filing import applications_by_id
 from reductions.models import Methodology, PublicationStatus
 from reviews import experts as expert_library
+from scenarios import service as scenario_service
 
 # what a role or a status is called on a public page
 ROLE_LABELS = {Role.APP_OPERATOR.value: "碳普惠应用程序运营机构 App operator",
@@ -56,7 +57,7 @@ async def public_names(session: AsyncSession, account_ids: set[uuid.UUID]) -> di
 # --- experts (art. 8, 29) -----------------------------------------------------------------------
 
 
-async def _experts(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+async def _experts(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
     page = await expert_library.public_experts(session=session, field=None, first=first, after=after)
     return map_nodes(page, lambda e: {"name": e.name, "fields": [FIELD_LABELS.get(f, f) for f in e.fields],
                                       "affiliation": e.affiliation})
@@ -73,7 +74,7 @@ EXPERTS = register(DisclosureList(
 # --- methodologies (art. 11-14, 29) ---------------------------------------------------------------
 
 
-async def _methodologies(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+async def _methodologies(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
     stmt = select(Methodology).where(Methodology.status != PublicationStatus.DRAFT.value)
     page = await keyset_page(session, stmt, keys=[Methodology.code, Methodology.version], first=first, after=after)
     rows = [i.node for i in page.items]
@@ -123,7 +124,7 @@ def _vintage_lines(project: Project, reports, issued, totals) -> tuple[list[str]
     return verified, issuances, sums
 
 
-async def _projects(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+async def _projects(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
     stmt = select(Project).where(Project.status.in_(PUBLIC_PROJECT_STATUSES))
     page = await keyset_page(session, stmt, keys=[Project.code], first=first, after=after)
     projects = [i.node for i in page.items]
@@ -169,7 +170,7 @@ CER_PROJECTS = register(DisclosureList(
 # --- approved organisations (art. 6, 17, 24, 29) ------------------------------------------------------
 
 
-async def _approved(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+async def _approved(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
     stmt = (select(AccountRole.id, AccountRole.role, AccountRole.decided_at, Account.display_name)
             .join(Account, Account.id == AccountRole.account_id)
             .where(AccountRole.role.in_(APPROVED_ROLES), AccountRole.status == RoleStatus.ACTIVE.value,
@@ -193,7 +194,7 @@ APPROVED_ORGANISATIONS = register(DisclosureList(
 # --- sanctions in force (art. 31-32) -------------------------------------------------------------------
 
 
-async def _sanctions(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+async def _sanctions(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
     stmt = select(VerifierSanction).where(VerifierSanction.lifted_at.is_(None))
     page = await keyset_page(session, stmt, keys=[VerifierSanction.recorded_at, VerifierSanction.id],
                              first=first, after=after, descending=True)
@@ -233,7 +234,7 @@ SANCTIONS = register(DisclosureList(
 # --- the yearly ETS offset scope and its use (art. 18) ---------------------------------------------------
 
 
-async def _offset_scopes(*, session: AsyncSession, first: int | None, after: str | None) -> Page:
+async def _offset_scopes(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
     def row(use: offsets.ScopeUse) -> dict:
         scope = use.scope
         return {"year": scope.year, "version": scope.version, "vintages": [str(v) for v in scope.vintages],
@@ -257,3 +258,29 @@ OFFSET_SCOPES = register(DisclosureList(
              Column("remaining_tonnes", "剩余(吨)", "Remaining (t)"), Column("surrenders", "抵销笔数", "Surrenders"),
              Column("published_on", "发布日期", "Published on")),
     fetch=_offset_scopes))
+
+
+# --- scenarios and their marks (art. 25-28) --------------------------------------------------------------
+
+
+async def _scenarios(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
+    def row(s: scenario_service.PublicScenario) -> dict:
+        return {"mark": s.mark_number, "name": s.name, "kind": s.kind, "district": s.district,
+                "behaviours": list(s.methodology_codes), "granted_on": business_date(s.granted_at),
+                "valid_until": business_date(s.valid_until), "status": s.status, "reason": s.status_reason}
+
+    return map_nodes(await scenario_service.public_scenarios(session=session, clock=clock, first=first, after=after),
+                     row)
+
+
+SCENARIOS = register(DisclosureList(
+    name="scenarios", title_zh="碳普惠场景及标识", title_en="Carbon-inclusion scenarios and their marks",
+    article="art. 25-29",
+    description_en="Every scenario granted a mark, newest first: its mark number, kind, district, the behaviours "
+                   "recorded there, validity, and the mark's status with the regulator's reason for a suspension "
+                   "or withdrawal.",
+    columns=(Column("mark", "标识编号", "Mark"), Column("name", "场景名称", "Scenario"), Column("kind", "类型", "Kind"),
+             Column("district", "所在区", "District"), Column("behaviours", "记录的减碳行为", "Behaviours"),
+             Column("granted_on", "授予日期", "Granted on"), Column("valid_until", "有效期至", "Valid until"),
+             Column("status", "状态", "Status"), Column("reason", "原因", "Reason")),
+    fetch=_scenarios))

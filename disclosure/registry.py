@@ -15,7 +15,7 @@ Registering a list (another package's, after a merge) is a few lines:
 
     from disclosure.registry import Column, DisclosureList, register
 
-    async def _fetch(*, session, first, after):          # keyset, public rows only
+    async def _fetch(*, session, clock, first, after):   # keyset, public rows only (clock: statuses in time)
         page = await keyset_page(session, select(...), keys=[...], first=first, after=after)
         return map_nodes(page, lambda row: {"code": row.code, "status": row.status})
 
@@ -34,7 +34,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import BUSINESS_TZ
+from core.clock import BUSINESS_TZ, Clock
 from core.keyset import Page, PageItem
 
 Cell = str | int | date | datetime | list[str] | None
@@ -43,7 +43,8 @@ NAME = re.compile(r"[a-z][a-z0-9-]{1,39}")
 
 
 class Fetch(Protocol):
-    def __call__(self, *, session: AsyncSession, first: int | None, after: str | None) -> Awaitable[Page]: ...
+    def __call__(self, *, session: AsyncSession, clock: Clock, first: int | None,
+                 after: str | None) -> Awaitable[Page]: ...
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,10 @@ class DisclosureList:
             raise ValueError(f"{self.name}: columns need unique keys")
         object.__setattr__(self, "keys", keys)
 
-    async def page(self, *, session: AsyncSession, first: int | None, after: str | None) -> Page:
+    async def page(self, *, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
         """One page of rows; every row has exactly the declared columns (a fetch that forgets or
         adds one is a programming error, caught here before anything is shown)."""
-        page = await self.fetch(session=session, first=first, after=after)
+        page = await self.fetch(session=session, clock=clock, first=first, after=after)
         for item in page.items:
             if tuple(item.node) != self.keys:
                 raise RuntimeError(f"{self.name}: a row has columns {tuple(item.node)}, declared {self.keys}")

@@ -27,5 +27,5 @@ class DisclosureQuery:
                               after: str | None = None) -> Connection[t.DisclosureRow]:
         ctx: Context = info.context
         async with ctx.reading() as session:
-            page = await REGISTRY[name.value].page(session=session, first=first, after=after)
+            page = await REGISTRY[name.value].page(session=session, clock=ctx.clock, first=first, after=after)
         return Connection.from_page(page, t.DisclosureRow.of)

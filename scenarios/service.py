@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from accounts.service import record_audit_event
-from core.clock import BUSINESS_TZ, Clock, SystemClock, business_date
+from core.clock import BUSINESS_TZ, Clock, business_date
 from core.documents import check_documents
 from core.errors import DomainError, DomainErrors, NotFound
 from core.keyset import Page, keyset_page
@@ -426,11 +426,11 @@ def _public(scenario: Scenario, mark: ScenarioMark, now: datetime) -> PublicScen
                           else None)
 
 
-async def public_scenarios(*, session: AsyncSession, first: int | None = None, after: str | None = None,
-                           clock: Clock | None = None) -> Page:
+async def public_scenarios(*, session: AsyncSession, clock: Clock, first: int | None = None,
+                           after: str | None = None) -> Page:
     """Every marked scenario, newest grant first, as PublicScenario rows (keyset page, at most 100):
     the disclosure list of art. 29."""
-    now = (clock or SystemClock()).now()
+    now = clock.now()
     # the key columns selected by name, for keyset_page to read back beside the two entities
     stmt = (select(ScenarioMark.granted_at, ScenarioMark.id, ScenarioMark, Scenario)
             .join(Scenario, Scenario.id == ScenarioMark.scenario_id))

@@ -169,7 +169,7 @@ def _parameters(request: Request) -> tuple[int, str | None]:
 def disclosure_routes(services) -> list[Route]:
     async def read(disclosure: DisclosureList, first: int, after: str | None) -> Page:
         async with services.session_factory() as session:
-            return await disclosure.page(session=session, first=first, after=after)
+            return await disclosure.page(session=session, clock=services.clock, first=first, after=after)
 
     async def index(request: Request) -> Response:
         refused = await _limited(services, request)

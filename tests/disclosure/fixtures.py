@@ -27,6 +27,7 @@ from tests.conftest import PASSWORD, Actor, approved, organisation, person, regu
 from tests.neutrality.fixtures import accounts, filed_project
 from tests.reductions.filing_fixtures import complete_fields, seat_and_opine
 from tests.reviews.fixtures import in_transaction
+from tests.scenarios.fixtures import complete_fields as scenario_fields, granted
 
 # the front-end contracts tests/disclosure/test_disclosure_forms.py walks by hash
 DISCLOSURE_CONTRACTS = {"DisclosureLists", "DisclosureRows"}
@@ -49,6 +50,7 @@ CONFLICT_NOTE = "配偶任职 PRIVATE-CONFLICT"
 SUSPENDED_EXPERT = "停用专家PRIVATE王五"
 SUSPENSION_REASON = "PRIVATE-SUSPENSION 利益冲突调查"
 FINDING = "核查报告虚报2025年减排量 (false tonnes)"
+SCENARIO_ADDRESS = scenario_fields().address  # the operating body's address: on its application only
 REJECTION = "公示期内收到实名异议，基准线不成立 (baseline not shown)"
 
 
@@ -145,6 +147,9 @@ async def build_world(api) -> World:
                                  vintages=[2025], project_kinds=["renewable_energy"], methodology_codes=[], cap_tonnes=4321,
                                  note=NOTE)
     await in_transaction(services, offsets.publish_scope, regulator_id=regulator_id, scope_id=scope.id)
+    # a scenario granted its mark (art. 25-27); its address and documents stay private
+    _, mark, _ = await granted(services, applicant_id=operator_id,
+                               fields=scenario_fields(methodology_codes=["SZ-METRO"]))
     consumer = await sign_in(api, consumer.login)  # a session token of a person, to look for too
     return World(
         regulator=reg, operator=operator, verifier=verifier, consumer=consumer, filed_code=filed.project_code,
@@ -157,6 +162,7 @@ async def build_world(api) -> World:
             "approved-organisations": [ESCAPED_ORG, "绿意咖啡连锁有限公司", "深圳核查认证中心"],
             "sanctions": ["深圳核查认证中心", FINDING, filed.project_code],
             "ets-offset-scopes": ["2026", "2025", "4321"],
+            "scenarios": [mark.number, "深圳湾万象城 Shenzhen Bay MixC", "SZ-METRO"],
         },
         secrets={key, key.split("_", 2)[-1], operator.token, operator.refresh_token, consumer.token,
                  consumer.refresh_token, NATIONAL_ID, PASSWORD, code})
@@ -165,7 +171,8 @@ async def build_world(api) -> World:
 async def private_values(services, world: World) -> set[str]:
     """Every private value in the database of the world (and the secrets the requests carried)."""
     found: set[str] = set(world.secrets) | {PRIVATE_NAME, OWNER_NAME, DRAFT_TITLE, EXTERNAL_USER, NOTE, CONFLICT_NOTE,
-                                            SUSPENDED_EXPERT, SUSPENSION_REASON, "13912345678"}
+                                            SUSPENDED_EXPERT, SUSPENSION_REASON, "13912345678",
+                                            SCENARIO_ADDRESS}
     async with services.session_factory() as session:
         public_experts = set(await session.scalars(select(Expert.name).where(Expert.status == "active")))
         for account in await session.scalars(select(Account)):

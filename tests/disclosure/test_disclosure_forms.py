@@ -156,7 +156,7 @@ async def test_the_graphql_queries_are_public_and_run_by_hash(api):
 
 
 async def test_a_declaration_is_checked_when_registered_and_when_read(services):
-    async def wrong(*, session, first, after):
+    async def wrong(*, session, clock, first, after):
         from core.keyset import Page, PageItem
         return Page(items=[PageItem(cursor="c", node={"a": 1})], has_next_page=False, has_previous_page=False)
 
@@ -170,5 +170,5 @@ async def test_a_declaration_is_checked_when_registered_and_when_read(services):
                                 columns=(Column("a", "甲", "A"), Column("b", "乙", "B")), fetch=wrong)
     async with services.session_factory() as session:
         with pytest.raises(RuntimeError, match="declared"):
-            await undeclared.page(session=session, first=1, after=None)
+            await undeclared.page(session=session, clock=services.clock, first=1, after=None)
     assert re.fullmatch(r"[a-z-]+", ORGS)

@@ -224,7 +224,7 @@ async def test_parallel_grants_get_distinct_consecutive_numbers_per_year(service
 async def test_public_rows_carry_public_facts_only(services):
     scenario, mark, _ = await granted(services)
     async with services.session_factory() as session:
-        page = await service.public_scenarios(session=session, first=10)
+        page = await service.public_scenarios(session=session, clock=services.clock, first=10)
     [row] = [item.node for item in page.items]
     assert set(vars(row)) == {"id", "name", "kind", "district", "methodology_codes", "mark_number", "granted_at",
                               "valid_until", "status", "status_reason"}
