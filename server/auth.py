@@ -5,12 +5,15 @@ revocation mark of its session go in one pipeline."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
 from dataclasses import dataclass
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from accounts import service as accounts
 from accounts.revocation import api_key_cache_key, family_key
@@ -146,3 +149,18 @@ async def _authenticate_and_limit(services: Services, headers, client_ip: str) -
 
 def monotonic_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
+
+
+async def anonymous_limit(services: Services, request: Request) -> Response | None:
+    """The anonymous rate limit of the client IP for the public pages (certificates, disclosure lists,
+    scenarios): None to go on, else the 503/429 answer. Credentials are not looked at here."""
+    client_ip = request.client.host if request.client else "unknown"
+    try:
+        gate = await authenticate_and_limit(services, {}, client_ip)
+    except Exception as exc:  # Redis is down: answer, don't hang
+        logging.getLogger("tanpuhui.http").error("rate limit unavailable", extra={"error": type(exc).__name__})
+        return JSONResponse({"error": "temporarily unavailable"}, status_code=503, headers={"Retry-After": "5"})
+    if not gate.allowed:
+        return JSONResponse({"error": "rate limited", "retryAfter": gate.retry_after}, status_code=429,
+                            headers={"Retry-After": str(gate.retry_after)})
+    return None

@@ -22,23 +22,9 @@ from starlette.routing import Route
 from core.errors import DomainError
 from neutrality.retirement import certificates as certs
 from neutrality.retirement.certificate_pdf import render_certificate_pdf
-from server.auth import authenticate_and_limit
+from server.auth import anonymous_limit
 
 log = logging.getLogger("tanpuhui.certificates")
-
-
-async def _limited(services, request: Request) -> Response | None:
-    """The anonymous rate limit of the client IP; credentials are not looked at here."""
-    client_ip = request.client.host if request.client else "unknown"
-    try:
-        gate = await authenticate_and_limit(services, {}, client_ip)
-    except Exception as exc:  # Redis is down: answer, don't hang
-        log.error("rate limit unavailable", extra={"error": type(exc).__name__})
-        return JSONResponse({"error": "temporarily unavailable"}, status_code=503, headers={"Retry-After": "5"})
-    if not gate.allowed:
-        return JSONResponse({"error": "rate limited", "retryAfter": gate.retry_after}, status_code=429,
-                            headers={"Retry-After": str(gate.retry_after)})
-    return None
 
 
 def verification_json(result: certs.Verification, base_url: str) -> dict:
@@ -97,7 +83,7 @@ def certificate_routes(services) -> list[Route]:
     base_url = lambda: services.settings.public_base_url  # noqa: E731
 
     async def verification(request: Request) -> Response:
-        refused = await _limited(services, request)
+        refused = await anonymous_limit(services, request)
         if refused is not None:
             return refused
         async with services.session_factory() as session:
@@ -111,7 +97,7 @@ def certificate_routes(services) -> list[Route]:
         return JSONResponse(data)
 
     async def pdf(request: Request) -> Response:
-        refused = await _limited(services, request)
+        refused = await anonymous_limit(services, request)
         if refused is not None:
             return refused
         code = request.path_params["code"]

@@ -35,7 +35,7 @@ from core.errors import CoreCode, DomainError
 from core.keyset import MAX_PAGE_SIZE, Page
 from disclosure import REGISTRY
 from disclosure.registry import Cell, DisclosureList, cell_items, cell_text
-from server.certificates_http import _limited
+from server.auth import anonymous_limit
 
 HTML_PAGE_SIZE = 50
 MAX_CURSOR = 1_000
@@ -172,14 +172,14 @@ def disclosure_routes(services) -> list[Route]:
             return await disclosure.page(session=session, clock=services.clock, first=first, after=after)
 
     async def index(request: Request) -> Response:
-        refused = await _limited(services, request)
+        refused = await anonymous_limit(services, request)
         if refused is not None:
             return refused
         return HTMLResponse(index_page(), headers={"Cache-Control": INDEX_CACHE, "Content-Security-Policy": CSP})
 
     async def admitted(request: Request) -> tuple[DisclosureList | None, Response | None]:
         """The list asked for, or the answer instead: rate limited (429) or no such list (404)."""
-        refused = await _limited(services, request)
+        refused = await anonymous_limit(services, request)
         if refused is not None:
             return None, refused
         disclosure = REGISTRY.get(request.path_params["name"])

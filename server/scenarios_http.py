@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from scenarios import service
 from scenarios.marks import page_url
-from server.certificates_http import _limited
+from server.auth import anonymous_limit
 
 KIND_NAMES = {"mall": "商场 Mall", "park": "公园 Park", "metro_line": "地铁线路 Metro line",
               "bus_route": "公交线路 Bus route", "campus": "校园 Campus", "office": "办公楼宇 Office",
@@ -57,7 +57,7 @@ def _html_page(data: dict) -> str:
 
 def scenario_routes(services) -> list[Route]:
     async def page(request: Request) -> Response:
-        refused = await _limited(services, request)
+        refused = await anonymous_limit(services, request)
         if refused is not None:
             return refused
         async with services.session_factory() as session:
