@@ -12,3 +12,4 @@ from neutrality.cers import models as cer_models  # noqa: F401
 from neutrality.market import models as market_models  # noqa: F401
 from neutrality.retirement import models as retirement_models  # noqa: F401
 from reviews import models as review_models  # noqa: F401
+from supervision import models as supervision_models  # noqa: F401
