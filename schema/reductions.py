@@ -17,6 +17,7 @@ from reviews.errors import ReviewCode
 from reviews.models import Opinion, Review
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
+from supervision.errors import SupervisionCode
 from wallets.errors import WalletCode
 
 PublicationStatus = strawberry.enum(models.PublicationStatus, name="PublicationStatus")
@@ -358,7 +359,7 @@ class PublishExchangeRuleInput:
 # --- payloads ----------------------------------------------------------------------------------
 
 ReportBehaviourErrorCode = error_codes(
-    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY)
+    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY, SupervisionCode.SUSPENDED)
 
 
 @strawberry.type

@@ -13,13 +13,14 @@ from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.reviews import ReviewsMutation, ReviewsQuery
+from resolvers.supervision import SupervisionMutation, SupervisionQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery))
+                              ProjectsQuery, CertificatesQuery, ReviewsQuery, SupervisionQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation, CertificatesMutation, ReviewsMutation))
+                                    ProjectsMutation, CertificatesMutation, ReviewsMutation, SupervisionMutation))
 
 
 def build_schema() -> strawberry.Schema:

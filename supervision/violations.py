@@ -174,16 +174,12 @@ def _iso(moment: datetime | None) -> str | None:
 # --- after the commit: held redemptions ---------------------------------------------------------
 
 
-def releases(violation: Violation) -> dict | None:
-    """Whose held redemptions a violation releases: a suspended or revoked merchant's, or those of a
+def releases(*, organisation_id: uuid.UUID, role: str, sanction: str) -> dict | None:
+    """Whose held redemptions a sanction releases: a suspended or revoked merchant's, or those of a
     suspended or revoked app operator's mall; None for anything else."""
-    if violation.sanction == Sanction.WARNING.value:
+    if sanction == Sanction.WARNING.value:
         return None
-    if violation.role == SupervisedRole.MERCHANT.value:
-        return {"merchant_id": violation.organisation_id}
-    if violation.role == SupervisedRole.APP_OPERATOR.value:
-        return {"app_operator_id": violation.organisation_id}
-    return None
+    return role_releases(organisation_id, role)
 
 
 def role_releases(account_id: uuid.UUID, role: str) -> dict | None:
@@ -225,15 +221,17 @@ class CreditEntry:
 
 
 async def credit_record(*, session: AsyncSession, organisation_id: uuid.UUID | None, first: int | None,
-                        after: str | None) -> Page[CreditEntry]:
-    """An organisation's credit record (or every organisation's, for None), newest first, each
-    violation with its rescission if any."""
+                        after: str | None, violation_id: uuid.UUID | None = None) -> Page[CreditEntry]:
+    """An organisation's credit record (or every organisation's, for None; or the one entry
+    `violation_id`), newest first, each violation with its rescission if any."""
     # the key columns first, by name, for the cursor (core/keyset.py reads them off the row)
     stmt = (select(Violation.recorded_at, Violation.id, Violation, Account.display_name, ViolationRescission)
             .join(Account, Account.id == Violation.organisation_id)
             .outerjoin(ViolationRescission, ViolationRescission.violation_id == Violation.id))
     if organisation_id is not None:
         stmt = stmt.where(Violation.organisation_id == organisation_id)
+    if violation_id is not None:
+        stmt = stmt.where(Violation.id == violation_id)
     return await keyset_page(session, stmt, keys=[Violation.recorded_at, Violation.id], first=first, after=after,
                              descending=True, node=lambda row: CreditEntry(row[2], row[3], row[4]))
 
