@@ -28,7 +28,6 @@ from reductions.errors import ReductionCode
 from reductions.models import (BehaviourReport, CalculationKind, ExchangeRule, Methodology, PublicationStatus,
                                ReportOutcome)
 from supervision import standing
-from supervision.errors import SupervisionCode
 from supervision.models import SupervisedRole
 from wallets import audit, lock, read
 from wallets.credit import Credit, Fraction, apply_credits
@@ -365,8 +364,8 @@ async def report_behaviour(
     until = await standing.suspended_until(session=session, clock=clock, account_id=operator_id,
                                            role=SupervisedRole.APP_OPERATOR)
     if until is not None:
-        raise DomainError(SupervisionCode.SUSPENDED, f"This operator is suspended by the regulator until "
-                                                     f"{until.isoformat()}; its reports are refused.", None)
+        raise DomainError(ReductionCode.OPERATOR_SUSPENDED, f"This operator is suspended by the regulator until "
+                                                              f"{until.isoformat()}; its reports are refused.", None)
     now = clock.now()
     today = business_date(now)
     conn = await driver(session)

@@ -30,9 +30,8 @@ def _document_request(items) -> list:
 
 
 async def _violation(session, ctx: Context, violation_id) -> t.Violation:
-    page = await violations.credit_record(session=session, organisation_id=None, first=1,
-                                          after=None, violation_id=violation_id)
-    return t.Violation.from_entry(page.items[0].node, ctx.clock.now())
+    entry = await violations.get_entry(session=session, violation_id=violation_id)
+    return t.Violation.from_entry(entry, ctx.clock.now())
 
 
 async def _inspection(session, inspection_id) -> t.Inspection:

@@ -17,7 +17,6 @@ from reviews.errors import ReviewCode
 from reviews.models import Opinion, Review
 from schema.errors import MutationError, error_codes
 from schema.scalars import Long
-from supervision.errors import SupervisionCode
 from wallets.errors import WalletCode
 
 PublicationStatus = strawberry.enum(models.PublicationStatus, name="PublicationStatus")
@@ -359,7 +358,8 @@ class PublishExchangeRuleInput:
 # --- payloads ----------------------------------------------------------------------------------
 
 ReportBehaviourErrorCode = error_codes(
-    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY, SupervisionCode.SUSPENDED)
+    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY,
+    ReductionCode.OPERATOR_SUSPENDED)
 
 
 @strawberry.type

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import orjson
 import strawberry
 
+from accounts.errors import AccountCode
 from core.errors import CoreCode
 from schema.errors import MutationError, error_codes
 from schema.projects import PinnedDocument, PinnedDocumentInput
@@ -15,6 +16,7 @@ from supervision import models
 from supervision.errors import SupervisionCode
 from supervision.inspections import InspectionView
 from supervision.violations import CreditEntry, PublicSanction
+from wallets.errors import WalletCode
 
 SupervisedRole = strawberry.enum(models.SupervisedRole, name="SupervisedRole",
                                  description="The role a violation is recorded against.")
@@ -184,10 +186,14 @@ class CompleteFollowUpInput:
 
 _IDEMPOTENT = (CoreCode.IDEMPOTENCY_KEY_REUSED,)
 
+# NOT_ACTIVE, REASON_REQUIRED (accounts.service.revoke_role) and HOLD_SETTLED (the release of held
+# redemptions) are unreachable in practice: the role is checked active under its lock, the reason is
+# the finding, and only held redemptions are released; they stay declared because the calls can say so
 RecordViolationErrorCode = error_codes(
     "RecordViolationErrorCode", *_IDEMPOTENT, SupervisionCode.ROLE_NOT_HELD, SupervisionCode.INVALID_ARTICLE,
     SupervisionCode.FINDING_REQUIRED, SupervisionCode.INVALID_DOCUMENT, SupervisionCode.INVALID_PERIOD,
-    SupervisionCode.REVOCATION_NOT_APPLICABLE)
+    SupervisionCode.REVOCATION_NOT_APPLICABLE, AccountCode.NOT_ACTIVE, AccountCode.REASON_REQUIRED,
+    WalletCode.HOLD_SETTLED)
 
 
 @strawberry.type

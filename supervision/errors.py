@@ -17,8 +17,6 @@ class SupervisionCode(Code):
     # rescinding
     ALREADY_RESCINDED = "ALREADY_RESCINDED"
     REASON_REQUIRED = "REASON_REQUIRED"
-    # in force: what a suspended organisation is refused
-    SUSPENDED = "SUSPENDED"
     # inspections
     SCOPE_REQUIRED = "SCOPE_REQUIRED"
     INVALID_DATE = "INVALID_DATE"

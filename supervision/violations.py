@@ -221,19 +221,28 @@ class CreditEntry:
 
 
 async def credit_record(*, session: AsyncSession, organisation_id: uuid.UUID | None, first: int | None,
-                        after: str | None, violation_id: uuid.UUID | None = None) -> Page[CreditEntry]:
-    """An organisation's credit record (or every organisation's, for None; or the one entry
-    `violation_id`), newest first, each violation with its rescission if any."""
+                        after: str | None) -> Page[CreditEntry]:
+    """An organisation's credit record (or every organisation's, for None), newest first, each
+    violation with its rescission if any."""
     # the key columns first, by name, for the cursor (core/keyset.py reads them off the row)
     stmt = (select(Violation.recorded_at, Violation.id, Violation, Account.display_name, ViolationRescission)
             .join(Account, Account.id == Violation.organisation_id)
             .outerjoin(ViolationRescission, ViolationRescission.violation_id == Violation.id))
     if organisation_id is not None:
         stmt = stmt.where(Violation.organisation_id == organisation_id)
-    if violation_id is not None:
-        stmt = stmt.where(Violation.id == violation_id)
     return await keyset_page(session, stmt, keys=[Violation.recorded_at, Violation.id], first=first, after=after,
                              descending=True, node=lambda row: CreditEntry(row[2], row[3], row[4]))
+
+
+async def get_entry(*, session: AsyncSession, violation_id: uuid.UUID) -> CreditEntry:
+    row = (await session.execute(
+        select(Violation, Account.display_name, ViolationRescission)
+        .join(Account, Account.id == Violation.organisation_id)
+        .outerjoin(ViolationRescission, ViolationRescission.violation_id == Violation.id)
+        .where(Violation.id == violation_id))).one_or_none()
+    if row is None:
+        raise NotFound(message="No violation has this id.", field="violationId")
+    return CreditEntry(row[0], row[1], row[2])
 
 
 @dataclass(frozen=True)

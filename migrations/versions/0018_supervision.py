@@ -111,7 +111,7 @@ def _revision(file_name: str, module_name: str):
 
 def upgrade() -> None:
     op.add_column('listings', sa.Column('suspended_until', sa.DateTime(timezone=True), nullable=True))
-    op.drop_constraint('ck_redemptions_status_valid', 'redemptions', type_='check')
+    op.drop_constraint(op.f('ck_redemptions_status_valid'), 'redemptions', type_='check')
     op.create_check_constraint(
         op.f('ck_redemptions_status_valid'), 'redemptions',
         "status IN ('held', 'fulfilled', 'cancelled', 'declined', 'expired', 'released')")
@@ -228,7 +228,7 @@ def downgrade() -> None:
     op.drop_table('violation_rescissions')
     op.drop_table('violations')
     op.execute("UPDATE redemptions SET status = 'declined' WHERE status = 'released'")
-    op.drop_constraint('ck_redemptions_status_valid', 'redemptions', type_='check')
+    op.drop_constraint(op.f('ck_redemptions_status_valid'), 'redemptions', type_='check')
     op.create_check_constraint(
         op.f('ck_redemptions_status_valid'), 'redemptions', "status IN ('held', 'fulfilled', 'cancelled', 'declined', 'expired')")
     op.drop_column('listings', 'suspended_until')

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN = ("core", "accounts", "wallets", "mall", "reductions", "neutrality", "reviews", "expiry_jobs")
+DOMAIN = ("core", "accounts", "wallets", "mall", "reductions", "neutrality", "reviews", "supervision", "expiry_jobs")
 RESOLVERS = "resolvers"
 DOMAIN_ERROR = "core.errors.DomainError"
 # refusals a domain function returns instead of raising; the resolver answers with their code
