@@ -343,14 +343,11 @@ class AccountsMutation:
         async def revoke(session) -> tuple[t.RevokeRolePayload, list, dict | None]:
             # every revocation goes this one way: a revoked merchant's listings (an app operator's app
             # mall) are archived in the same transaction (supervision/violations.py)
-            row = await violations.revoke_role(session=session, clock=ctx.clock,
-                                               regulator_id=ctx.principal.account_id,
-                                               application_id=parse_id(input.application_id, "applicationId"),
-                                               reason=input.reason)
+            # its sessions end there too: signing in again yields a token without the role
+            row, families = await violations.revoke_role(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                application_id=parse_id(input.application_id, "applicationId"), reason=input.reason)
             names = await service.account_names(session=session, ids=[row.account_id])
-            # its sessions end: signing in again yields a token without the role
-            families = await service.logout(session=session, clock=ctx.clock, account_id=row.account_id,
-                                            family_id=None, everywhere=True)
             return (t.RevokeRolePayload(application=t.RoleApplication.from_row(row, names)), families,
                     violations.role_releases(row.account_id, row.role))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from accounts import revocation
 from accounts.models import Role as R
 from core.documents import Document
 from core.errors import NotFound
@@ -16,6 +17,7 @@ from schema.context import Context
 from schema.pagination import Connection
 from schema.permissions import Allow
 from supervision import inspections, violations
+from supervision.models import Sanction
 
 # who may read a credit record: the regulator, and an organisation its own
 RECORD_READERS = (R.REGULATOR, R.ORGANISATION, R.APP_OPERATOR, R.MERCHANT, R.VERIFIER)
@@ -99,19 +101,26 @@ class SupervisionMutation:
     async def record_violation(self, info: strawberry.Info, input: t.RecordViolationInput) -> t.RecordViolationPayload:
         ctx: Context = info.context
 
+        revoked: list = []  # sign-ins a revocation ended, marked in Redis after the commit
+
         async def record(session) -> dict:
-            row = await violations.record_violation(
+            recorded = await violations.record_violation(
                 session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
                 organisation_id=parse_id(input.organisation_id, "organisationId"), role=input.role.value,
                 article=input.article, finding=input.finding, documents=_documents(input.documents),
                 sanction=input.sanction.value, suspended_until=input.suspended_until)
-            return {"violation_id": str(row.id)}
+            revoked[:] = recorded.revoked_families
+            return {"violation_id": str(recorded.violation.id)}
 
         async def answer(session, result: dict) -> t.RecordViolationPayload:
             return t.RecordViolationPayload(violation=await _violation(session, ctx, parse_id(result["violation_id"])))
 
         async def then(payload: t.RecordViolationPayload) -> t.RecordViolationPayload:
             v = payload.violation
+            if revoked:
+                await revocation.mark_families_revoked(ctx.redis, revoked, ctx.settings.access_token_ttl_seconds)
+            if v.sanction == Sanction.REVOCATION:
+                await revocation.forget_cached_api_keys(ctx.redis)
             whose = violations.releases(organisation_id=parse_id(v.organisation_id), role=v.role.value,
                                         sanction=v.sanction.value)
             if whose is not None and v.in_force:

@@ -82,10 +82,18 @@ async def _role_row(session: AsyncSession, organisation_id: uuid.UUID, role: str
     return row
 
 
+@dataclass(frozen=True)
+class Recorded:
+    violation: Violation
+    # a revocation ends the organisation's sign-ins: the caller marks these families revoked in
+    # Redis after the commit (accounts/revocation.py), as revokeRole does
+    revoked_families: list[uuid.UUID]
+
+
 async def record_violation(
     *, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, organisation_id: uuid.UUID, role: str,
     article: int, finding: str, documents: list[Document], sanction: str, suspended_until: datetime | None = None,
-) -> Violation:
+) -> Recorded:
     """Record a violation and apply its sanction at once (see the module docstring)."""
     role, sanction = _role(role), _sanction(sanction)
     if isinstance(article, bool) or article not in ARTICLES:
@@ -115,28 +123,34 @@ async def record_violation(
     if sanction == Sanction.SUSPENSION.value:
         await standing.recompute(session=session, clock=clock, account_id=organisation_id, role=role)
         await standing.refresh_listings(session=session, account_id=organisation_id)
-    elif sanction == Sanction.REVOCATION.value:
-        await revoke_role(session=session, clock=clock, regulator_id=regulator_id, application_id=role_row.id,
-                          reason=f"Violation of art. {article} of the Measures: {finding}"[:2000])
+    families: list[uuid.UUID] = []
+    if sanction == Sanction.REVOCATION.value:
+        _, families = await revoke_role(session=session, clock=clock, regulator_id=regulator_id,
+                                        application_id=role_row.id,
+                                        reason=f"Violation of art. {article} of the Measures: {finding}"[:2000])
     accounts.record_audit_event(session, clock, actor=regulator_id, action="violation.recorded",
                                 subject_type="violation", subject_id=violation.id,
                                 before={}, after={"organisation": str(organisation_id), "role": role,
                                                   "article": article, "sanction": sanction,
                                                   "suspendedUntil": _iso(violation.suspended_until)})
     await session.flush()
-    return violation
+    return Recorded(violation, families)
 
 
 async def revoke_role(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, application_id: uuid.UUID,
-                      reason: str) -> AccountRole:
+                      reason: str) -> tuple[AccountRole, list[uuid.UUID]]:
     """Every revocation of a role (the regulator's revokeRole, or a violation's revocation): the role
-    through accounts.service.revoke_role, and the listings it carried archived for good (a revoked
-    merchant's own, a revoked app operator's app mall). Its held redemptions are released after the
-    commit (`release_held_redemptions`)."""
+    through accounts.service.revoke_role, the account's sign-ins ended (signing in again yields a
+    token without the role; returns the families, for the caller to mark in Redis after the commit),
+    and the listings it carried archived for good (a revoked merchant's own, a revoked app
+    operator's app mall). Its held redemptions are released after the commit
+    (`release_held_redemptions`)."""
     row = await accounts.revoke_role(session=session, clock=clock, regulator_id=regulator_id,
                                      application_id=application_id, reason=reason)
+    families = await accounts.logout(session=session, clock=clock, account_id=row.account_id, family_id=None,
+                                     everywhere=True)
     await mall.archive_listings_of(session=session, clock=clock, account_id=row.account_id, role=row.role)
-    return row
+    return row, families
 
 
 async def rescind_violation(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID,
