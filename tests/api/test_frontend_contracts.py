@@ -40,6 +40,7 @@ from tests.neutrality.certificate_fixtures import CERTIFICATE_CONTRACTS  # walke
 from tests.neutrality.fixtures import PROJECT_CONTRACTS  # walked in tests/neutrality/test_cer_projects.py
 from tests.reductions.filing_fixtures import METHODOLOGY_CONTRACTS  # walked in tests/reductions/test_methodology_filing_api.py
 from tests.reviews.fixtures import REVIEW_CONTRACTS  # walked in tests/reviews/test_review_api.py
+from tests.supervision.fixtures import SUPERVISION_CONTRACTS  # walked in tests/supervision/test_contracts.py
 
 LIVE: GraphQLSchema = build_schema(live_schema_sdl())
 OPERATIONS = operation_files()
@@ -339,7 +340,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
     await c.run("RegulatorLogout", token=regulator_token)
 
     expected = (set(DOCUMENTS) - WALLET_AND_MALL - MARKET_CONTRACTS - PROJECT_CONTRACTS - CERTIFICATE_CONTRACTS
-                - METHODOLOGY_CONTRACTS - REVIEW_CONTRACTS)
+                - METHODOLOGY_CONTRACTS - REVIEW_CONTRACTS - SUPERVISION_CONTRACTS)
     assert c.ran == expected, f"not exercised: {sorted(expected - c.ran)}"
 
 
