@@ -485,9 +485,15 @@ async def fulfil(*, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID,
     now = clock.now()
     if redemption.held_until <= now:
         raise DomainError(MallCode.RESERVATION_EXPIRED, "This reservation has timed out.", "code")
+    listing = await (await driver(session)).fetchrow(
+        "SELECT stock_available IS NOT NULL AS counted, suspended_until FROM listings WHERE id = $1",
+        redemption.listing_id)
+    if listing["suspended_until"] is not None and now < listing["suspended_until"]:
+        # a redemption that raced the suspension: the platform releases it (or its reservation times out)
+        raise DomainError(MallCode.NOT_AVAILABLE, "This listing is off sale while its merchant or app mall is "
+                                                  "suspended; the points go back to the person.", "code")
     _, drawn = await post.post_hold(session=session, clock=clock, hold_id=redemption.hold_id)
-    if await (await driver(session)).fetchval("SELECT stock_available IS NOT NULL FROM listings WHERE id = $1",
-                                               redemption.listing_id):
+    if listing["counted"]:
         session.add(StockMovement(listing_id=redemption.listing_id, kind=MovementKind.SELL.value, delta=0,
                                   quantity=redemption.quantity, redemption_id=redemption.id, at=now))
     cancellation = PointCancellation(

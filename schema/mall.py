@@ -303,7 +303,7 @@ class DeclineRedemptionPayload:
 
 FulfilRedemptionErrorCode = error_codes(
     "FulfilRedemptionErrorCode", MallCode.UNKNOWN_CODE, MallCode.NOT_HELD, MallCode.RESERVATION_EXPIRED,
-    WalletCode.HOLD_SETTLED)
+    WalletCode.HOLD_SETTLED, MallCode.NOT_AVAILABLE)
 
 
 @strawberry.type
