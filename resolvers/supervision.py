@@ -40,6 +40,20 @@ async def _inspection(session, inspection_id) -> t.Inspection:
     return t.Inspection.from_view(await inspections.get_inspection(session=session, inspection_id=inspection_id))
 
 
+def _follow_up_ids(row) -> dict:
+    return {"inspection_id": str(row.inspection_id), "follow_up_id": str(row.id)}
+
+
+def _follow_up_answer(payload: type):
+    """A follow-up mutation's answer: the inspection as it is now, and the follow-up in it."""
+    async def answer(session, result: dict):
+        inspection = await _inspection(session, parse_id(result["inspection_id"]))
+        follow_up = next(f for f in inspection.follow_ups if f.id == result["follow_up_id"])
+        return payload(inspection=inspection, follow_up=follow_up)
+
+    return answer
+
+
 @strawberry.type
 class SupervisionQuery:
     @strawberry.field(extensions=[Allow(*RECORD_READERS)],
@@ -205,19 +219,15 @@ class SupervisionMutation:
             row = await inspections.add_follow_up(
                 session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
                 inspection_id=parse_id(input.inspection_id, "inspectionId"), action=input.action, due_on=input.due_on)
-            return {"inspection_id": str(row.inspection_id), "follow_up_id": str(row.id)}
-
-        async def answer(session, result: dict) -> t.AddInspectionFollowUpPayload:
-            inspection = await _inspection(session, parse_id(result["inspection_id"]))
-            follow_up = next(f for f in inspection.follow_ups if f.id == result["follow_up_id"])
-            return t.AddInspectionFollowUpPayload(inspection=inspection, follow_up=follow_up)
+            return _follow_up_ids(row)
 
         def idempotency() -> Idempotency:
             return Idempotency("addInspectionFollowUp", input.idempotency_key, {
                 "inspectionId": str(parse_id(input.inspection_id, "inspectionId")), "action": input.action,
                 "dueOn": input.due_on.isoformat()})
 
-        return await run_mutation(ctx, t.AddInspectionFollowUpPayload, add, answer=answer, idempotency=idempotency)
+        return await run_mutation(ctx, t.AddInspectionFollowUpPayload, add,
+                                  answer=_follow_up_answer(t.AddInspectionFollowUpPayload), idempotency=idempotency)
 
     @strawberry.mutation(extensions=[Allow(R.REGULATOR, password_session=True)],
                          description="Mark a follow-up done, with a note of what was done. Audited.")
@@ -229,15 +239,11 @@ class SupervisionMutation:
             row = await inspections.complete_follow_up(
                 session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
                 follow_up_id=parse_id(input.follow_up_id, "followUpId"), note=input.note)
-            return {"inspection_id": str(row.inspection_id), "follow_up_id": str(row.id)}
-
-        async def answer(session, result: dict) -> t.CompleteFollowUpPayload:
-            inspection = await _inspection(session, parse_id(result["inspection_id"]))
-            follow_up = next(f for f in inspection.follow_ups if f.id == result["follow_up_id"])
-            return t.CompleteFollowUpPayload(inspection=inspection, follow_up=follow_up)
+            return _follow_up_ids(row)
 
         def idempotency() -> Idempotency:
             return Idempotency("completeFollowUp", input.idempotency_key, {
                 "followUpId": str(parse_id(input.follow_up_id, "followUpId")), "note": input.note})
 
-        return await run_mutation(ctx, t.CompleteFollowUpPayload, complete, answer=answer, idempotency=idempotency)
+        return await run_mutation(ctx, t.CompleteFollowUpPayload, complete,
+                                  answer=_follow_up_answer(t.CompleteFollowUpPayload), idempotency=idempotency)

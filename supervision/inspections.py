@@ -133,7 +133,7 @@ async def views(session: AsyncSession, rows: list[Inspection]) -> list[Inspectio
                                        .order_by(InspectionFollowUp.added_at, InspectionFollowUp.id)):
             follow_ups[f.inspection_id].append(f)
         for e in await session.scalars(select(InspectionEvent).where(InspectionEvent.inspection_id.in_(ids))
-                                       .order_by(InspectionEvent.at, InspectionEvent.id)):
+                                       .order_by(InspectionEvent.seq)):
             history[e.inspection_id].append(e)
     return [InspectionView(r, follow_ups[r.id], history[r.id]) for r in rows]
 

@@ -8,7 +8,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -133,9 +133,11 @@ class InspectionEvent(Base):
     """The append-only history of an inspection: recorded, a follow-up added, a follow-up done."""
 
     __tablename__ = "inspection_events"
-    __table_args__ = (Index("ix_inspection_events_inspection", "inspection_id", "at", "id"),)
+    __table_args__ = (Index("ix_inspection_events_inspection", "inspection_id", "seq"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # the order the steps were written in (two steps may share a clock reading)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), nullable=False, unique=True)
     inspection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inspections.id"), nullable=False)
     follow_up_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("inspection_follow_ups.id"))
     action: Mapped[str] = mapped_column(String(40), nullable=False)

@@ -202,6 +202,7 @@ def upgrade() -> None:
                     unique=False)
     op.create_table('inspection_events',
     sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), sa.Identity(always=True), nullable=False),
     sa.Column('inspection_id', sa.Uuid(), nullable=False),
     sa.Column('follow_up_id', sa.Uuid(), nullable=True),
     sa.Column('action', sa.String(length=40), nullable=False),
@@ -213,9 +214,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['follow_up_id'], ['inspection_follow_ups.id'],
                             name=op.f('fk_inspection_events_follow_up_id_inspection_follow_ups')),
     sa.ForeignKeyConstraint(['actor_id'], ['accounts.id'], name=op.f('fk_inspection_events_actor_id_accounts')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_inspection_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_inspection_events')),
+    sa.UniqueConstraint('seq', name=op.f('uq_inspection_events_seq'))
     )
-    op.create_index('ix_inspection_events_inspection', 'inspection_events', ['inspection_id', 'at', 'id'], unique=False)
+    op.create_index('ix_inspection_events_inspection', 'inspection_events', ['inspection_id', 'seq'], unique=False)
     op.execute(MALL_REDEEM)
 
 
