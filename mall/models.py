@@ -44,6 +44,7 @@ class RedemptionStatus(str, enum.Enum):
     CANCELLED = "cancelled"  # by the person
     DECLINED = "declined"  # by the merchant
     EXPIRED = "expired"  # the reservation timed out
+    RELEASED = "released"  # by the platform: the merchant or the app mall was suspended or revoked (art. 31-32)
 
 
 class Listing(Base):
@@ -81,6 +82,10 @@ class Listing(Base):
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     updated_at: Mapped[datetime] = mapped_column(nullable=False)
     published_at: Mapped[datetime | None] = mapped_column()
+    # off sale while now < suspended_until: the suspension in force of its merchant or, in an app
+    # mall, of the app operator (supervision/standing.py keeps it; 'infinity' never comes here:
+    # a revocation archives the listing instead)
+    suspended_until: Mapped[datetime | None] = mapped_column()
 
 
 class StockMovement(Base):
@@ -112,7 +117,8 @@ class Redemption(Base):
         Index("ix_redemptions_held_until", "held_until", postgresql_where=text("status = 'held'")),
         Index("ix_redemptions_person_listing", "wallet_id", "listing_id"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("status IN ('held', 'fulfilled', 'cancelled', 'declined', 'expired')", name="status_valid"),
+        CheckConstraint("status IN ('held', 'fulfilled', 'cancelled', 'declined', 'expired', 'released')",
+                        name="status_valid"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -210,6 +210,11 @@ class BrowseFilter:
     sort: str = "newest"  # newest | price_asc | price_desc
 
 
+def on_sale_now(now: datetime) -> tuple:
+    """Not under a suspension in force (art. 31-32): the listing's own column, no join."""
+    return (or_(Listing.suspended_until.is_(None), Listing.suspended_until <= now),)
+
+
 async def browse(*, session: AsyncSession, clock: Clock, filters: BrowseFilter, first: int | None,
                  after: str | None) -> Page:
     """Active listings open now, in keyset pages."""
@@ -218,6 +223,7 @@ async def browse(*, session: AsyncSession, clock: Clock, filters: BrowseFilter, 
         Listing.status == ListingStatus.ACTIVE.value,
         or_(Listing.available_from.is_(None), Listing.available_from <= now),
         or_(Listing.available_until.is_(None), Listing.available_until > now),
+        *on_sale_now(now),
     )
     if filters.channel:
         stmt = stmt.where(Listing.channel == filters.channel)
@@ -242,10 +248,16 @@ async def browse(*, session: AsyncSession, clock: Clock, filters: BrowseFilter, 
                              descending=filters.sort == "price_desc")
 
 
-async def get_listing(*, session: AsyncSession, listing_id: uuid.UUID, merchant_id: uuid.UUID | None = None) -> Listing:
-    """A listing anyone may see (active), or any of the merchant's own."""
+async def get_listing(*, session: AsyncSession, clock: Clock, listing_id: uuid.UUID,
+                      merchant_id: uuid.UUID | None = None) -> Listing:
+    """A listing anyone may see (active, not suspended), or any of the merchant's own."""
     listing = await session.get(Listing, listing_id)
-    if listing is None or (listing.status != ListingStatus.ACTIVE.value and listing.merchant_id != merchant_id):
+    if listing is None or listing.merchant_id == merchant_id:
+        if listing is None:
+            raise NotFound(message="No such listing.", field="id")
+        return listing
+    suspended = listing.suspended_until is not None and clock.now() < listing.suspended_until
+    if listing.status != ListingStatus.ACTIVE.value or suspended:
         raise NotFound(message="No such listing.", field="id")
     return listing
 
@@ -318,6 +330,8 @@ REFUSALS = {
     "NOT_FOUND": (CoreCode.NOT_FOUND, "No such listing.", "listingId"),
     "NOT_AVAILABLE": (MallCode.NOT_AVAILABLE, "This listing is not on sale now.", "listingId"),
     "OUTSIDE_WINDOW": (MallCode.NOT_AVAILABLE, "This listing is outside its availability window.", "listingId"),
+    "SUSPENDED": (MallCode.NOT_AVAILABLE, "This listing is off sale: its merchant or app mall is suspended by the "
+                  "regulator.", "listingId"),
     "PRICE_CHANGED": (MallCode.PRICE_CHANGED, lambda row: f"The price is {row['detail']} points a unit now; look again.",
                       "expectedPricePoints"),
     "LISTING_CHANGED": (MallCode.LISTING_CHANGED, "The listing changed since you saw it; look again.",
@@ -387,28 +401,61 @@ async def decline_redemption(*, session: AsyncSession, clock: Clock, merchant_id
     return await _undo(session, clock, redemption, RedemptionStatus.DECLINED, reason.strip())
 
 
-async def expire_held_redemptions(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock,
-                                  batch_size: int = 200) -> int:
-    """Time out reservations not fulfilled in time, each in its own transaction. Returns how many."""
-    expired = 0
+async def _undo_each(session_factory: async_sessionmaker[AsyncSession], clock: Clock, condition,
+                     status: RedemptionStatus, reason: str, batch_size: int) -> int:
+    """Undo the held redemptions matching `condition`, each in its own transaction (the wallet, then
+    the listing: the lock order of redeeming). Returns how many."""
+    undone = 0
     while True:
         async with session_factory() as session:
             due = (await session.execute(
-                select(Redemption.id).where(Redemption.status == RedemptionStatus.HELD.value,
-                                            Redemption.held_until <= clock.now())
-                .order_by(Redemption.held_until).limit(batch_size))).scalars().all()
+                select(Redemption.id).where(Redemption.status == RedemptionStatus.HELD.value, condition)
+                .order_by(Redemption.held_until, Redemption.id).limit(batch_size))).scalars().all()
         if not due:
-            return expired
+            return undone
         for redemption_id in due:
             async with session_factory() as session:
                 async with session.begin():
                     redemption = await _locked_redemption(session, redemption_id)
                     if redemption.status != RedemptionStatus.HELD.value:
-                        continue  # fulfilled, withdrawn or declined meanwhile
-                    await _undo(session, clock, redemption, RedemptionStatus.EXPIRED, "reservation timed out")
-                    expired += 1
+                        continue  # fulfilled, withdrawn, declined or timed out meanwhile
+                    await _undo(session, clock, redemption, status, reason)
+                    undone += 1
         if len(due) < batch_size:
-            return expired
+            return undone
+
+
+async def expire_held_redemptions(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock,
+                                  batch_size: int = 200) -> int:
+    """Time out reservations not fulfilled in time, each in its own transaction. Returns how many."""
+    return await _undo_each(session_factory, clock, Redemption.held_until <= clock.now(), RedemptionStatus.EXPIRED,
+                            "reservation timed out", batch_size)
+
+
+async def release_held_redemptions_of(*, session_factory: async_sessionmaker[AsyncSession], clock: Clock,
+                                      merchant_id: uuid.UUID | None = None, app_operator_id: uuid.UUID | None = None,
+                                      notice: str, batch_size: int = 200) -> int:
+    """The platform releases the held redemptions of a suspended or revoked merchant (or of an app
+    mall that closed) to the very lots they came from, the same way a time-out does, each in its own
+    transaction; the redemption says why (`notice`, its settled reason, which the person sees)."""
+    if (merchant_id is None) == (app_operator_id is None):
+        raise ValueError("name the merchant or the app operator")
+    condition = (Redemption.merchant_id == merchant_id if merchant_id is not None
+                 else Redemption.app_operator_id == app_operator_id)
+    return await _undo_each(session_factory, clock, condition, RedemptionStatus.RELEASED, notice, batch_size)
+
+
+async def archive_listings_of(*, session: AsyncSession, clock: Clock, account_id: uuid.UUID, role: str) -> int:
+    """A revoked MERCHANT's listings, or the app-mall listings of a revoked APP_OPERATOR, are archived
+    for good (art. 24, 31): they leave the catalogue and nothing redeems them. Returns how many."""
+    column = {Role.MERCHANT.value: Listing.merchant_id, Role.APP_OPERATOR.value: Listing.app_operator_id}.get(role)
+    if column is None:
+        return 0
+    rows = await session.execute(
+        update(Listing).where(column == account_id, Listing.status != ListingStatus.ARCHIVED.value)
+        .values(status=ListingStatus.ARCHIVED.value, updated_at=clock.now(), revision=Listing.revision + 1)
+        .returning(Listing.id).execution_options(synchronize_session=False))
+    return len(rows.all())
 
 
 async def find_voucher(*, session: AsyncSession, merchant_id: uuid.UUID, code: str) -> Redemption:
@@ -438,9 +485,15 @@ async def fulfil(*, session: AsyncSession, clock: Clock, merchant_id: uuid.UUID,
     now = clock.now()
     if redemption.held_until <= now:
         raise DomainError(MallCode.RESERVATION_EXPIRED, "This reservation has timed out.", "code")
+    listing = await (await driver(session)).fetchrow(
+        "SELECT stock_available IS NOT NULL AS counted, suspended_until FROM listings WHERE id = $1",
+        redemption.listing_id)
+    if listing["suspended_until"] is not None and now < listing["suspended_until"]:
+        # a redemption that raced the suspension: the platform releases it (or its reservation times out)
+        raise DomainError(MallCode.NOT_AVAILABLE, "This listing is off sale while its merchant or app mall is "
+                                                  "suspended; the points go back to the person.", "code")
     _, drawn = await post.post_hold(session=session, clock=clock, hold_id=redemption.hold_id)
-    if await (await driver(session)).fetchval("SELECT stock_available IS NOT NULL FROM listings WHERE id = $1",
-                                               redemption.listing_id):
+    if listing["counted"]:
         session.add(StockMovement(listing_id=redemption.listing_id, kind=MovementKind.SELL.value, delta=0,
                                   quantity=redemption.quantity, redemption_id=redemption.id, at=now))
     cancellation = PointCancellation(

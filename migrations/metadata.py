@@ -14,3 +14,4 @@ from neutrality.retirement import models as retirement_models  # noqa: F401
 from reviews import models as review_models  # noqa: F401
 from measures import models as measures_models  # noqa: F401
 from scenarios import models as scenario_models  # noqa: F401
+from supervision import models as supervision_models  # noqa: F401

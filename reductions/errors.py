@@ -23,3 +23,4 @@ class ReductionCode(Code):
     MISSING_ITEM = "MISSING_ITEM"
     INVALID_APPLICATION = "INVALID_APPLICATION"
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+    OPERATOR_SUSPENDED = "OPERATOR_SUSPENDED"  # a suspension in force (art. 31; supervision/standing.py)

@@ -30,6 +30,8 @@ from reductions.models import (BehaviourReport, CalculationKind, ExchangeRule, M
                                ReportOutcome)
 from scenarios import marks as scenario_marks
 from scenarios.models import MarkStatus
+from supervision import standing
+from supervision.models import SupervisedRole
 from wallets import audit, lock, read
 from wallets.credit import Credit, Fraction, apply_credits
 from wallets.validity import MAX_VALIDITY_YEARS, lot_expiry
@@ -397,6 +399,12 @@ async def report_behaviour(
     stored one of the same report ids first (the caller retries the whole batch once)."""
     if not 1 <= len(items) <= MAX_BATCH:
         raise DomainError(ReductionCode.INVALID_BATCH, f"A batch has 1 to {MAX_BATCH} items.", "items")
+    # a suspended operator reports nothing (art. 31): one primary-key probe per call, not per item
+    until = await standing.suspended_until(session=session, clock=clock, account_id=operator_id,
+                                           role=SupervisedRole.APP_OPERATOR)
+    if until is not None:
+        raise DomainError(ReductionCode.OPERATOR_SUSPENDED, f"This operator is suspended by the regulator until "
+                                                              f"{until.isoformat()}; its reports are refused.", None)
     now = clock.now()
     today = business_date(now)
     conn = await driver(session)

@@ -16,6 +16,7 @@ from accounts.models import Role as R
 from accounts.security import keyed_hash
 from accounts.service import RefreshRefused, SignedIn
 from core.errors import DomainError
+from mall import catalog_cache
 from resolvers.common import parse_id
 from resolvers.runner import Idempotency, run_mutation
 from schema import accounts as t
@@ -25,6 +26,7 @@ from schema.pagination import Connection
 from schema.permissions import Allow, ChecksCredentials
 from accounts import revocation
 from accounts import sign_in_throttle as throttle
+from supervision import violations
 
 P = TypeVar("P")
 
@@ -338,20 +340,25 @@ class AccountsMutation:
     async def revoke_role(self, info: strawberry.Info, input: t.RevokeRoleInput) -> t.RevokeRolePayload:
         ctx = _ctx(info)
 
-        async def revoke(session) -> tuple[t.RevokeRolePayload, list]:
-            row = await service.revoke_role(session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
-                                            application_id=parse_id(input.application_id, "applicationId"),
-                                            reason=input.reason)
+        async def revoke(session) -> tuple[t.RevokeRolePayload, list, dict | None]:
+            # every revocation goes this one way: a revoked merchant's listings (an app operator's app
+            # mall) are archived in the same transaction (supervision/violations.py)
+            # its sessions end there too: signing in again yields a token without the role
+            row, families = await violations.revoke_role(
+                session=session, clock=ctx.clock, regulator_id=ctx.principal.account_id,
+                application_id=parse_id(input.application_id, "applicationId"), reason=input.reason)
             names = await service.account_names(session=session, ids=[row.account_id])
-            # its sessions end: signing in again yields a token without the role
-            families = await service.logout(session=session, clock=ctx.clock, account_id=row.account_id,
-                                            family_id=None, everywhere=True)
-            return t.RevokeRolePayload(application=t.RoleApplication.from_row(row, names)), families
+            return (t.RevokeRolePayload(application=t.RoleApplication.from_row(row, names)), families,
+                    violations.role_releases(row.account_id, row.role))
 
-        async def then(revoked: tuple[t.RevokeRolePayload, list]) -> t.RevokeRolePayload:
-            answer, families = revoked
+        async def then(revoked: tuple[t.RevokeRolePayload, list, dict | None]) -> t.RevokeRolePayload:
+            answer, families, whose = revoked
             await revocation.mark_families_revoked(ctx.redis, families, ctx.settings.access_token_ttl_seconds)
             await revocation.forget_cached_api_keys(ctx.redis)
+            if whose is not None:  # its listings left the catalogue; its held redemptions go back to their lots
+                await catalog_cache.invalidate(ctx.redis)
+                await violations.release_held_redemptions(session_factory=ctx.services.session_factory,
+                                                          clock=ctx.clock, whose=whose, until=None)
             return answer
 
         return await run_mutation(ctx, t.RevokeRolePayload, revoke, then=then)

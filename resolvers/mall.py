@@ -68,8 +68,8 @@ class MallQuery:
         merchant = ctx.principal.account_id if ctx.principal and ctx.principal.has(R.MERCHANT.value) else None
         try:
             async with ctx.reading() as session:
-                return t.Listing.from_row(await service.get_listing(session=session, listing_id=parse_id(id),
-                                                                    merchant_id=merchant))
+                return t.Listing.from_row(await service.get_listing(session=session, clock=ctx.clock,
+                                                                    listing_id=parse_id(id), merchant_id=merchant))
         except DomainError:
             return None
 
@@ -186,7 +186,8 @@ class MallMutation:
             return {"listing_id": str(row.id)}
 
         async def answer(session, result: dict):
-            return await service.get_listing(session=session, listing_id=parse_id(result["listing_id"]),
+            return await service.get_listing(session=session, clock=ctx.clock,
+                                             listing_id=parse_id(result["listing_id"]),
                                              merchant_id=ctx.principal.account_id)
 
         return await run_mutation(

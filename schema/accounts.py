@@ -12,6 +12,7 @@ from accounts import models
 from accounts.errors import AccountCode
 from core.errors import CoreCode
 from schema.errors import CREDENTIAL_CODES, MutationError, error_codes
+from wallets.errors import WalletCode
 
 Role = strawberry.enum(models.Role, name="Role", description="What an account may do on the platform.")
 RoleStatus = strawberry.enum(models.RoleStatus, name="RoleStatus")
@@ -392,7 +393,10 @@ class GrantRolePayload:
     errors: list[GrantRoleError] = strawberry.field(default_factory=list)
 
 
-RevokeRoleErrorCode = error_codes("RevokeRoleErrorCode", AccountCode.NOT_ACTIVE, AccountCode.REASON_REQUIRED)
+# HOLD_SETTLED: unreachable in practice (only held redemptions of a revoked merchant or app mall are
+# released after the commit), declared because the release can say so
+RevokeRoleErrorCode = error_codes("RevokeRoleErrorCode", AccountCode.NOT_ACTIVE, AccountCode.REASON_REQUIRED,
+                                  WalletCode.HOLD_SETTLED)
 
 
 @strawberry.type

@@ -94,13 +94,17 @@ class Redemption:
     held_until: datetime
     created_at: datetime
     settled_at: datetime | None
+    settled_reason: str | None = strawberry.field(
+        description="Why it ended, if not fulfilled: the merchant's reason for a decline, or the platform's notice "
+                    "when it RELEASED the points because the merchant or app mall was suspended or revoked.")
 
     @classmethod
     def from_row(cls, row: models.Redemption) -> "Redemption":
         return cls(id=strawberry.ID(str(row.id)), listing_id=strawberry.ID(str(row.listing_id)), title=row.title,
                    quantity=row.quantity, unit_price_points=row.unit_price_points, points=row.points,
                    status=models.RedemptionStatus(row.status), voucher_code=row.voucher_code,
-                   held_until=row.held_until, created_at=row.created_at, settled_at=row.settled_at)
+                   held_until=row.held_until, created_at=row.created_at, settled_at=row.settled_at,
+                   settled_reason=row.settled_reason)
 
 
 @strawberry.type(description="A redemption as the merchant sees it: no person, no contact data.")
@@ -299,7 +303,7 @@ class DeclineRedemptionPayload:
 
 FulfilRedemptionErrorCode = error_codes(
     "FulfilRedemptionErrorCode", MallCode.UNKNOWN_CODE, MallCode.NOT_HELD, MallCode.RESERVATION_EXPIRED,
-    WalletCode.HOLD_SETTLED)
+    WalletCode.HOLD_SETTLED, MallCode.NOT_AVAILABLE)
 
 
 @strawberry.type

@@ -370,7 +370,8 @@ class PublishExchangeRuleInput:
 # --- payloads ----------------------------------------------------------------------------------
 
 ReportBehaviourErrorCode = error_codes(
-    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY)
+    "ReportBehaviourErrorCode", ReductionCode.INVALID_BATCH, WalletCode.INVALID_VALIDITY,
+    ReductionCode.OPERATOR_SUSPENDED)
 
 
 @strawberry.type

@@ -17,6 +17,7 @@ from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
 from resolvers.reviews import ReviewsMutation, ReviewsQuery
 from resolvers.scenarios import ScenariosMutation, ScenariosQuery
+from resolvers.supervision import SupervisionMutation, SupervisionQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
@@ -35,6 +36,7 @@ Query = merge_types("Query", (
     DisclosureQuery,
     OffsetsQuery,
     ScenariosQuery,
+    SupervisionQuery,
 ))
 Mutation = merge_types("Mutation", (
     AccountsMutation,
@@ -47,7 +49,12 @@ Mutation = merge_types("Mutation", (
     MeasuresMutation,
     OffsetsMutation,
     ScenariosMutation,
+    SupervisionMutation,
 ))
+from resolvers.supervision import SupervisionMutation, SupervisionQuery
+from resolvers.system import SystemQuery
+from resolvers.wallets import WalletsQuery
+
 
 
 def build_schema() -> strawberry.Schema:

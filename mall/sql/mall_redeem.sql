@@ -11,16 +11,18 @@
 --   1. 'NOT_FOUND'           no such listing, or a draft
 --   2. 'NOT_AVAILABLE'       the listing is not active
 --   3. 'OUTSIDE_WINDOW'      p_now is outside available_from .. available_until
---   4. 'PRICE_CHANGED'       the price is not p_expected_price (detail: the price now)
---   5. 'LISTING_CHANGED'     the revision is not p_expected_revision
---   6. 'LIMIT_REACHED'       over the per-person limit with this quantity (detail: the limit)
---   7. 'INSUFFICIENT_POINTS' too few usable points (detail: the usable points; points: those needed)
---   8. 'OUT_OF_STOCK'        sold out already; the decisive check runs at commit (SQLSTATE TPH01)
+--   4. 'SUSPENDED'           p_now is before suspended_until: its merchant or app mall is suspended
+--                            (art. 31-32; supervision/standing.py keeps the column)
+--   5. 'PRICE_CHANGED'       the price is not p_expected_price (detail: the price now)
+--   6. 'LISTING_CHANGED'     the revision is not p_expected_revision
+--   7. 'LIMIT_REACHED'       over the per-person limit with this quantity (detail: the limit)
+--   8. 'INSUFFICIENT_POINTS' too few usable points (detail: the usable points; points: those needed)
+--   9. 'OUT_OF_STOCK'        sold out already; the decisive check runs at commit (SQLSTATE TPH01)
 -- then 'ok', with what the redemption copied from the listing. After a refusal the caller rolls
--- back (the hold of a refusal at 8 is in this transaction too).
+-- back (the hold of a refusal at 9 is in this transaction too).
 -- Called by: mall/service.py redeem, whose REFUSALS table turns each code into its DomainError.
 --
--- Migrations apply a frozen copy of this text (last: 0010_rules_as_source); a change here needs a
+-- Migrations apply a frozen copy of this text (last: 0018_supervision); a change here needs a
 -- new migration carrying the new text. tests/test_sql_source.py compares this file with the
 -- migrated database. Written as pg_get_functiondef prints it (public., full type names, $function$).
 CREATE OR REPLACE FUNCTION public.mall_redeem(p_wallet uuid, p_listing uuid, p_quantity integer,
@@ -34,7 +36,7 @@ CREATE OR REPLACE FUNCTION public.mall_redeem(p_wallet uuid, p_listing uuid, p_q
 AS $function$
 #variable_conflict use_column
 -- One redemption, in the caller's transaction. code: 'ok' (with what the redemption copied from
--- the listing), or the refusal ('NOT_FOUND', 'NOT_AVAILABLE', 'OUTSIDE_WINDOW', 'PRICE_CHANGED'
+-- the listing), or the refusal ('NOT_FOUND', 'NOT_AVAILABLE', 'OUTSIDE_WINDOW', 'SUSPENDED', 'PRICE_CHANGED'
 -- (detail: the price now), 'LISTING_CHANGED', 'LIMIT_REACHED' (detail: the limit),
 -- 'INSUFFICIENT_POINTS' (detail: the usable points; points: those needed), 'OUT_OF_STOCK'), after
 -- which the caller rolls back. A race for the last units can still fail the commit with SQLSTATE
@@ -61,6 +63,9 @@ BEGIN
     IF (l.available_from IS NOT NULL AND p_now < l.available_from)
        OR (l.available_until IS NOT NULL AND p_now >= l.available_until) THEN
         code := 'OUTSIDE_WINDOW'; RETURN NEXT; RETURN;
+    END IF;
+    IF l.suspended_until IS NOT NULL AND p_now < l.suspended_until THEN
+        code := 'SUSPENDED'; RETURN NEXT; RETURN;
     END IF;
     IF p_expected_price IS NOT NULL AND p_expected_price <> l.price_points THEN
         code := 'PRICE_CHANGED'; detail := l.price_points; RETURN NEXT; RETURN;

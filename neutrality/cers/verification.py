@@ -11,7 +11,8 @@ review in the same transaction. Issuance stays capped by the verified tonnes of 
 owner has no way to write or change a verified figure: the report's rows are the verifier's.
 
 A false report (art. 32): the regulator records a sanction against the verifier. While it is in
-force the verifier gets no new commission and cannot submit; every project resting on its
+force, or a suspension recorded as a violation (supervision/) runs, the verifier gets no new
+commission and cannot submit (`sanction_in_force`, the one place that asks); every project resting on its
 reports is flagged publicly, and, if the regulator says so, frozen: no issuance, offer, sale or
 retirement of its tonnes until the regulator unfreezes it. Tonnes already retired stay retired
 and show the flag.
@@ -44,6 +45,8 @@ from neutrality.cers.models import (
 from neutrality.errors import RegistryCode
 from reviews import service as reviews
 from reviews.models import ExpertField, SubjectKind
+from supervision import standing
+from supervision.models import SupervisedRole
 
 MAX_TONNES = 10_000_000
 DEFAULT_EXPERTS = 3
@@ -67,21 +70,32 @@ async def _locked_project(session: AsyncSession, project_id: uuid.UUID) -> Proje
     return project
 
 
-async def sanction_in_force(session: AsyncSession, verifier_id: uuid.UUID) -> VerifierSanction | None:
-    return await session.scalar(select(VerifierSanction).where(VerifierSanction.verifier_id == verifier_id,
-                                                               VerifierSanction.lifted_at.is_(None))
-                                .order_by(VerifierSanction.recorded_at).limit(1))
+async def sanction_in_force(session: AsyncSession, clock: Clock, verifier_id: uuid.UUID) -> str | None:
+    """The one place commissioning and reporting ask whether a verifier is barred, and why: a false
+    report recorded against it and not lifted (art. 32, here), or a suspension in force recorded as a
+    violation (supervision/, art. 31-32; it ends by itself). None: not barred. (A revocation takes
+    the VERIFIER role away, which `_approved_verifier` checks first.)"""
+    false_report = await session.scalar(select(VerifierSanction.reason).where(
+        VerifierSanction.verifier_id == verifier_id, VerifierSanction.lifted_at.is_(None))
+        .order_by(VerifierSanction.recorded_at).limit(1))
+    if false_report is not None:
+        return "A false report is recorded against this verifier; it takes no commission."
+    until = await standing.suspended_until(session=session, clock=clock, account_id=verifier_id,
+                                           role=SupervisedRole.VERIFIER)
+    if until is not None:
+        return f"This verifier is suspended by the regulator until {until.isoformat()}; it takes no commission."
+    return None
 
 
-async def _approved_verifier(session: AsyncSession, verifier_id: uuid.UUID) -> None:
+async def _approved_verifier(session: AsyncSession, clock: Clock, verifier_id: uuid.UUID) -> None:
     active = await session.scalar(select(AccountRole.id).join(Account, Account.id == AccountRole.account_id).where(
         AccountRole.account_id == verifier_id, AccountRole.role == Role.VERIFIER.value,
         AccountRole.status == RoleStatus.ACTIVE.value, Account.suspended_at.is_(None)))
     if active is None:
         raise DomainError(RegistryCode.NOT_A_VERIFIER, "This account is not an approved verifier.", "verifierId")
-    if await sanction_in_force(session, verifier_id) is not None:
-        raise DomainError(RegistryCode.VERIFIER_SANCTIONED,
-                          "A false report is recorded against this verifier; it takes no commission.", "verifierId")
+    barred = await sanction_in_force(session, clock, verifier_id)
+    if barred is not None:
+        raise DomainError(RegistryCode.VERIFIER_SANCTIONED, barred, "verifierId")
 
 
 async def commission_verifier(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, project_id: uuid.UUID,
@@ -93,7 +107,7 @@ async def commission_verifier(*, session: AsyncSession, clock: Clock, regulator_
                                                      "commission one once it is declared.", "projectId")
     if verifier_id == project.owner_id:
         raise DomainError(RegistryCode.VERIFIER_NOT_INDEPENDENT, "A project's owner cannot verify it.", "verifierId")
-    await _approved_verifier(session, verifier_id)
+    await _approved_verifier(session, clock, verifier_id)
     if not 1 <= experts_wanted <= reviews.MAX_SEATS:
         raise DomainError(CoreCode.INVALID, f"A review has 1 to {reviews.MAX_SEATS} experts.", "expertsWanted")
     live = await session.scalar(select(VerifierCommission).where(
@@ -146,7 +160,7 @@ async def submit_report(*, session: AsyncSession, clock: Clock, verifier_id: uui
     if commission.status != CommissionStatus.COMMISSIONED.value or project.status != ProjectStatus.DECLARED.value:
         raise DomainError(RegistryCode.WRONG_STATUS, f"This commission is {commission.status}; its report is in "
                                                      "or no longer wanted.", "commissionId")
-    await _approved_verifier(session, verifier_id)
+    await _approved_verifier(session, clock, verifier_id)
     now = clock.now()
     this_year = business_date(now).year
     if not vintages or len(vintages) > 20 or len({v.vintage for v in vintages}) != len(vintages):

@@ -44,6 +44,7 @@ from tests.reviews.fixtures import REVIEW_CONTRACTS  # walked in tests/reviews/t
 from tests.measures import MEASURES_CONTRACTS  # walked in tests/measures/test_measures_period.py
 from tests.disclosure.fixtures import DISCLOSURE_CONTRACTS  # walked in tests/disclosure/test_disclosure_forms.py
 from tests.scenarios.fixtures import SCENARIO_CONTRACTS  # walked in tests/scenarios/test_scenarios_api.py
+from tests.supervision.fixtures import SUPERVISION_CONTRACTS  # walked in tests/supervision/test_contracts.py
 
 LIVE: GraphQLSchema = build_schema(live_schema_sdl())
 OPERATIONS = operation_files()
@@ -348,6 +349,7 @@ async def test_every_contract_runs_as_a_persisted_query(api):
                         DISCLOSURE_CONTRACTS,
                         OFFSET_CONTRACTS,
                         SCENARIO_CONTRACTS,
+                        SUPERVISION_CONTRACTS,
                         )
     expected = set(DOCUMENTS).difference(*walked_elsewhere)
     assert c.ran == expected, f"not exercised: {sorted(expected - c.ran)}"

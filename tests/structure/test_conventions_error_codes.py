@@ -34,7 +34,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ("core", "accounts", "wallets", "mall", "reductions", "neutrality", "reviews", "scenarios", "measures",
-          "expiry_jobs")
+          "supervision", "expiry_jobs")
 RESOLVERS = "resolvers"
 DOMAIN_ERROR = "core.errors.DomainError"
 # refusals a domain function returns instead of raising; the resolver answers with their code

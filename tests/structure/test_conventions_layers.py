@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSITION = ("server",)
 API = ("resolvers", "schema")
 DOMAIN = ("accounts", "wallets", "reductions", "mall", "neutrality", "reviews", "measures", "disclosure", "scenarios",
-          "expiry_jobs")
+          "supervision", "expiry_jobs")
 LOWEST = ("core",)
 BELOW_SERVER = (*API, *DOMAIN, *LOWEST, "frontend_contracts", "migrations")
 
