@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, AccountKind, AccountRole, Role, RoleStatus
@@ -27,6 +27,8 @@ from reductions.filing import applications_by_id
 from reductions.models import Methodology, PublicationStatus
 from reviews import experts as expert_library
 from scenarios import service as scenario_service
+from supervision import violations
+from supervision.models import SupervisedRole, Violation
 
 # what a role or a status is called on a public page
 ROLE_LABELS = {Role.APP_OPERATOR.value: "碳普惠应用程序运营机构 App operator",
@@ -39,6 +41,8 @@ STATUS_LABELS = {PublicationStatus.PUBLISHED.value: "已发布 published", Publi
                  ProjectStatus.REJECTED.value: "不予备案 rejected"}
 FIELD_LABELS = {"methodology": "方法学 methodology", "project_validation": "项目审定 project validation",
                 "reduction_verification": "减排量核查 reduction verification", "scenario": "场景评估 scenario"}
+SUPERVISED_ROLE_LABELS = {**ROLE_LABELS, SupervisedRole.SCENARIO_OPERATOR.value: "场景运营主体 Scenario operator"}
+FALSE_REPORT, VIOLATION = "false_report", "violation"  # the two kinds of sanction in force
 INDIVIDUAL = "个人 Individual"
 # a project is public from its notice on (art. 16); a rejected one stays listed with the reason
 PUBLIC_PROJECT_STATUSES = (*cer_registry.PUBLISHED, ProjectStatus.REJECTED.value)
@@ -195,11 +199,24 @@ APPROVED_ORGANISATIONS = register(DisclosureList(
 
 
 async def _sanctions(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
-    stmt = select(VerifierSanction).where(VerifierSanction.lifted_at.is_(None))
-    page = await keyset_page(session, stmt, keys=[VerifierSanction.recorded_at, VerifierSanction.id],
-                             first=first, after=after, descending=True)
-    sanctions = [i.node for i in page.items]
-    verifiers = {s.verifier_id for s in sanctions}
+    """Both kinds of sanction in force, paged together newest first: the false-report sanctions of
+    verifiers (art. 32, neutrality/cers/verification.py) and the violations of the credit record whose
+    suspension runs or whose revocation stands (art. 31, supervision/violations.py)."""
+    both = union_all(
+        select(literal(FALSE_REPORT).label("source"), VerifierSanction.id.label("id"),
+               VerifierSanction.recorded_at.label("recorded_at")).where(VerifierSanction.lifted_at.is_(None)),
+        select(literal(VIOLATION).label("source"), Violation.id.label("id"),
+               Violation.recorded_at.label("recorded_at")).where(violations.in_force(clock.now())),
+    ).subquery()
+    page = await keyset_page(session, select(both.c.source, both.c.id, both.c.recorded_at),
+                             keys=[both.c.recorded_at, both.c.id], first=first, after=after, descending=True,
+                             node=lambda r: (r.source, r.id))
+    nodes = [item.node for item in page.items]
+    ids = {kind: [i for source, i in nodes if source == kind] for kind in (FALSE_REPORT, VIOLATION)}
+    false_reports = {s.id: s for s in await session.scalars(
+        select(VerifierSanction).where(VerifierSanction.id.in_(ids[FALSE_REPORT])))} if ids[FALSE_REPORT] else {}
+    in_force = await violations.public_sanctions_by_id(session=session, ids=ids[VIOLATION])
+    verifiers = {s.verifier_id for s in false_reports.values()}
     names = await public_names(session, verifiers)
     projects: dict[uuid.UUID, list[str]] = defaultdict(list)
     if verifiers:
@@ -209,7 +226,7 @@ async def _sanctions(*, session: AsyncSession, clock: Clock, first: int | None, 
                 .where(VerifierReport.verifier_id.in_(verifiers)).order_by(VerifierReport.verifier_id, Project.code)):
             projects[verifier_id].append(code)
 
-    def row(s: VerifierSanction) -> dict:
+    def false_report(s: VerifierSanction) -> dict:
         measures = ["不得接受新委托 no new commissions", "项目标注存疑 its projects flagged"]
         if s.froze_unsold:
             measures.append("冻结未售减排量 unsold tonnes frozen")
@@ -218,7 +235,16 @@ async def _sanctions(*, session: AsyncSession, clock: Clock, first: int | None, 
                 "finding": s.reason, "sanction": measures, "projects": projects[s.verifier_id],
                 "recorded_on": business_date(s.recorded_at)}
 
-    return map_nodes(page, row)
+    def violation(v: violations.PublicSanction) -> dict:
+        # the finding is the regulator's record, not published (supervision/violations.PublicSanction)
+        measure = (f"暂停至 suspended until {business_date(v.until)}" if v.until is not None
+                   else "撤销登记 registration revoked")
+        return {"subject": v.organisation_name, "role": SUPERVISED_ROLE_LABELS[v.role],
+                "article": f"第{v.article}条 art. {v.article}", "violation": None, "finding": None,
+                "sanction": [measure], "projects": [], "recorded_on": business_date(v.since)}
+
+    return map_nodes(page, lambda node: false_report(false_reports[node[1]]) if node[0] == FALSE_REPORT
+                     else violation(in_force[node[1]]))
 
 
 SANCTIONS = register(DisclosureList(

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import service as accounts
@@ -272,17 +272,33 @@ class PublicSanction:
     until: datetime | None  # None: a revocation, for good
 
 
+def in_force(now: datetime) -> ColumnElement[bool]:
+    """A violation whose sanction is in force at `now`: a running suspension or a revocation, unrescinded."""
+    return and_(~select(ViolationRescission.id).where(ViolationRescission.violation_id == Violation.id).exists(),
+                or_(Violation.sanction == Sanction.REVOCATION.value,
+                    and_(Violation.sanction == Sanction.SUSPENSION.value, Violation.suspended_until > now)))
+
+
+def _public_sanctions() -> Select:
+    return (select(Violation.id, Account.display_name, Violation.role, Violation.article, Violation.sanction,
+                   Violation.recorded_at, Violation.suspended_until)
+            .join(Account, Account.id == Violation.organisation_id))
+
+
+def _public_sanction(r) -> PublicSanction:
+    return PublicSanction(r.id, r.display_name, r.role, r.article, r.sanction, r.recorded_at, r.suspended_until)
+
+
 async def sanctions_in_force(*, session: AsyncSession, clock: Clock, first: int | None,
                              after: str | None) -> Page[PublicSanction]:
-    """Suspensions running now and revocations, unrescinded, newest first: for the disclosure lists."""
-    now = clock.now()
-    stmt = (select(Violation.id, Account.display_name, Violation.role, Violation.article, Violation.sanction,
-                   Violation.recorded_at, Violation.suspended_until)
-            .join(Account, Account.id == Violation.organisation_id)
-            .where(~select(ViolationRescission.id).where(ViolationRescission.violation_id == Violation.id).exists(),
-                   or_(Violation.sanction == Sanction.REVOCATION.value,
-                       and_(Violation.sanction == Sanction.SUSPENSION.value, Violation.suspended_until > now))))
-    return await keyset_page(session, stmt, keys=[Violation.recorded_at, Violation.id], first=first, after=after,
-                             descending=True, node=lambda r: PublicSanction(r.id, r.display_name, r.role, r.article,
-                                                                            r.sanction, r.recorded_at,
-                                                                            r.suspended_until))
+    """Suspensions running now and revocations, unrescinded, newest first."""
+    return await keyset_page(session, _public_sanctions().where(in_force(clock.now())),
+                             keys=[Violation.recorded_at, Violation.id], first=first, after=after, descending=True,
+                             node=_public_sanction)
+
+
+async def public_sanctions_by_id(*, session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, PublicSanction]:
+    """These violations' public facts (the disclosure list pages them together with other sanctions)."""
+    if not ids:
+        return {}
+    return {r.id: _public_sanction(r) for r in await session.execute(_public_sanctions().where(Violation.id.in_(ids)))}

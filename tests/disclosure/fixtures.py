@@ -10,6 +10,7 @@ import html
 import io
 import re
 import uuid
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
@@ -27,6 +28,7 @@ from tests.conftest import PASSWORD, Actor, approved, organisation, person, regu
 from tests.neutrality.fixtures import accounts, filed_project
 from tests.reductions.filing_fixtures import complete_fields, seat_and_opine
 from tests.reviews.fixtures import in_transaction
+from supervision import violations
 from tests.scenarios.fixtures import complete_fields as scenario_fields, granted
 
 # the front-end contracts tests/disclosure/test_disclosure_forms.py walks by hash
@@ -51,6 +53,7 @@ SUSPENDED_EXPERT = "停用专家PRIVATE王五"
 SUSPENSION_REASON = "PRIVATE-SUSPENSION 利益冲突调查"
 FINDING = "核查报告虚报2025年减排量 (false tonnes)"
 SCENARIO_ADDRESS = scenario_fields().address  # the operating body's address: on its application only
+VIOLATION_FINDING = "PRIVATE-FINDING 虚构兑换记录"  # the regulator's record: the public list shows the sanction only
 REJECTION = "公示期内收到实名异议，基准线不成立 (baseline not shown)"
 
 
@@ -74,7 +77,7 @@ async def build_world(api) -> World:
     reg = await regulator(api)
     consumer = await person(api, PRIVATE_NAME, phone="13912345678", nationalId=NATIONAL_ID)
     operator = await approved(api, "APP_OPERATOR", ESCAPED_ORG, reg=reg)
-    await approved(api, "MERCHANT", "绿意咖啡连锁有限公司", reg=reg)
+    merchant = await approved(api, "MERCHANT", "绿意咖啡连锁有限公司", reg=reg)
     verifier = await approved(api, "VERIFIER", "深圳核查认证中心", reg=reg)
     await organisation(api, "只注册未批准的机构", apply_for=["MERCHANT"])  # pending: not listed
     key = (await api.data('mutation { createApiKey(input: {name: "r", scopes: [REPORT_BEHAVIOUR, '
@@ -147,6 +150,12 @@ async def build_world(api) -> World:
                                  vintages=[2025], project_kinds=["renewable_energy"], methodology_codes=[], cap_tonnes=4321,
                                  note=NOTE)
     await in_transaction(services, offsets.publish_scope, regulator_id=regulator_id, scope_id=scope.id)
+    # a merchant's suspension in force (art. 31): public, but not the regulator's finding
+    await in_transaction(services, violations.record_violation, regulator_id=regulator_id,
+                         organisation_id=uuid.UUID(merchant.account_id), role="merchant", article=24,
+                         finding=VIOLATION_FINDING, documents=[violations.Document("检查记录.pdf", "ef" * 32, 2048)],
+                         sanction="suspension",
+                         suspended_until=services.clock.now() + timedelta(days=30))
     # a scenario granted its mark (art. 25-27); its address and documents stay private
     _, mark, _ = await granted(services, applicant_id=operator_id,
                                fields=scenario_fields(methodology_codes=["SZ-METRO"]))
@@ -160,7 +169,8 @@ async def build_world(api) -> World:
             "cer-projects": [filed.project_code, rejected.project_code, owned.project_code, REJECTION, FINDING,
                              f"SZCER-{filed.project_code}-2025-000000001-000000013", "个人 Individual"],
             "approved-organisations": [ESCAPED_ORG, "绿意咖啡连锁有限公司", "深圳核查认证中心"],
-            "sanctions": ["深圳核查认证中心", FINDING, filed.project_code],
+            "sanctions": ["深圳核查认证中心", FINDING, filed.project_code, "绿意咖啡连锁有限公司", "第24条 art. 24",
+                          "暂停至 suspended until"],
             "ets-offset-scopes": ["2026", "2025", "4321"],
             "scenarios": [mark.number, "深圳湾万象城 Shenzhen Bay MixC", "SZ-METRO"],
         },
@@ -171,7 +181,7 @@ async def build_world(api) -> World:
 async def private_values(services, world: World) -> set[str]:
     """Every private value in the database of the world (and the secrets the requests carried)."""
     found: set[str] = set(world.secrets) | {PRIVATE_NAME, OWNER_NAME, DRAFT_TITLE, EXTERNAL_USER, NOTE, CONFLICT_NOTE,
-                                            SUSPENDED_EXPERT, SUSPENSION_REASON, "13912345678",
+                                            SUSPENDED_EXPERT, SUSPENSION_REASON, "13912345678", VIOLATION_FINDING,
                                             SCENARIO_ADDRESS}
     async with services.session_factory() as session:
         public_experts = set(await session.scalars(select(Expert.name).where(Expert.status == "active")))
