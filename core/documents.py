@@ -6,6 +6,7 @@ show it is the one submitted and nobody can swap it afterwards."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_DOCUMENTS = 50
 MAX_NAME = 200
 MAX_BYTES = 2 ** 40
+# an attachment whose bytes the platform keeps (an application's documents): small, so tables stay small
+MAX_ATTACHMENT_BYTES = 200_000
+MAX_MEDIA_TYPE = 100
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,33 @@ def check_documents(items: list[Document], *, field: str, code: Code, required: 
         names.add(name)
         checked.append(Document(name=name, sha256=sha, byte_size=item.byte_size))
     return checked
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A document whose bytes the platform keeps (an application's): its name, sha256 and size
+    (a Document, computed once from the bytes), its media type and its bytes."""
+
+    document: Document
+    media_type: str
+    content: bytes
+
+    @classmethod
+    def of(cls, name: str, media_type: str, content: bytes) -> "Attachment":
+        return cls(Document(name=name, sha256=hashlib.sha256(content).hexdigest(), byte_size=len(content)),
+                   media_type, content)
+
+
+def check_attachment(attachment: Attachment, *, named: list[Document], field: str, too_large: Code,
+                     invalid: Code) -> list[Document]:
+    """Check a non-empty attachment against the ones `named` before it (names distinct across them):
+    at most MAX_ATTACHMENT_BYTES, a short media type, a valid document. Returns the documents named
+    so far, this one included."""
+    if len(attachment.content) > MAX_ATTACHMENT_BYTES:
+        raise DomainError(too_large, f"A document has at most {MAX_ATTACHMENT_BYTES} bytes.", field)
+    if len(attachment.media_type) > MAX_MEDIA_TYPE:
+        raise DomainError(invalid, f"A media type has at most {MAX_MEDIA_TYPE} characters.", field)
+    return check_documents([*named, attachment.document], field=field, code=invalid)
 
 
 def canonical_bytes(document: dict) -> bytes:

@@ -11,7 +11,6 @@ who and when (MethodologyApplicationEvent)."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from core.clock import Clock, business_date
-from core.documents import Document, check_documents
+from core.documents import Attachment, Document, check_attachment
 from core.errors import DomainError, DomainErrors, NotFound
 from core.keyset import Page, keyset_page
 from reductions.errors import ReductionCode
@@ -35,23 +34,6 @@ from reviews.models import SubjectKind
 EXPERTS_WANTED = 3
 REVIEW_FIELD = "methodology"
 # a document travels base64 in one GraphQL request (at most 1 MB by default, three documents)
-MAX_DOCUMENT_BYTES = 200_000
-MAX_MEDIA_TYPE = 100
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A document of an application: its name, sha256 and size (core.documents.Document, computed once
-    from the bytes), its media type and its bytes."""
-
-    document: Document
-    media_type: str
-    content: bytes
-
-    @classmethod
-    def of(cls, name: str, media_type: str, content: bytes) -> "Attachment":
-        return cls(Document(name=name, sha256=hashlib.sha256(content).hexdigest(), byte_size=len(content)),
-                   media_type, content)
 
 
 @dataclass(frozen=True)
@@ -117,16 +99,11 @@ def check_application(fields: ApplicationFields) -> int:
         attachment: Attachment | None = getattr(fields, attr)
         if attachment is None or not attachment.content:
             missing(field, what)
-        elif len(attachment.content) > MAX_DOCUMENT_BYTES:
-            problems.append(DomainError(ReductionCode.DOCUMENT_TOO_LARGE,
-                                        f"A document has at most {MAX_DOCUMENT_BYTES} bytes.", field))
-        elif len(attachment.media_type) > MAX_MEDIA_TYPE:
-            problems.append(DomainError(ReductionCode.INVALID_APPLICATION,
-                                        f"A media type has at most {MAX_MEDIA_TYPE} characters.", field))
         else:
             try:
-                named = check_documents([*named, attachment.document], field=field,
-                                        code=ReductionCode.INVALID_APPLICATION)
+                named = check_attachment(attachment, named=named, field=field,
+                                         too_large=ReductionCode.DOCUMENT_TOO_LARGE,
+                                         invalid=ReductionCode.INVALID_APPLICATION)
             except DomainError as refused:
                 problems.append(refused)
     if problems:

@@ -132,7 +132,7 @@ class MethodologyDocument(Base):
     object store: the filed documents are the public record of what the experts reviewed and the
     regulator filed (art. 13, 29), so they must commit or roll back with the application and be
     backed up with it; the platform runs no object store, and documents are capped
-    (reductions/filing.py MAX_DOCUMENT_BYTES) so the table stays small."""
+    (core/documents.py MAX_ATTACHMENT_BYTES) so the table stays small."""
 
     __tablename__ = "methodology_documents"
     __table_args__ = (

@@ -3,8 +3,6 @@ behaviour reports (operators)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date
 
 import strawberry
@@ -13,11 +11,11 @@ from accounts.models import ApiKeyScope as S
 from accounts.models import Role as R
 from core.keyset import MAX_PAGE_SIZE
 from accounts import service as accounts
-from core.errors import DomainError, NotFound
+from core.errors import NotFound
 from reductions import filing, service
 from reductions.errors import ReductionCode
 from reductions.models import ApplicationStatus, CalculationKind, MethodologyApplication
-from resolvers.common import parse_id
+from resolvers.common import attachment_from_base64, parse_id
 from reviews import service as reviews
 from resolvers.runner import Idempotency, run_mutation
 from schema import reductions as t
@@ -295,15 +293,8 @@ def _document(value: t.MethodologyDocumentInput | None, name: str) -> filing.Att
         return None
     field = {"application_form": "applicationForm", "methodology_text": "methodologyText",
              "drafting_notes": "draftingNotes"}[name]
-    # base64 of the largest document, and no more, is decoded
-    if len(value.content_base64) > (filing.MAX_DOCUMENT_BYTES + 2) // 3 * 4 + 4:
-        raise DomainError(ReductionCode.DOCUMENT_TOO_LARGE, f"A document has at most {filing.MAX_DOCUMENT_BYTES} bytes.",
-                          field)
-    try:
-        content = base64.b64decode(value.content_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise DomainError(ReductionCode.INVALID_APPLICATION, "contentBase64 is not base64.", field) from None
-    return filing.Attachment.of(value.file_name, value.media_type, content)
+    return attachment_from_base64(value.file_name, value.media_type, value.content_base64, field=field,
+                                  too_large=ReductionCode.DOCUMENT_TOO_LARGE, invalid=ReductionCode.INVALID_APPLICATION)
 
 
 async def _filings(session, application_ids: list) -> dict:

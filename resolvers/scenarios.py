@@ -4,14 +4,12 @@ scenarios and opens one by its mark number."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 
 import strawberry
 
 from accounts.models import Role as R
-from core.errors import DomainError, NotFound
-from resolvers.common import parse_id
+from core.errors import NotFound
+from resolvers.common import attachment_from_base64, parse_id
 from resolvers.runner import Idempotency, run_mutation
 from scenarios import service
 from scenarios.errors import ScenarioCode
@@ -211,17 +209,10 @@ async def _change(ctx, payload, change: str, operation: str, input: t.ChangeScen
 
 
 def _document(value: t.ScenarioDocumentInput, index: int) -> service.ScenarioAttachment:
-    where = f"documents.{index}"
-    # base64 of the largest document, and no more, is decoded
-    if len(value.content_base64) > (service.MAX_DOCUMENT_BYTES + 2) // 3 * 4 + 4:
-        raise DomainError(ScenarioCode.DOCUMENT_TOO_LARGE,
-                          f"A document has at most {service.MAX_DOCUMENT_BYTES} bytes.", where)
-    try:
-        content = base64.b64decode(value.content_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise DomainError(ScenarioCode.INVALID_APPLICATION, "contentBase64 is not base64.", where) from None
-    return service.ScenarioAttachment(service.Attachment.of(value.file_name, value.media_type, content),
-                                      declared_sha256=value.sha256)
+    attachment = attachment_from_base64(value.file_name, value.media_type, value.content_base64,
+                                        field=f"documents.{index}", too_large=ScenarioCode.DOCUMENT_TOO_LARGE,
+                                        invalid=ScenarioCode.INVALID_APPLICATION)
+    return service.ScenarioAttachment(attachment, declared_sha256=value.sha256)
 
 
 async def _application(ctx, session, row: Scenario, with_content: bool = False) -> t.ScenarioApplication:

@@ -33,11 +33,10 @@ from sqlalchemy.orm import defer
 
 from accounts.service import record_audit_event
 from core.clock import BUSINESS_TZ, Clock, business_date
-from core.documents import check_documents
+from core.documents import Attachment, check_attachment
 from core.errors import DomainError, DomainErrors, NotFound
 from core.keyset import Page, keyset_page
 from core.text import clean_text
-from reductions.filing import Attachment
 from reductions.models import BehaviourReport, Methodology, ReportOutcome
 from reductions.service import in_force_on
 from reviews import service as reviews
@@ -51,8 +50,6 @@ from wallets.validity import anniversary
 # art. 27 does not fix the panel's size; three experts give a majority without a tie
 EXPERTS_WANTED = 3
 MAX_DOCUMENTS = 5
-MAX_DOCUMENT_BYTES = 200_000
-MAX_MEDIA_TYPE = 100
 MAX_BEHAVIOURS = 20
 MIN_VALIDITY_YEARS, MAX_VALIDITY_YEARS, DEFAULT_VALIDITY_YEARS = 1, 5, 3
 REASON_LIMIT = 20_000
@@ -141,20 +138,15 @@ def check_application(fields: ApplicationFields) -> list[str]:
             where, attachment = f"documents.{index}", item.attachment
             if not attachment.content:
                 problems.append(DomainError(ScenarioCode.INVALID_APPLICATION, "A document is not empty.", where))
-            elif len(attachment.content) > MAX_DOCUMENT_BYTES:
-                problems.append(DomainError(ScenarioCode.DOCUMENT_TOO_LARGE,
-                                            f"A document has at most {MAX_DOCUMENT_BYTES} bytes.", where))
-            elif len(attachment.media_type) > MAX_MEDIA_TYPE:
-                problems.append(DomainError(ScenarioCode.INVALID_APPLICATION,
-                                            f"A media type has at most {MAX_MEDIA_TYPE} characters.", where))
             elif item.declared_sha256 and item.declared_sha256.strip().lower() != attachment.document.sha256:
                 problems.append(DomainError(ScenarioCode.DOCUMENT_HASH_MISMATCH,
                                             f"The sha256 of the bytes is {attachment.document.sha256}, not the one "
                                             "declared.", where))
             else:
                 try:
-                    named = check_documents([*named, attachment.document], field=where,
-                                            code=ScenarioCode.INVALID_APPLICATION)
+                    named = check_attachment(attachment, named=named, field=where,
+                                             too_large=ScenarioCode.DOCUMENT_TOO_LARGE,
+                                             invalid=ScenarioCode.INVALID_APPLICATION)
                 except DomainError as refused:
                     problems.append(refused)
     if problems:

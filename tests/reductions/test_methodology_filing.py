@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from core.documents import MAX_ATTACHMENT_BYTES
 from core.errors import DomainError, DomainErrors
 from reductions import filing
 from reductions import service as reductions
@@ -72,7 +73,7 @@ def test_a_partial_or_malformed_application_names_each_problem():
     with pytest.raises(DomainErrors) as refused:
         filing.check_application(complete_fields(
             name="  ", drafting_notes=None, factor=0, max_quantity="1.0001",
-            methodology_text=filing.Attachment.of("t.pdf", "application/pdf", b"x" * (filing.MAX_DOCUMENT_BYTES + 1))))
+            methodology_text=filing.Attachment.of("t.pdf", "application/pdf", b"x" * (MAX_ATTACHMENT_BYTES + 1))))
     assert [(p.code, p.field) for p in refused.value.problems] == [
         (ReductionCode.MISSING_ITEM, "name"), (ReductionCode.INVALID_APPLICATION, "factorMgPerUnit"),
         (ReductionCode.INVALID_QUANTITY, "maxQuantity"), (ReductionCode.DOCUMENT_TOO_LARGE, "methodologyText"),

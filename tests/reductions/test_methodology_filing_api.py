@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import event
 
-from reductions.filing import MAX_DOCUMENT_BYTES
+from core.documents import MAX_ATTACHMENT_BYTES
 from reviews.models import Review
 from tests.api.test_frontend_contracts import PersistedClient
 from tests.conftest import approved, organisation, person, regulator
@@ -111,7 +111,7 @@ async def test_an_incomplete_application_answers_every_missing_item_and_replays_
 
 async def test_document_refusals(api):
     applicant = await approved(api, "MERCHANT")
-    too_large = document_input("big.pdf", b"x" * (MAX_DOCUMENT_BYTES + 1))
+    too_large = document_input("big.pdf", b"x" * (MAX_ATTACHMENT_BYTES + 1))
     not_base64 = {"fileName": "t.pdf", "mediaType": "application/pdf", "contentBase64": "not base64!"}
     for key, overrides, code, field in (
         ("big", {"methodologyText": too_large}, "DOCUMENT_TOO_LARGE", "methodologyText"),

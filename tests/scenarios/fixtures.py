@@ -8,7 +8,7 @@ import hashlib
 
 from sqlalchemy import select
 
-from reductions.filing import Attachment
+from core.documents import Attachment
 from reviews import service as reviews
 from reviews.models import Expert, Opinion
 from scenarios import service

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from accounts.models import AuditEvent
 from core.errors import DomainError, DomainErrors
 from reductions import service as reductions
-from reductions.filing import Attachment
+from core.documents import MAX_ATTACHMENT_BYTES, Attachment
 from reviews import service as reviews
 from reviews.errors import ReviewCode
 from reviews.models import Expert, Opinion, Review, ReviewStatus, SubjectKind
@@ -47,7 +47,7 @@ def test_bad_documents_and_a_pledge_not_as_published_are_each_named():
             pledge_sha256="0" * 64,
             documents=[service.ScenarioAttachment(good, declared_sha256="f" * 64),
                        service.ScenarioAttachment(Attachment.of("big.pdf", "application/pdf",
-                                                                b"x" * (service.MAX_DOCUMENT_BYTES + 1))),
+                                                                b"x" * (MAX_ATTACHMENT_BYTES + 1))),
                        service.ScenarioAttachment(Attachment.of("empty.pdf", "application/pdf", b"")),
                        service.ScenarioAttachment(good), service.ScenarioAttachment(good)]))
     assert [(p.code, p.field) for p in refused.value.problems] == [
