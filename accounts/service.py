@@ -24,7 +24,6 @@ from accounts.models import (
     AccountRole,
     ApiKey,
     ApiKeyScope,
-    AuditEvent,
     Entrustment,
     EntrustmentInvitation,
     EntrustmentStatus,
@@ -41,6 +40,7 @@ from accounts.security import (
     random_token,
     token_hash,
 )
+from audit_log.service import record_audit_event  # noqa: F401  (re-exported: domains import it from here)
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -58,17 +58,6 @@ API_KEY_ROLES = frozenset({Role.APP_OPERATOR.value, Role.MERCHANT.value, Role.PR
 INVITATION_TTL = timedelta(minutes=15)
 API_KEY_PREFIX = "tph"
 _API_KEY_SHAPE = re.compile(API_KEY_PREFIX + r"_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
-
-
-def record_audit_event(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, action: str,
-                       subject_type: str, subject_id: uuid.UUID | None, **details) -> None:
-    """Who did what to whom (audit_events, append-only); nothing personal in `details`."""
-    session.add(
-        AuditEvent(
-            actor_account_id=actor, action=action, subject_type=subject_type,
-            subject_id=subject_id, details=details, at=clock.now(),
-        )
-    )
 
 
 _UNIQUE_CODES = {

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSITION = ("server",)
 API = ("resolvers", "schema")
 DOMAIN = ("accounts", "wallets", "reductions", "mall", "neutrality", "reviews", "expiry_jobs")
-LOWEST = ("core",)
+LOWEST = ("core", "audit_log")  # audit_log: the audit log, below every domain that records to it
 BELOW_SERVER = (*API, *DOMAIN, *LOWEST, "frontend_contracts", "migrations")
 
 
