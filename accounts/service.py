@@ -241,12 +241,13 @@ async def decide_role_application(
     reason = validation.text(reason, 2000, "reason")
     if not approve and not reason:
         raise DomainError(AccountCode.REASON_REQUIRED, "Say why the application is rejected.", "reason")
+    before = {"status": application.status}
     application.status = RoleStatus.ACTIVE.value if approve else RoleStatus.REJECTED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason
     record_audit_event(session, clock, actor=regulator_id, action="role.approved" if approve else "role.rejected",
-           subject_type="account_role", subject_id=application.id, role=application.role,
-           account_id=str(application.account_id))
+                       subject_type="account_role", subject_id=application.id, role=application.role,
+                       account_id=str(application.account_id), before=before, after={"status": application.status})
     await session.flush()
     return application
 
@@ -269,6 +270,7 @@ async def grant_role(
     now = clock.now()
     if existing is not None and existing.status == RoleStatus.ACTIVE.value:
         return existing
+    before = {"status": existing.status} if existing is not None else None
     grant = existing or AccountRole(account_id=account_id, role=role, created_at=now)
     grant.status, grant.application_note = RoleStatus.ACTIVE.value, validation.text(note, 2000, "note")
     grant.decided_by, grant.decided_at, grant.decision_reason = regulator_id, now, None
@@ -276,7 +278,8 @@ async def grant_role(
         session.add(grant)
     await session.flush()
     record_audit_event(session, clock, actor=regulator_id, action="role.granted", subject_type="account_role",
-                       subject_id=grant.id, role=role, account_id=str(account_id))
+                       subject_id=grant.id, role=role, account_id=str(account_id), before=before,
+                       after={"status": grant.status})
     await session.flush()
     return grant
 
@@ -296,11 +299,13 @@ async def revoke_role(
     reason_text = validation.text(reason, 2000, "reason")
     if not reason_text:
         raise DomainError(AccountCode.REASON_REQUIRED, "Say why the role is revoked.", "reason")
+    before = {"status": application.status}
     application.status = RoleStatus.REVOKED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason_text
     record_audit_event(session, clock, actor=regulator_id, action="role.revoked", subject_type="account_role",
-           subject_id=application.id, role=application.role)
+                       subject_id=application.id, role=application.role, account_id=str(application.account_id),
+                       before=before, after={"status": application.status})
     await session.flush()
     return application
 

@@ -7,6 +7,7 @@ from graphql import GraphQLSchema
 from strawberry.tools import merge_types
 
 from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.audit import AuditQuery
 from resolvers.certificates import CertificatesMutation, CertificatesQuery
 from resolvers.mall import MallMutation, MallQuery
 from resolvers.market import MarketMutation, MarketQuery
@@ -17,7 +18,7 @@ from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
 Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery))
+                              ProjectsQuery, CertificatesQuery, ReviewsQuery, AuditQuery))
 Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
                                     ProjectsMutation, CertificatesMutation, ReviewsMutation))
 
