@@ -2,20 +2,20 @@
 verification bodies, neutrality reviewers), append-only and hash-chained.
 
 Recording. `record_audit_event(session, clock, actor=..., action="<noun>.<verb>", subject_type=...,
-subject_id=..., before={...}, after={...}, **details)` adds the entry to the caller's transaction.
-When the session flushes it, a flush hook takes the chain's transaction-level advisory lock
-(core.locks, CHAIN_LOCK), reads the head of the chain, and gives the entry the next `seq`, the
-actor's active roles, `prev_hash` = the head's hash and its own `hash` (audit_log.chain). The lock
-is held until commit, so seq order is commit order and the numbers have no gaps: a transaction that
-rolls back gave none away.
+subject_id=..., before={...}, after={...}, **details)` notes the entry in the caller's session. When
+the transaction commits, a session hook (before_commit) takes the chain's transaction-level advisory
+lock (core.locks, CHAIN_LOCK), reads the head of the chain and writes the transaction's entries with
+the next `seq`s, the actors' active roles, `prev_hash` = the previous hash and their own `hash`
+(audit_log.chain). The lock is held to the commit, so seq order is commit order and the numbers
+have no gaps; a transaction that rolls back (or a savepoint that does, for what was recorded in it)
+writes nothing and takes no number.
 
-The rule for callers: record the event as the LAST database step of the transaction. From the
-moment the entry is flushed every other audited transaction waits for this one to commit; a caller
-that went on to wait for a row lock held by one of those would deadlock with it. Writes to rows the
-transaction already holds (the idempotency record of the mutation) are fine after it.
-
-Crash safety: the entry commits with the act or not at all. Lock order: whatever the act takes,
-then CHAIN_LOCK, nothing after it.
+The rule: the audit entry is the LAST database step of its transaction. Callers record it after the
+act (it describes the final state); the hook makes the chain's part of it last whatever the caller
+does after, so a transaction never holds the chain lock while it waits for another lock (no
+deadlock with another audited transaction, however the two took their other locks). Lock order:
+whatever the act takes, then CHAIN_LOCK at commit, nothing after it. Crash safety: the entries
+commit with the act or not at all. The entries are not readable inside their own transaction.
 
 Tampering. The table refuses UPDATE, DELETE and TRUNCATE by trigger (migration 0017). A superuser
 can drop the trigger; `verify_chain` then finds the first changed, deleted or reordered entry,
@@ -26,24 +26,23 @@ proves nothing up to that entry was rewritten or cut off since."""
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from audit_log.chain import GENESIS, ChainBreak, Walker, plain, row_hash
 from audit_log.models import AuditEvent
 from core.clock import Clock
 from core.keyset import Page, keyset_page
-from core.locks import lock_name_in_flush
+from core.locks import lock_name_in_hook
 
 CHAIN_LOCK = "audit_log:chain"
 VERIFY_PAGE = 1000
-_order = itertools.count()  # the order of record_audit_event calls, for several entries in one flush
+_PENDING = "audit_log.pending"  # session.info key: [(entry, savepoint it was recorded in or None)]
 
 # The actor's active roles, read by table name: the audit log imports no domain package.
 _ACTOR_ROLES = text("SELECT coalesce(array_agg(role ORDER BY role), '{}') FROM account_roles "
@@ -55,34 +54,61 @@ def record_audit_event(session: AsyncSession, clock: Clock, *, actor: uuid.UUID 
                        subject_type: str, subject_id: uuid.UUID | None, before: dict | None = None,
                        after: dict | None = None, **details) -> None:
     """Who did what to whom, with the public facts it changed (statuses, versions, tonnes, codes;
-    never names, emails or phones). Call it as the last database step of the transaction."""
+    never names, emails or phones). Written, chained, when the transaction commits."""
+    sync: Session = getattr(session, "sync_session", session)
     entry = AuditEvent(id=uuid.uuid4(), actor_account_id=actor, action=action, subject_type=subject_type,
                        subject_id=subject_id, details=plain(details), before=plain(before), after=plain(after),
                        at=clock.now())
-    entry._audit_order = next(_order)
-    session.add(entry)
+    sync.info.setdefault(_PENDING, []).append((entry, sync.get_nested_transaction()))
 
 
-@event.listens_for(Session, "before_flush")
-def _chain_new_entries(session: Session, flush_context, instances) -> None:
-    entries = sorted((o for o in session.new if isinstance(o, AuditEvent)),
-                     key=lambda o: getattr(o, "_audit_order", -1))
-    if not entries:
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: its entries go with the outer commit
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
         return
     connection = session.connection()
-    lock_name_in_flush(connection, CHAIN_LOCK)
+    lock_name_in_hook(connection, CHAIN_LOCK)
     head = connection.execute(_HEAD).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
     roles: dict[uuid.UUID | None, list[str]] = {None: []}
-    for entry in entries:
+    for entry, _ in pending:
         if entry.actor_account_id not in roles:
             roles[entry.actor_account_id] = list(
                 connection.execute(_ACTOR_ROLES, {"actor": entry.actor_account_id}).scalar())
         seq += 1
-        entry.id = entry.id or uuid.uuid4()
-        entry.details = entry.details if entry.details is not None else {}
         entry.seq, entry.actor_roles, entry.prev_hash = seq, roles[entry.actor_account_id], prev_hash
         entry.hash = prev_hash = row_hash(entry)
+        session.add(entry)
+    # the commit flushes them next, under the lock
+
+
+def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    if previous_transaction.nested:
+        session.info[_PENDING] = [(e, t) for e, t in pending if not _within(t, previous_transaction)]
+    else:
+        session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_uncommitted(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction that ended without commit (closed, rolled back) leaves no entry behind."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 # --- verification --------------------------------------------------------------------------------

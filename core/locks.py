@@ -16,7 +16,7 @@ async def lock_name(session: AsyncSession, name: str) -> None:
     await session.execute(_LOCK, {"name": name})
 
 
-def lock_name_in_flush(connection: Connection, name: str) -> None:
-    """The same lock taken from synchronous code running inside a flush (a session event handler,
-    which SQLAlchemy's asyncio layer runs in its greenlet): `connection` is the flush's own."""
+def lock_name_in_hook(connection: Connection, name: str) -> None:
+    """The same lock taken from synchronous code inside a session event (before_commit, before_flush),
+    which SQLAlchemy's asyncio layer runs in its greenlet: `connection` is the session's own."""
     connection.execute(_LOCK, {"name": name})

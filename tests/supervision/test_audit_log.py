@@ -339,3 +339,63 @@ async def test_the_migration_chains_the_rows_already_there(embedded):
 def _at(hour: int):
     from datetime import datetime, timezone
     return datetime(2026, 1, 1, hour, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+async def test_what_a_rolled_back_savepoint_recorded_is_not_written(services, clock):
+    async with services.session_factory() as session:
+        async with session.begin():
+            record_audit_event(session, clock, actor=None, action="test.kept", subject_type="test", subject_id=None)
+            with pytest.raises(RuntimeError):
+                async with session.begin_nested():
+                    record_audit_event(session, clock, actor=None, action="test.dropped", subject_type="test",
+                                       subject_id=None)
+                    await session.execute(text("SELECT 1"))
+                    raise RuntimeError("the savepoint rolls back")
+            async with session.begin_nested():
+                record_audit_event(session, clock, actor=None, action="test.released", subject_type="test",
+                                   subject_id=None)
+    async with services.session_factory() as session:
+        record_audit_event(session, clock, actor=None, action="test.never_committed", subject_type="test",
+                           subject_id=None)
+        await session.execute(text("SELECT 1"))
+    assert [(e.seq, e.action) for e in await rows(services)] == [(1, "test.kept"), (2, "test.released")]
+    assert (await verify(services)).intact
+
+
+async def test_an_audited_transaction_never_holds_the_chain_while_it_waits_for_a_lock(services, clock):
+    """T1 records its entry, then waits for a lock T2 holds; T2 records its own and commits. Were the
+    chain's lock taken when T1 recorded, the two would deadlock; it is taken at commit, so both
+    commit, T2 first."""
+    async with services.session_factory() as session:
+        async with session.begin():
+            record_audit_event(session, clock, actor=None, action="test.seed", subject_type="test", subject_id=None)
+    holding = asyncio.Event()
+
+    async def waiting_for_42() -> bool:
+        async with services.engine.connect() as connection:  # its own snapshot of the activity each time
+            return bool(await connection.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
+                "AND query = 'SELECT pg_advisory_xact_lock(42)'")))
+
+    async def t2() -> None:
+        async with services.session_factory() as session:
+            async with session.begin():
+                await session.execute(text("SELECT pg_advisory_xact_lock(42)"))
+                holding.set()
+                while not await waiting_for_42():
+                    await asyncio.sleep(0.01)
+                record_audit_event(session, clock, actor=None, action="test.t2", subject_type="test",
+                                   subject_id=None)
+
+    async def t1() -> None:
+        await holding.wait()
+        async with services.session_factory() as session:
+            async with session.begin():
+                record_audit_event(session, clock, actor=None, action="test.t1", subject_type="test",
+                                   subject_id=None)
+                await session.flush()
+                await session.execute(text("SELECT pg_advisory_xact_lock(42)"))
+
+    await asyncio.wait_for(asyncio.gather(t1(), t2()), timeout=60)
+    assert [e.action for e in await rows(services)] == ["test.seed", "test.t2", "test.t1"]
+    assert (await verify(services)).intact
