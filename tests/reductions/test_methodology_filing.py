@@ -322,7 +322,7 @@ async def test_a_published_methodology_can_be_retired_once(services):
         bus = (await session.execute(select(Methodology).where(Methodology.code == "SZ-EBUS"))).scalar_one()
 
     async def retire(session):
-        return await reductions.retire_methodology(session=session, methodology_id=bus.id)
+        return await reductions.retire_methodology(session=session, clock=services.clock, methodology_id=bus.id)
 
     assert (await _in_tx(services, retire)).status == PublicationStatus.RETIRED.value
     await refused_with(ReductionCode.INVALID_TRANSITION, _in_tx(services, retire))
