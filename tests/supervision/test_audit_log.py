@@ -24,17 +24,9 @@ from server.migrate import downgrade, upgrade
 from tests.conftest import DECIDE, approved, organisation, person, regulator, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
-AUDIT_LOG = """
-query Log($first: Int, $after: String, $action: String, $actorId: ID, $subjectType: String, $subjectId: ID,
-          $since: DateTime, $until: DateTime) {
-  auditLog(first: $first, after: $after, action: $action, actorId: $actorId, subjectType: $subjectType,
-           subjectId: $subjectId, since: $since, until: $until) {
-    edges { cursor node { seq id at actorId actorRoles action subjectType subjectId details before after
-                          prevHash hash } }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
-STATUS = "{ auditChainStatus { intact entries headSeq headHash firstBreak { seq problem expected found } } }"
+# the regulator's contracts (frontend_contracts/regulator/), as the front-end sends them
+AUDIT_LOG = (ROOT / "frontend_contracts" / "regulator" / "AuditLog.graphql").read_text(encoding="utf-8")
+STATUS = (ROOT / "frontend_contracts" / "regulator" / "AuditChainStatus.graphql").read_text(encoding="utf-8")
 GRANT = """
 mutation Grant($input: GrantRoleInput!) { grantRole(input: $input) { grant { id status } errors { code } } }"""
 REVOKE = """
