@@ -167,6 +167,10 @@ async def apply(*, session: AsyncSession, clock: Clock, applicant_id: uuid.UUID,
     application.review_id = review.id
     _journal(session, application.id, "submitted", applicant_id, now)
     await session.flush()
+    # an applicant's act; the regulator files its own methodologies this way too (art. 12)
+    record_audit_event(session, clock, actor=applicant_id, action="methodology_application.submitted",
+                       subject_type="methodology_application", subject_id=application.id, review_id=review.id,
+                       before=None, after={"status": application.status, "code": application.code})
     return application
 
 

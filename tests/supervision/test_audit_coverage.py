@@ -236,3 +236,43 @@ async def test_the_registrys_acts_leave_their_entries(services):
     async with services.session_factory() as session:
         assert (await verify_chain(session=session)).intact
     assert uuid.UUID(str(issued.details["verifier_report_id"])) == report.id
+
+
+async def test_a_methodology_filing_leaves_its_entries(services):
+    """The regulator applies for its own methodology (art. 12), the experts are drawn and opine, the
+    regulator files it (a new published version) and later retires it; another is refused."""
+    from reductions import filing, service as reductions
+    from tests.reductions.filing_fixtures import complete_fields, seat_and_opine
+
+    [regulator_id] = await accounts(services, 1, role="regulator", kind="authority")
+    applied = await in_transaction(services, filing.apply, applicant_id=regulator_id, fields=complete_fields())
+    await seat_and_opine(services, regulator_id, applied)
+    filed, methodology = await in_transaction(services, filing.file_application, regulator_id=regulator_id,
+                                              application_id=applied.id, reason="方法学合理")
+    await in_transaction(services, reductions.retire_methodology, methodology_id=methodology.id,
+                         regulator_id=regulator_id)
+    other = await in_transaction(services, filing.apply, applicant_id=regulator_id,
+                                 fields=complete_fields(code="SZ-WALK"))
+    await seat_and_opine(services, regulator_id, other, verdict="fail")
+    await in_transaction(services, filing.refuse_application, regulator_id=regulator_id, application_id=other.id,
+                         reason="基准线依据不足")
+
+    found = await entries(services)
+    mine = [(e.action, e.subject_id) for e in found if e.actor_account_id == regulator_id]
+    # in the order they were recorded, the entries of one transaction one after another
+    assert mine == [
+        ("review.opened", applied.review_id), ("methodology_application.submitted", applied.id),
+        ("review.drawn", applied.review_id), ("review.decided", applied.review_id),
+        ("methodology.published", methodology.id), ("methodology_application.filed", applied.id),
+        ("methodology.retired", methodology.id),
+        ("review.opened", other.review_id), ("methodology_application.submitted", other.id),
+        ("review.drawn", other.review_id), ("review.decided", other.review_id),
+        ("methodology_application.refused", other.id)]
+    published = one(found, "methodology.published", regulator_id)
+    assert {k: published.after[k] for k in ("code", "version", "status")} == {
+        "code": "SZ-BIKE", "version": methodology.version, "status": "published"}
+    retired = one(found, "methodology.retired", regulator_id)
+    assert (retired.before["status"], retired.after["status"]) == ("published", "retired")
+    assert one(found, "methodology_application.refused", regulator_id).after == {"status": "refused",
+                                                                                "code": "SZ-WALK"}
+    assert len([e for e in found if e.action == "review.answered"]) == 6
