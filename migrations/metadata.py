@@ -13,3 +13,4 @@ from neutrality.cers import models as cer_models  # noqa: F401
 from neutrality.market import models as market_models  # noqa: F401
 from neutrality.retirement import models as retirement_models  # noqa: F401
 from reviews import models as review_models  # noqa: F401
+from measures import models as measures_models  # noqa: F401

@@ -1,7 +1,7 @@
-"""The error codes of carbon neutrality, one enum per part: registry, market, retirement.
+"""The error codes of carbon neutrality, one enum per part: registry, offsets, market, retirement.
 
 The CER registry (projects, issuance, serial blocks, cancellation: neutrality/cers/projects.py,
-registry.py, blocks.py), the CER
+registry.py, blocks.py), the ETS offset scope and surrenders (neutrality/cers/offsets.py), the CER
 market (neutrality/market/offers.py, purchases.py, settlement.py, payments.py) and neutrality itself
 (applications, their review, retirements and certificates: neutrality/retirement/retirements.py,
 review.py, certificates.py). Raise sites
@@ -34,6 +34,24 @@ class RegistryCode(Code):
     CALENDAR_NOT_PUBLISHED = "CALENDAR_NOT_PUBLISHED"
     # a project names no published methodology (art. 14)
     METHODOLOGY_NOT_PUBLISHED = "METHODOLOGY_NOT_PUBLISHED"
+
+
+class OffsetCode(Code):
+    """The yearly ETS offset scope and compliance surrenders (neutrality/cers/offsets.py, art. 18)."""
+    INVALID_SCOPE = "INVALID_SCOPE"
+    SCOPE_NOT_DRAFT = "SCOPE_NOT_DRAFT"
+    # a correction may not set the year's cap below the tonnes already surrendered
+    CAP_BELOW_SURRENDERED = "CAP_BELOW_SURRENDERED"
+    # no scope is published for the compliance year named
+    SCOPE_NOT_PUBLISHED = "SCOPE_NOT_PUBLISHED"
+    VINTAGE_NOT_IN_SCOPE = "VINTAGE_NOT_IN_SCOPE"
+    PROJECT_NOT_IN_SCOPE = "PROJECT_NOT_IN_SCOPE"
+    # the year's total would be exceeded
+    OVER_CAP = "OVER_CAP"
+    INVALID_ENTITY_NAME = "INVALID_ENTITY_NAME"
+    INVALID_ENTITY_CODE = "INVALID_ENTITY_CODE"
+    # a named serial range is not all live, held and the caller's
+    SERIALS_NOT_HELD = "SERIALS_NOT_HELD"
 
 
 class MarketCode(Code):

@@ -93,6 +93,8 @@ class Methodology(MethodologyFigures, Base):
     is_example: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     published_at: Mapped[datetime | None] = mapped_column()
+    # when the regulator retired it (null while published; versions retired before issue 11 have none)
+    retired_at: Mapped[datetime | None] = mapped_column()
     # the filed application it was published from (null for versions published before filing existed)
     application_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("methodology_applications.id"))
 

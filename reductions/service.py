@@ -24,6 +24,7 @@ from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.locks import lock_name
+from measures import service as measures
 from reductions.errors import ReductionCode
 from reductions.models import (BehaviourReport, CalculationKind, ExchangeRule, Methodology, PublicationStatus,
                                ReportOutcome)
@@ -132,6 +133,7 @@ async def retire_methodology(*, session: AsyncSession, clock: Clock, methodology
         raise DomainError(ReductionCode.INVALID_TRANSITION,
                           f"A {methodology.status} methodology cannot be retired.", "id")
     methodology.status = PublicationStatus.RETIRED.value
+    methodology.retired_at = clock.now()
     await session.flush()
     accounts.record_audit_event(session, clock, actor=regulator_id, action="methodology.retired",
                                 subject_type="methodology", subject_id=methodology.id,
@@ -207,6 +209,12 @@ async def create_exchange_rule(
         raise DomainError(CoreCode.INVALID, "The acceptance window is 0 to 366 days.", "acceptanceWindowDays")
     if effective_from.tzinfo is None:
         raise DomainError(CoreCode.INVALID, "effectiveFrom needs a time zone.", "effectiveFrom")
+    # the version of the Measures governing the rule's first day may allow less than 10 years (art. 33)
+    longest = await measures.max_point_validity_years(session=session, day=business_date(effective_from))
+    if validity_years > longest:
+        raise DomainError(ReductionCode.VALIDITY_TOO_LONG,
+                          f"The Measures governing {business_date(effective_from)} allow points at most {longest} "
+                          "years.", "validityYears")
     code = methodology_code.strip().upper() if methodology_code else None
     if code is not None:
         known = (await session.execute(select(Methodology.id).where(Methodology.code == code).limit(1))).first()

@@ -1,5 +1,5 @@
 """GraphQL types of reduction projects, CER issuance, the public registry, tracing, CER accounts,
-the regulator's cancellations and conservation audit."""
+the regulator's cancellations and conservation audit (surrendered tonnes included, art. 18)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from neutrality.errors import RegistryCode
 from reviews.errors import ReviewCode
 from schema.errors import MutationError, error_codes
 from schema.market import CerOfferProject
+from schema.offsets import EtsSurrender
 from schema.scalars import Long
 
 CerProjectStatus = strawberry.enum(
@@ -30,11 +31,12 @@ CerBlockState = strawberry.enum(
     models.BlockState, name="CerBlockState",
     description="held: in the holder's account. reserved: promised to a purchase awaiting payment. in_review: held "
                 "for a neutrality application awaiting review (art. 19). retired: claimed "
-                "for a carbon-neutral beneficiary, final. cancelled: removed by the regulator without a claim, final.")
+                "for a carbon-neutral beneficiary, final. cancelled: removed by the regulator without a claim, final. "
+                "surrendered: surrendered for Shenzhen ETS compliance (履约抵销, art. 18), final.")
 
 
 @strawberry.type(description="Tonnes of one vintage by where they are now: issued = held + reserved + inReview + "
-                             "retired + cancelled.")
+                             "retired + cancelled + surrendered.")
 class CerVintageTotals:
     vintage: int
     issued: Long
@@ -43,11 +45,13 @@ class CerVintageTotals:
     in_review: Long = strawberry.field(description="Held for neutrality applications awaiting review (art. 19).")
     retired: Long
     cancelled: Long
+    surrendered: Long = strawberry.field(description="Surrendered for ETS compliance (art. 18).")
 
     @classmethod
     def from_row(cls, row: blocks.StateTotals) -> "CerVintageTotals":
         return cls(vintage=row.vintage, issued=row.issued, held=row.held, reserved=row.reserved,
-                   in_review=row.in_review, retired=row.retired, cancelled=row.cancelled)
+                   in_review=row.in_review, retired=row.retired, cancelled=row.cancelled,
+                   surrendered=row.surrendered)
 
 
 @strawberry.type(description="Verified tonnes of one vintage, from the commissioned verifier's report (reports "
@@ -203,7 +207,8 @@ class CerHolding:
                    state=models.BlockState(row.state), tonnes=row.tonnes, serials=row.serials)
 
 
-@strawberry.type(description="One act on a tonne: issue, reserve, release, deliver, retire or cancel.")
+@strawberry.type(description="One act on a tonne: issue, reserve, release, deliver, review, retire, cancel or "
+                             "surrender.")
 class CerTraceStep:
     seq: Long = strawberry.field(description="The journal's order.")
     kind: str
@@ -212,6 +217,8 @@ class CerTraceStep:
     from_state: CerBlockState | None
     to_state: CerBlockState
     certificate_number: str | None = strawberry.field(description="For a retirement: the carbon-neutral certificate.")
+    surrender: EtsSurrender | None = strawberry.field(
+        default=None, description="For a surrender for ETS compliance (art. 18): the compliance entity and year.")
 
 
 @strawberry.type(description="A tonne's history from issuance on. Holders are not named.")
@@ -231,7 +238,8 @@ class CerTrace:
                    state=models.BlockState(row.state) if row.state else None,
                    steps=[CerTraceStep(seq=s.seq, kind=s.kind, at=s.at, serials=s.label,
                                        from_state=models.BlockState(s.from_state) if s.from_state else None,
-                                       to_state=models.BlockState(s.to_state), certificate_number=s.certificate_number)
+                                       to_state=models.BlockState(s.to_state), certificate_number=s.certificate_number,
+                                       surrender=EtsSurrender.from_row(s.surrender) if s.surrender else None)
                           for s in row.steps], flags=list(row.flags))
 
 
@@ -263,6 +271,7 @@ class CerAuditLine:
     in_review: Long = strawberry.field(description="Held for neutrality applications awaiting review (art. 19).")
     retired: Long
     cancelled: Long
+    surrendered: Long = strawberry.field(description="Surrendered for ETS compliance (art. 18), final.")
     balanced: bool
 
 
@@ -279,7 +288,8 @@ class CerAudit:
                          issued_by_issuances=line.issued_by_issuances, held=line.totals.held,
                          reserved=line.totals.reserved, in_review=line.totals.in_review,
                          retired=line.totals.retired,
-                         cancelled=line.totals.cancelled, balanced=line.balanced)
+                         cancelled=line.totals.cancelled, surrendered=line.totals.surrendered,
+                         balanced=line.balanced)
             for line in row.lines])
 
 

@@ -58,6 +58,8 @@ class Methodology:
     source_reference: str
     is_example: bool = strawberry.field(description="True for illustrative seed data, not a published figure.")
     calculation: CalculationKind
+    retired_at: datetime | None = strawberry.field(description="When the regulator retired this version (null while "
+                                                               "published, and for versions retired before it was kept).")
     filing: "MethodologyFiling | None" = strawberry.field(
         description="The filed application and the review it passed (null for versions published before filing).")
 
@@ -68,7 +70,8 @@ class Methodology:
                    factor_mg_per_unit=row.factor_mg_per_unit, max_quantity=_milli(row.max_quantity_milli),
                    effective_from=row.effective_from, effective_to=row.effective_to,
                    status=models.PublicationStatus(row.status), source_reference=row.source_reference,
-                   is_example=row.is_example, calculation=models.CalculationKind(row.calculation), filing=filing)
+                   is_example=row.is_example, calculation=models.CalculationKind(row.calculation),
+                   retired_at=row.retired_at, filing=filing)
 
 
 @strawberry.type(description="A document of a methodology application, with its sha256 to check a copy against.")

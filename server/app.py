@@ -31,6 +31,7 @@ from server.redis import create_redis
 from server.settings import Settings
 from server.webhooks import stripe_webhook
 from server.certificates_http import certificate_routes
+from server.disclosure_http import disclosure_routes
 from neutrality.market.payments import from_settings as payments_from_settings
 
 log = logging.getLogger("tanpuhui.http")
@@ -175,6 +176,7 @@ def create_app(services: Services, *, dispose_on_shutdown: bool = True) -> Starl
             Route("/readyz", readyz, methods=["GET"]),
             Route("/webhooks/stripe", stripe_webhook(services), methods=["POST"]),
             *certificate_routes(services),
+            *disclosure_routes(services),
         ],
         middleware=[
             # browsers' cross-origin calls only from the allow-list (none unless set); no cookies are

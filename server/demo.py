@@ -12,7 +12,8 @@ file a shared-bicycle methodology, under the experts' review (art. 11-13). A pro
 solar project is verified by a commissioned verifier (with three drawn experts' opinions), filed
 with CERs issued, some of them on offer, and the owner's application for neutrality of its own
 event: 13 t held for review, approved by the platform's neutrality reviewer (a person the regulator
-granted the role, art. 19), retired, with its signed carbon-neutral certificate.
+granted the role, art. 19), retired, with its signed carbon-neutral certificate. The regulator has
+published this year's ETS offset scope (art. 18) and the owner surrendered 100 t under it.
 
 Running it again changes nothing: it finds the demo accounts by email and prints their logins.
 The API key is stored only as a keyed hash, so it can be shown only the first time."""
@@ -264,7 +265,7 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     """A rooftop solar project taken through notice, declaration, verification, filing and issuance
     on a clock set back 45 days (the notice must run 7 working days), an offer of part of its CERs,
     and the owner's own carbon-neutral event, approved by the reviewer, with its signed certificate."""
-    from neutrality.cers import projects
+    from neutrality.cers import offsets, projects
     from neutrality.market import offers
     from neutrality.retirement import certificates, retirements, review
     from reductions.seeding import seed_methodology
@@ -315,6 +316,14 @@ async def _cer_project(session, clock, hashing: PasswordHashing, settings, regul
     approved = await review.approve(session=session, clock=clock, signer=signer,
                                     public_base_url=settings.public_base_url, reviewer_id=reviewer_id,
                                     retirement_id=outcome.retirement.id)
+    # the year's ETS offset scope (art. 18), and 100 t surrendered for a (demo) compliance entity
+    scope = await offsets.draft_scope(session=session, clock=clock, regulator_id=regulator_id, year=year,
+                                      vintages=[vintage], project_kinds=["renewable_energy"], methodology_codes=[],
+                                      cap_tonnes=200_000, note=f"{year} 年度碳普惠核证减排量履约抵销范围 (demo)")
+    await offsets.publish_scope(session=session, clock=clock, regulator_id=regulator_id, scope_id=scope.id)
+    await offsets.surrender_cers(session=session, clock=clock, holder_id=owner.id, request=offsets.SurrenderRequest(
+        year=year, entity_name="深圳光明电力有限公司 (demo)",
+        entity_code="91440300MA0000001" + offsets.uscc_check_char("91440300MA0000001"), tonnes=100))
     code = approved.certificate.verification_code
     return DemoProject(code=project.code, vintage=vintage,
                        issued=issuance.last_serial - issuance.first_serial + 1, offered=offer.quantity_offered,

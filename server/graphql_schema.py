@@ -9,7 +9,10 @@ from strawberry.tools import merge_types
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.audit import AuditQuery
 from resolvers.certificates import CertificatesMutation, CertificatesQuery
+from resolvers.disclosure import DisclosureQuery
 from resolvers.mall import MallMutation, MallQuery
+from resolvers.measures import MeasuresMutation, MeasuresQuery
+from resolvers.offsets import OffsetsMutation, OffsetsQuery
 from resolvers.market import MarketMutation, MarketQuery
 from resolvers.projects import ProjectsMutation, ProjectsQuery
 from resolvers.reductions import ReductionsMutation, ReductionsQuery
@@ -17,10 +20,33 @@ from resolvers.reviews import ReviewsMutation, ReviewsQuery
 from resolvers.system import SystemQuery
 from resolvers.wallets import WalletsQuery
 
-Query = merge_types("Query", (SystemQuery, AccountsQuery, WalletsQuery, ReductionsQuery, MallQuery, MarketQuery,
-                              ProjectsQuery, CertificatesQuery, ReviewsQuery, AuditQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, ReductionsMutation, MallMutation, MarketMutation,
-                                    ProjectsMutation, CertificatesMutation, ReviewsMutation))
+# one line per area, so areas added side by side merge cleanly
+Query = merge_types("Query", (
+    SystemQuery,
+    AccountsQuery,
+    WalletsQuery,
+    ReductionsQuery,
+    MallQuery,
+    MarketQuery,
+    ProjectsQuery,
+    CertificatesQuery,
+    ReviewsQuery,
+    MeasuresQuery,
+    DisclosureQuery,
+    OffsetsQuery,
+    AuditQuery,
+))
+Mutation = merge_types("Mutation", (
+    AccountsMutation,
+    ReductionsMutation,
+    MallMutation,
+    MarketMutation,
+    ProjectsMutation,
+    CertificatesMutation,
+    ReviewsMutation,
+    MeasuresMutation,
+    OffsetsMutation,
+))
 
 
 def build_schema() -> strawberry.Schema:

@@ -8,7 +8,7 @@ and a wholesale rewrite of the chain by comparing with a head recorded outside t
 (`audit-verify --anchor SEQ:HASH`). README, "Supervision: the audit log".
 
 Revision ID: 0017_audit_chain
-Revises: 0014_methodology_filing
+Revises: 0021_ets_offsets
 Create Date: 2026-12-02 17:40:00
 """
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from audit_log.chain import GENESIS, entry_fields, entry_hash
 
 revision = '0017_audit_chain'
-down_revision = '0014_methodology_filing'
+down_revision = '0021_ets_offsets'
 branch_labels = None
 depends_on = None
 

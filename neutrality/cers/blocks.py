@@ -103,7 +103,8 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
                to_holder_id: uuid.UUID | None = None, project_id: uuid.UUID | None = None, vintage: int | None = None,
                order_id: uuid.UUID | None = None, retirement_id: uuid.UUID | None = None,
                serials: tuple[int, int] | None = None, set_order_id: uuid.UUID | None = None, set_retirement_id: uuid.UUID | None = None,
-               set_cancellation_id: uuid.UUID | None = None) -> list[MovedRange]:
+               set_cancellation_id: uuid.UUID | None = None,
+               set_surrender_id: uuid.UUID | None = None) -> list[MovedRange]:
     """Move exactly `quantity` tonnes or raise InsufficientTonnes (and the caller rolls back).
 
     The holder's pool is locked first (`lock_pool`), then its blocks FOR UPDATE. Under READ COMMITTED a block ended by a concurrent move drops
@@ -151,12 +152,14 @@ async def move(*, session: AsyncSession, clock: Clock, kind: MoveKind, holder_id
                     session.add(Block(project_id=block.project_id, vintage=block.vintage, first_serial=rest_first,
                                       last_serial=rest_last, holder_id=block.holder_id, state=block.state,
                                       order_id=block.order_id, retirement_id=block.retirement_id,
-                                      cancellation_id=block.cancellation_id, created_by_move_id=journal.id,
+                                      cancellation_id=block.cancellation_id, surrender_id=block.surrender_id,
+                                      created_by_move_id=journal.id,
                                       created_at=now))
             session.add(Block(project_id=block.project_id, vintage=block.vintage, first_serial=first, last_serial=last,
                               holder_id=new_holder, state=to_state.value,
                               order_id=set_order_id if to_state is BlockState.RESERVED else None,
                               retirement_id=set_retirement_id, cancellation_id=set_cancellation_id,
+                              surrender_id=set_surrender_id,
                               created_by_move_id=journal.id, created_at=now))
             moved.append(MovedRange(block.project_id, block.vintage, first, last, journal.id))
             needed -= last - first + 1
@@ -177,10 +180,12 @@ class StateTotals:
     in_review: int
     retired: int
     cancelled: int
+    surrendered: int = 0  # surrendered for ETS compliance (art. 18), final
 
     @property
     def balanced(self) -> bool:
-        return self.issued == self.held + self.reserved + self.in_review + self.retired + self.cancelled
+        return self.issued == (self.held + self.reserved + self.in_review + self.retired + self.cancelled
+                               + self.surrendered)
 
 
 async def state_totals(*, session: AsyncSession, project_id: uuid.UUID | None = None,

@@ -6,8 +6,8 @@ new ones, split exactly, and records a `cer_moves` journal row naming the serial
 tonne can be traced from issuance to retirement, and nothing is ever edited away: a block row
 only gains its `ended_at`/`ended_by_move_id` once.
 
-Conservation, per project and vintage: issued = held + reserved + in_review + retired + cancelled,
-where the right side sums the live (not ended) blocks by state."""
+Conservation, per project and vintage: issued = held + reserved + in_review + retired + cancelled
++ surrendered, where the right side sums the live (not ended) blocks by state."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class BlockState(str, enum.Enum):
     IN_REVIEW = "in_review"
     RETIRED = "retired"  # claimed for a beneficiary (注销 for carbon neutrality); final
     CANCELLED = "cancelled"  # removed by the regulator without a claim; final
+    # surrendered for Shenzhen ETS compliance (履约抵销, art. 18) for a compliance entity and year; final
+    SURRENDERED = "surrendered"
 
 
 class MoveKind(str, enum.Enum):
@@ -50,6 +52,7 @@ class MoveKind(str, enum.Enum):
     RETIRE = "retire"
     REVIEW = "review"  # held -> in_review: a neutrality application submits its tonnes for review (art. 19)
     CANCEL = "cancel"
+    SURRENDER = "surrender"  # held -> surrendered for ETS compliance (art. 18)
 
 
 class Project(Base):
@@ -227,8 +230,8 @@ class Move(Base):
     last_serial: Mapped[int] = mapped_column(BigInteger, nullable=False)
     from_holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
     to_holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    from_state: Mapped[str | None] = mapped_column(String(10))
-    to_state: Mapped[str] = mapped_column(String(10), nullable=False)
+    from_state: Mapped[str | None] = mapped_column(String(12))
+    to_state: Mapped[str] = mapped_column(String(12), nullable=False)
     # what caused it: an issuance, order, retirement or cancellation id
     reference_kind: Mapped[str] = mapped_column(String(20), nullable=False)
     reference_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
@@ -244,6 +247,7 @@ class Block(Base):
         CheckConstraint("last_serial >= first_serial", name="range_valid"),
         CheckConstraint("(state = 'reserved') = (order_id IS NOT NULL)", name="reserved_names_order"),
         CheckConstraint("state <> 'in_review' OR retirement_id IS NOT NULL", name="in_review_names_retirement"),
+        CheckConstraint("state <> 'surrendered' OR surrender_id IS NOT NULL", name="surrendered_names_surrender"),
         # the holder's free tonnes, soonest serial first
         Index("ix_cer_blocks_holder_live", "holder_id", "project_id", "vintage", "first_serial",
               postgresql_where=text("ended_at IS NULL")),
@@ -259,10 +263,12 @@ class Block(Base):
     first_serial: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_serial: Mapped[int] = mapped_column(BigInteger, nullable=False)
     holder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
-    state: Mapped[str] = mapped_column(String(10), nullable=False)
+    state: Mapped[str] = mapped_column(String(12), nullable=False)
     order_id: Mapped[uuid.UUID | None] = mapped_column()
     retirement_id: Mapped[uuid.UUID | None] = mapped_column()
     cancellation_id: Mapped[uuid.UUID | None] = mapped_column()
+    # the ETS compliance surrender (art. 18) these serials were surrendered for
+    surrender_id: Mapped[uuid.UUID | None] = mapped_column()
     created_by_move_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cer_moves.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column()
@@ -312,3 +318,70 @@ class WorkingDaySchedule(Base):
     source_reference: Mapped[str] = mapped_column(Text, nullable=False)
     entered_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
     entered_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class OffsetScopeStatus(str, enum.Enum):
+    DRAFT = "draft"  # being written by the regulator; private
+    PUBLISHED = "published"  # in force for its compliance year; immutable
+    SUPERSEDED = "superseded"  # replaced by a later published version of the same year (a correction)
+
+
+class EtsOffsetScope(Base):
+    """The regulator's yearly scope of CERs usable to offset Shenzhen ETS obligations (art. 18,
+    "确定并公布当年度可用于...履约抵销的核证减排量范围、总量"): eligible vintages, project kinds (the
+    behaviour domain of a project's methodology) and/or methodology codes, and the year's cap in tonnes.
+
+    One version per row; a published version is never edited. A correction is a new version of the
+    same year that supersedes it; at most one version of a year is published at a time."""
+
+    __tablename__ = "ets_offset_scopes"
+    __table_args__ = (
+        UniqueConstraint("year", "version", name="uq_ets_offset_scopes_year_version"),
+        CheckConstraint(in_enum("status", OffsetScopeStatus), name="status_valid"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year_sane"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("cap_tonnes >= 0", name="cap_not_negative"),
+        Index("uq_ets_offset_scopes_year_published", "year", unique=True,
+              postgresql_where=text("status = 'published'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    vintages: Mapped[list[int]] = mapped_column(ARRAY(Integer), nullable=False)
+    project_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(40)), nullable=False)
+    methodology_codes: Mapped[list[str]] = mapped_column(ARRAY(String(40)), nullable=False)
+    cap_tonnes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    published_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    published_at: Mapped[datetime | None] = mapped_column()
+    superseded_at: Mapped[datetime | None] = mapped_column()
+    # the version this one corrected, once published
+    supersedes_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ets_offset_scopes.id"))
+
+
+class EtsSurrender(Base):
+    """CERs surrendered for Shenzhen ETS compliance (履约抵销, art. 18): public, final. Names the
+    compliance entity (a company: name and unified social credit code), the compliance year, the
+    scope version in force and the serial ranges (the blocks carry `surrender_id` too)."""
+
+    __tablename__ = "ets_surrenders"
+    __table_args__ = (
+        CheckConstraint("tonnes > 0", name="tonnes_positive"),
+        Index("ix_ets_surrenders_year", "year", "surrendered_at", "id"),
+        Index("ix_ets_surrenders_holder", "holder_id", "surrendered_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    holder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    scope_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ets_offset_scopes.id"), nullable=False)
+    entity_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    entity_code: Mapped[str] = mapped_column(String(18), nullable=False)
+    tonnes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # [{"projectCode", "vintage", "first", "last"}] as surrendered
+    serials: Mapped[list] = mapped_column(JSONB, nullable=False)
+    surrendered_at: Mapped[datetime] = mapped_column(nullable=False)

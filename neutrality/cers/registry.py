@@ -1,6 +1,7 @@
 """Reading the CER registry (art. 29): published projects, the trace of a tonne, CER accounts, the audit.
 
-Published projects with issued, held, retired and cancelled totals; the trace of any tonne; each
+Published projects with issued, held, retired, cancelled and surrendered totals; the trace of any
+tonne (a surrender for ETS compliance, art. 18, names its compliance entity and year); each
 holder's CER account; the regulator's conservation audit."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import DomainError
 from core.keyset import Page, keyset_page
 from neutrality.cers import blocks, verification
-from neutrality.cers.models import Block, Issuance, Project, ProjectStatus, VerifierReport
+from neutrality.cers.models import Block, EtsSurrender, Issuance, Project, ProjectStatus, VerifierReport
 from neutrality.errors import RegistryCode
 from neutrality.retirement.models import Certificate
 
@@ -89,6 +90,7 @@ class TraceStep:
     from_state: str | None
     to_state: str
     certificate_number: str | None  # for a retirement: the public claim it backs
+    surrender: EtsSurrender | None = None  # for a surrender for ETS compliance (art. 18): entity and year
 
 
 @dataclass(frozen=True)
@@ -125,13 +127,19 @@ async def trace_serial(*, session: AsyncSession, label: str) -> Trace | None:
     if retirement_ids:
         numbers = dict((await session.execute(select(Certificate.retirement_id, Certificate.number).where(
             Certificate.retirement_id.in_(retirement_ids)))).all())
+    surrender_ids = [m.reference_id for m in moves if m.reference_kind == "surrender"]
+    surrenders = {}
+    if surrender_ids:
+        surrenders = {s.id: s for s in (await session.scalars(
+            select(EtsSurrender).where(EtsSurrender.id.in_(surrender_ids)))).all()}
     now_state = await session.scalar(select(Block.state).where(
         Block.project_id == project.id, Block.vintage == vintage, Block.ended_at.is_(None),
         Block.first_serial <= serial, Block.last_serial >= serial))
     steps = [TraceStep(seq=m.seq, kind=m.kind, at=m.at,
                        label=blocks.serial_label(code, vintage, m.first_serial, m.last_serial),
                        from_state=m.from_state, to_state=m.to_state,
-                       certificate_number=numbers.get(m.reference_id) if m.reference_kind == "retirement" else None)
+                       certificate_number=numbers.get(m.reference_id) if m.reference_kind == "retirement" else None,
+                       surrender=surrenders.get(m.reference_id) if m.reference_kind == "surrender" else None)
              for m in moves]
     flags = (await verification.flags(session=session, project_ids=[project.id]))[project.id]
     return Trace(project=project, vintage=vintage, serial=serial, state=now_state, steps=steps, flags=flags)
@@ -190,8 +198,9 @@ class Audit:
 
 async def audit(*, session: AsyncSession) -> Audit:
     """Recompute conservation from the journal and the live blocks, and check it against the
-    issuance records: issued = held + reserved + in_review + retired + cancelled (in_review: tonnes of
-    neutrality applications awaiting review, art. 19), per project and vintage, and
+    issuance records: issued = held + reserved + in_review + retired + cancelled + surrendered
+    (in_review: tonnes of neutrality applications awaiting review, art. 19; surrendered: for ETS
+    compliance, art. 18), per project and vintage, and
     no serial in two places."""
     size = Issuance.last_serial - Issuance.first_serial + 1
     issued = {(r.project_id, r.vintage): int(r.total) for r in (await session.execute(
@@ -200,7 +209,7 @@ async def audit(*, session: AsyncSession) -> Audit:
     rows = await blocks.state_totals(session=session)
     seen = {(r.project_id, r.vintage) for r in rows}
     for project_id, vintage in issued.keys() - seen:
-        rows.append(blocks.StateTotals(project_id, vintage, 0, 0, 0, 0, 0, 0))
+        rows.append(blocks.StateTotals(project_id, vintage, 0, 0, 0, 0, 0, 0, 0))
     projects = {p.id: p for p in (await session.scalars(
         select(Project).where(Project.id.in_({r.project_id for r in rows})))).all()} if rows else {}
     lines = [AuditLine(project=projects[r.project_id], totals=r, issued_by_issuances=issued.get((r.project_id, r.vintage), 0))

@@ -90,9 +90,10 @@ def _check_period(start: date, end: date, today: date) -> None:
                           field="periodEnd")
 
 
-async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID | None,
+async def free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: uuid.UUID | None,
                        vintage: int | None) -> list[_Group]:
-    """Held tonnes not promised to an active offer, per project and vintage, in one snapshot."""
+    """Held tonnes not promised to an active offer, per project and vintage, in one snapshot (surrenders
+    for ETS compliance, neutrality/cers/offsets.py, select tonnes the same way)."""
     size = Block.last_serial - Block.first_serial + 1
     offered = (select(func.coalesce(func.sum(Offer.quantity_available), 0))
                .where(Offer.seller_id == holder_id, Offer.project_id == Block.project_id,
@@ -110,13 +111,13 @@ async def _free_groups(session: AsyncSession, holder_id: uuid.UUID, project_id: 
     return [_Group(row.project_id, row.code, row.vintage, int(row.free)) for row in await session.execute(stmt)]
 
 
-async def _lock_groups(session: AsyncSession, holder_id: uuid.UUID, groups: list[_Group]) -> None:
+async def lock_groups(session: AsyncSession, holder_id: uuid.UUID, groups: list[_Group]) -> None:
     # in a fixed order: two retirements of one holder never wait for each other crosswise
     for group in sorted(groups, key=lambda g: (str(g.project_id), g.vintage)):
         await lock_free_tonnes(session, holder_id, group.project_id, group.vintage)
 
 
-def _plan(groups: list[_Group], quantity: int) -> list[tuple[_Group, int]]:
+def plan_tonnes(groups: list[_Group], quantity: int) -> list[tuple[_Group, int]]:
     plan, needed = [], quantity
     for group in groups:
         if needed == 0:
@@ -176,8 +177,8 @@ async def apply_for_neutrality(
     if project_id is not None:
         await verification.refuse_trade_if_frozen(session, project_id, "projectId")
 
-    await _lock_groups(session, holder_id, await _free_groups(session, holder_id, project_id, vintage))
-    plan = _plan(await _free_groups(session, holder_id, project_id, vintage), quantity)
+    await lock_groups(session, holder_id, await free_groups(session, holder_id, project_id, vintage))
+    plan = plan_tonnes(await free_groups(session, holder_id, project_id, vintage), quantity)
     # art. 32: frozen tonnes are not retired; a freeze recorded since the read above is seen here
     for group, _ in sorted(plan, key=lambda p: str(p[0].project_id)):
         await verification.refuse_trade_if_frozen(session, group.project_id, "projectId")

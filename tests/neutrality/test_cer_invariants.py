@@ -1,11 +1,11 @@
 """CER conservation under random interleavings (hypothesis) of issuance, reservation, release,
 delivery, retirement, applications for neutrality with their review (held IN_REVIEW, then approved:
-retired, or rejected: released to the same serials, art. 19) and the regulator's cancellation, on the
-real PostgreSQL.
+retired, or rejected: released to the same serials, art. 19), the regulator's cancellation and
+surrenders for ETS compliance (art. 18, final), on the real PostgreSQL.
 
 A model keeps every serial's holder and state and predicts each act, which tonnes it takes (the
 lowest serials first) and each refusal. After every step the live blocks, expanded serial by
-serial, equal the model; issued = held + reserved + in_review + retired + cancelled; no serial is in two live
+serial, equal the model; issued = held + reserved + in_review + retired + cancelled + surrendered; no serial is in two live
 blocks. At the end, replaying the move journal serial by serial from issuance ends exactly where
 each live block says the serial is: every tonne is traceable."""
 
@@ -15,19 +15,20 @@ import uuid
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.errors import DomainError
-from neutrality.cers import blocks, projects
-from neutrality.cers.models import Block, BlockState, Move, MoveKind, VerifierReport
+from neutrality.cers import blocks, offsets, projects
+from neutrality.cers.models import Block, BlockState, Move, MoveKind, Project, VerifierReport
 from neutrality.retirement import review
 from neutrality.retirement.certificates import Signer
 from tests.neutrality.certificate_fixtures import BASE_URL, apply
 from tests.neutrality.fixtures import accounts, filed_project
+from tests.neutrality.offset_fixtures import ENTITY_CODE, ENTITY_NAME
 
-HELD, RESERVED, IN_REVIEW, RETIRED, CANCELLED = (s.value for s in BlockState)
+HELD, RESERVED, IN_REVIEW, RETIRED, CANCELLED, SURRENDERED = (s.value for s in BlockState)
 KINDS = (["issue"] * 2 + ["reserve"] * 3 + ["release", "deliver", "deliver", "retire", "cancel"]
-         + ["apply"] * 2 + ["approve", "reject"])
+         + ["apply"] * 2 + ["approve", "reject", "surrender"])
 SIGNER = Signer.generate()
 steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 40), st.integers(0, 40), st.integers(1, 12)),
                  min_size=4, max_size=22)
@@ -86,6 +87,15 @@ async def test_random_acts_keep_every_tonne_in_exactly_one_place(services, plan)
                                     vintage=2025, verified_tonnes=10_000, issued_tonnes=0,
                                     submitted_at=services.clock.now())
             session.add(report)
+            await session.execute(update(Project).where(Project.id == registry.project_id)
+                                  .values(methodology_code="SZ-METRO"))
+    async with services.session_factory() as session:
+        async with session.begin():  # a year whose scope takes the project's tonnes, with room to spare
+            draft = await offsets.draft_scope(session=session, clock=services.clock, regulator_id=regulator, year=2026,
+                                              vintages=[2025], project_kinds=[], methodology_codes=["SZ-METRO"],
+                                              cap_tonnes=1_000_000)
+            await offsets.publish_scope(session=session, clock=services.clock, regulator_id=regulator,
+                                        scope_id=draft.id)
     model = Model(holders)
     issued = 0
 
@@ -140,6 +150,20 @@ async def test_random_acts_keep_every_tonne_in_exactly_one_place(services, plan)
                 await in_transaction(services, review.reject, reviewer_id=checker, retirement_id=retirement_id,
                                      reason="hypothesis")
                 model.set(serials, holder, HELD)  # the very same serials, the same holder
+        elif kind == "surrender":
+            holder = holders[a % len(holders)]
+            expected = model.lowest(holder, HELD, q)
+            try:
+                async with services.session_factory() as session:
+                    async with session.begin():
+                        await offsets.surrender_cers(session=session, clock=services.clock, holder_id=holder,
+                                                     request=offsets.SurrenderRequest(
+                                                         year=2026, entity_name=ENTITY_NAME, entity_code=ENTITY_CODE,
+                                                         tonnes=q))
+                assert expected is not None, "surrendered tonnes the model says are not there"
+                model.set(expected, holder, SURRENDERED)
+            except blocks.InsufficientTonnes:
+                assert expected is None
         elif kind == "cancel" and issued:
             first = 1 + a % issued
             last = min(issued, first + q - 1)

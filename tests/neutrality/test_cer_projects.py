@@ -154,7 +154,7 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
     code = made["code"]
     assert issued["issuance"]["serials"] == f"SZCER-{code}-2025-000000001-000006000"
     assert issued["project"]["totals"] == [{"vintage": 2025, "issued": 6000, "held": 6000, "reserved": 0, "inReview": 0,
-                                            "retired": 0, "cancelled": 0}]
+                                            "retired": 0, "cancelled": 0, "surrendered": 0}]
     second = (await c.run("IssueCers", {"input": {"verifierReportId": report_id, "tonnes": 3_000,
                                                   "idempotencyKey": "issue-2"}}, token=reg.token))["issueCers"]
     assert second["issuance"]["serials"] == f"SZCER-{code}-2025-000006001-000009000"
@@ -172,7 +172,8 @@ async def test_a_project_goes_from_draft_to_issued_cers_by_persisted_operations(
 
     registry = (await c.run("CerRegistry", {"first": 10}))["cerRegistry"]["edges"]
     assert [e["node"]["totals"] for e in registry] == [[{"vintage": 2025, "issued": 9000, "held": 8000,
-                                                          "reserved": 0, "inReview": 0, "retired": 0, "cancelled": 1000}]]
+                                                          "reserved": 0, "inReview": 0, "retired": 0, "cancelled": 1000,
+                                                          "surrendered": 0}]]
     trace = (await c.run("TraceCerSerial", {"serial": f"SZCER-{code}-2025-000008500"}))["traceCerSerial"]
     assert trace["state"] == "CANCELLED" and [s["kind"] for s in trace["steps"]] == ["issue", "cancel"]
     assert trace["steps"][0]["serials"] == f"SZCER-{code}-2025-000006001-000009000"

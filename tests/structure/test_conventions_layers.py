@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # the layers, top to bottom; a package may import only from its own layer or those below it
 COMPOSITION = ("server",)
 API = ("resolvers", "schema")
-DOMAIN = ("accounts", "wallets", "reductions", "mall", "neutrality", "reviews", "expiry_jobs")
+DOMAIN = ("accounts", "wallets", "reductions", "mall", "neutrality", "reviews", "disclosure", "expiry_jobs")
 LOWEST = ("core", "audit_log")  # audit_log: the audit log, below every domain that records to it
 BELOW_SERVER = (*API, *DOMAIN, *LOWEST, "frontend_contracts", "migrations")
 

@@ -28,7 +28,7 @@ from tests.reviews.fixtures import answer_all, expert_actors, in_transaction, li
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPERVISED_ROLES = frozenset({"regulator", "expert", "verifier", "neutrality_reviewer"})
-DOMAIN = ("accounts", "reviews", "reductions", "neutrality", "mall", "wallets")
+DOMAIN = ("accounts", "reviews", "reductions", "neutrality", "mall", "wallets", "measures", "disclosure")
 
 LOGGED = {
     # accounts (art. 6, 24): the regulator's decisions on roles
@@ -59,6 +59,10 @@ LOGGED = {
     "recordFalseVerificationReport": ("verifier.sanctioned",),
     "unfreezeCerProject": ("cer_project.unfrozen",),
     "enterWorkingDaySchedule": ("working_day_schedule.entered",),
+    # the yearly ETS offset scope (art. 18) and the Measures' own versions (art. 33)
+    "draftEtsOffsetScope": ("ets_offset_scope.drafted",),
+    "publishEtsOffsetScope": ("ets_offset_scope.published",),
+    "enterMeasuresVersion": ("measures.version_entered",),
     # carbon neutrality (art. 19)
     "approveNeutralityApplication": ("neutrality.approved",),
     "rejectNeutralityApplication": ("neutrality.rejected",),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -24,6 +25,9 @@ from server.migrate import downgrade, upgrade
 from tests.conftest import DECIDE, approved, organisation, person, regulator, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
+# the revision migration 0017 (the chain) follows, whatever the merges made it
+BEFORE_CHAIN = re.search(r"^down_revision = '([^']+)'", (ROOT / "migrations" / "versions" / "0017_audit_chain.py")
+                         .read_text(encoding="utf-8"), re.M).group(1)
 # the regulator's contracts (frontend_contracts/regulator/), as the front-end sends them
 AUDIT_LOG = (ROOT / "frontend_contracts" / "regulator" / "AuditLog.graphql").read_text(encoding="utf-8")
 STATUS = (ROOT / "frontend_contracts" / "regulator" / "AuditChainStatus.graphql").read_text(encoding="utf-8")
@@ -306,7 +310,7 @@ async def test_the_migration_chains_the_rows_already_there(embedded):
     url = database_url(embedded, name)
     engine = create_async_engine(url)
     try:
-        await asyncio.to_thread(upgrade, url, "0014_methodology_filing")
+        await asyncio.to_thread(upgrade, url, BEFORE_CHAIN)
         ids = [uuid.uuid4() for _ in range(3)]
         async with engine.begin() as connection:
             for n, (id_, hour) in enumerate(zip(ids, (3, 1, 2))):
@@ -322,7 +326,7 @@ async def test_the_migration_chains_the_rows_already_there(embedded):
         from sqlalchemy.ext.asyncio import async_sessionmaker
         async with async_sessionmaker(engine)() as session:
             assert (await verify_chain(session=session)).intact
-        await asyncio.to_thread(downgrade, url, "0014_methodology_filing")
+        await asyncio.to_thread(downgrade, url, BEFORE_CHAIN)
     finally:
         await engine.dispose()
         await _admin(embedded, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
