@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from audit_log.models import AuditEvent  # noqa: F401  (the audit log's table; imported from here before)
 from core.db import Base, new_id
 
 
@@ -210,18 +211,3 @@ class Entrustment(Base):
     agreement_version: Mapped[str] = mapped_column(String(40), nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column()
-
-
-class AuditEvent(Base):
-    """Who did what to whom, append-only; no contact data in `details`."""
-
-    __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_at", "at", "id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    actor_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
-    action: Mapped[str] = mapped_column(String(60), nullable=False)
-    subject_type: Mapped[str] = mapped_column(String(40), nullable=False)
-    subject_id: Mapped[uuid.UUID | None] = mapped_column()
-    details: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
-    at: Mapped[datetime] = mapped_column(nullable=False)

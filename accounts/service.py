@@ -24,7 +24,6 @@ from accounts.models import (
     AccountRole,
     ApiKey,
     ApiKeyScope,
-    AuditEvent,
     Entrustment,
     EntrustmentInvitation,
     EntrustmentStatus,
@@ -41,6 +40,7 @@ from accounts.security import (
     random_token,
     token_hash,
 )
+from audit_log.service import record_audit_event  # noqa: F401  (re-exported: domains import it from here)
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -58,17 +58,6 @@ API_KEY_ROLES = frozenset({Role.APP_OPERATOR.value, Role.MERCHANT.value, Role.PR
 INVITATION_TTL = timedelta(minutes=15)
 API_KEY_PREFIX = "tph"
 _API_KEY_SHAPE = re.compile(API_KEY_PREFIX + r"_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
-
-
-def record_audit_event(session: AsyncSession, clock: Clock, *, actor: uuid.UUID | None, action: str,
-                       subject_type: str, subject_id: uuid.UUID | None, **details) -> None:
-    """Who did what to whom (audit_events, append-only); nothing personal in `details`."""
-    session.add(
-        AuditEvent(
-            actor_account_id=actor, action=action, subject_type=subject_type,
-            subject_id=subject_id, details=details, at=clock.now(),
-        )
-    )
 
 
 _UNIQUE_CODES = {
@@ -252,12 +241,13 @@ async def decide_role_application(
     reason = validation.text(reason, 2000, "reason")
     if not approve and not reason:
         raise DomainError(AccountCode.REASON_REQUIRED, "Say why the application is rejected.", "reason")
+    before = {"status": application.status}
     application.status = RoleStatus.ACTIVE.value if approve else RoleStatus.REJECTED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason
     record_audit_event(session, clock, actor=regulator_id, action="role.approved" if approve else "role.rejected",
-           subject_type="account_role", subject_id=application.id, role=application.role,
-           account_id=str(application.account_id))
+                       subject_type="account_role", subject_id=application.id, role=application.role,
+                       account_id=str(application.account_id), before=before, after={"status": application.status})
     await session.flush()
     return application
 
@@ -280,6 +270,7 @@ async def grant_role(
     now = clock.now()
     if existing is not None and existing.status == RoleStatus.ACTIVE.value:
         return existing
+    before = {"status": existing.status} if existing is not None else None
     grant = existing or AccountRole(account_id=account_id, role=role, created_at=now)
     grant.status, grant.application_note = RoleStatus.ACTIVE.value, validation.text(note, 2000, "note")
     grant.decided_by, grant.decided_at, grant.decision_reason = regulator_id, now, None
@@ -287,7 +278,8 @@ async def grant_role(
         session.add(grant)
     await session.flush()
     record_audit_event(session, clock, actor=regulator_id, action="role.granted", subject_type="account_role",
-                       subject_id=grant.id, role=role, account_id=str(account_id))
+                       subject_id=grant.id, role=role, account_id=str(account_id), before=before,
+                       after={"status": grant.status})
     await session.flush()
     return grant
 
@@ -307,11 +299,13 @@ async def revoke_role(
     reason_text = validation.text(reason, 2000, "reason")
     if not reason_text:
         raise DomainError(AccountCode.REASON_REQUIRED, "Say why the role is revoked.", "reason")
+    before = {"status": application.status}
     application.status = RoleStatus.REVOKED.value
     application.decided_by, application.decided_at = regulator_id, clock.now()
     application.decision_reason = reason_text
     record_audit_event(session, clock, actor=regulator_id, action="role.revoked", subject_type="account_role",
-           subject_id=application.id, role=application.role)
+                       subject_id=application.id, role=application.role, account_id=str(application.account_id),
+                       before=before, after={"status": application.status})
     await session.flush()
     return application
 

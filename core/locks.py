@@ -4,10 +4,19 @@ checks and takes them."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 
 
 async def lock_name(session: AsyncSession, name: str) -> None:
     """Wait for, then hold until commit or rollback, the lock called `name` (hashed to 64 bits)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    await session.execute(_LOCK, {"name": name})
+
+
+def lock_name_in_hook(connection: Connection, name: str) -> None:
+    """The same lock taken from synchronous code inside a session event (before_commit, before_flush),
+    which SQLAlchemy's asyncio layer runs in its greenlet: `connection` is the session's own."""
+    connection.execute(_LOCK, {"name": name})

@@ -2,6 +2,7 @@
 
 from core.db import Base
 from core import idempotency  # noqa: F401
+from audit_log import models as audit_log_models  # noqa: F401
 from accounts import models as accounts_models  # noqa: F401
 from wallets import models as wallet_models  # noqa: F401
 from reductions import models as reductions_models  # noqa: F401

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from accounts.service import record_audit_event
 from core.clock import Clock, business_date
 from core.documents import Attachment, Document, check_attachment
 from core.errors import DomainError, DomainErrors, NotFound
@@ -143,6 +144,10 @@ async def apply(*, session: AsyncSession, clock: Clock, applicant_id: uuid.UUID,
     application.review_id = review.id
     _journal(session, application.id, "submitted", applicant_id, now)
     await session.flush()
+    # an applicant's act; the regulator files its own methodologies this way too (art. 12)
+    record_audit_event(session, clock, actor=applicant_id, action="methodology_application.submitted",
+                       subject_type="methodology_application", subject_id=application.id, review_id=review.id,
+                       before=None, after={"status": application.status, "code": application.code})
     return application
 
 
@@ -190,11 +195,16 @@ async def file_application(
         calculation=CalculationKind(application.calculation), factor_mg_per_unit=application.factor_mg_per_unit,
         max_quantity_milli=application.max_quantity_milli, effective_from=effective_from,
         source_reference=f"Filed methodology application {application.id} (review {review.id})",
-        application_id=application.id)
+        application_id=application.id, published_by=regulator_id)
     application.status = ApplicationStatus.FILED.value
     _decided(session, application, ApplicationStatus.FILED, review, regulator_id, now)
     application.methodology_id = methodology.id
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="methodology_application.filed",
+                       subject_type="methodology_application", subject_id=application.id,
+                       before={"status": ApplicationStatus.UNDER_REVIEW.value},
+                       after={"status": application.status, "code": application.code,
+                              "version": methodology.version, "methodology_id": methodology.id})
     return application, methodology
 
 
@@ -207,6 +217,10 @@ async def refuse_application(
                                          review_id=application.review_id, approve=False, reason=reason)
     _decided(session, application, ApplicationStatus.REFUSED, review, regulator_id, clock.now())
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="methodology_application.refused",
+                       subject_type="methodology_application", subject_id=application.id,
+                       before={"status": ApplicationStatus.UNDER_REVIEW.value},
+                       after={"status": application.status, "code": application.code})
     return application
 
 

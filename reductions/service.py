@@ -103,7 +103,7 @@ async def publish_version(
     *, session: AsyncSession, clock: Clock, code: str, name: str, behaviour_domain: str, activity_unit: str,
     calculation: CalculationKind, factor_mg_per_unit: int, max_quantity_milli: int, effective_from: date,
     source_reference: str, status: PublicationStatus = PublicationStatus.PUBLISHED, is_example: bool = False,
-    application_id: uuid.UUID | None = None,
+    application_id: uuid.UUID | None = None, published_by: uuid.UUID | None = None,
 ) -> Methodology:
     """Write the next version of `code` (published by default): versions of one code are numbered in
     the order they are written, under a lock of the code that serialises two writers. The filing of an
@@ -121,10 +121,18 @@ async def publish_version(
         published_at=now if status != PublicationStatus.DRAFT else None, application_id=application_id)
     session.add(methodology)
     await session.flush()
+    # the regulator's filing, or the system's seeding (published_by None)
+    accounts.record_audit_event(session, clock, actor=published_by, action="methodology.published",
+                                subject_type="methodology", subject_id=methodology.id, before=None,
+                                after={"code": code, "version": methodology.version, "status": methodology.status,
+                                       "effective_from": effective_from,
+                                       "factor_mg_per_unit": factor_mg_per_unit},
+                                application_id=application_id)
     return methodology
 
 
-async def retire_methodology(*, session: AsyncSession, clock: Clock, methodology_id: uuid.UUID) -> Methodology:
+async def retire_methodology(*, session: AsyncSession, clock: Clock, methodology_id: uuid.UUID,
+                             regulator_id: uuid.UUID | None = None) -> Methodology:
     """published -> retired. Publication itself happens only by filing an application after the
     experts' review (reductions/filing.py, art. 12-14); published figures never change, a new
     version replaces them."""
@@ -138,6 +146,12 @@ async def retire_methodology(*, session: AsyncSession, clock: Clock, methodology
     methodology.status = PublicationStatus.RETIRED.value
     methodology.retired_at = clock.now()
     await session.flush()
+    accounts.record_audit_event(session, clock, actor=regulator_id, action="methodology.retired",
+                                subject_type="methodology", subject_id=methodology.id,
+                                before={"code": methodology.code, "version": methodology.version,
+                                        "status": PublicationStatus.PUBLISHED.value},
+                                after={"code": methodology.code, "version": methodology.version,
+                                       "status": methodology.status})
     return methodology
 
 
@@ -191,7 +205,7 @@ async def methodologies_in_force(*, session: AsyncSession,
 async def create_exchange_rule(
     *, session: AsyncSession, clock: Clock, points: int, reduction_mg: int, daily_cap_points: int,
     acceptance_window_days: int, effective_from: datetime, validity_years: int = MAX_VALIDITY_YEARS,
-    methodology_code: str | None = None, note: str | None = None,
+    methodology_code: str | None = None, note: str | None = None, regulator_id: uuid.UUID | None = None,
 ) -> ExchangeRule:
     if points <= 0 or reduction_mg <= 0:
         raise DomainError(CoreCode.INVALID, "The ratio is a positive number of points per positive mg.", "points")
@@ -227,10 +241,19 @@ async def create_exchange_rule(
                         status=PublicationStatus.DRAFT.value, note=note, created_at=clock.now())
     session.add(rule)
     await session.flush()
+    accounts.record_audit_event(session, clock, actor=regulator_id, action="exchange_rule.created",
+                                subject_type="exchange_rule", subject_id=rule.id, before=None, after=_rule_facts(rule))
     return rule
 
 
-async def publish_exchange_rule(*, session: AsyncSession, clock: Clock, rule_id: uuid.UUID) -> ExchangeRule:
+def _rule_facts(rule: ExchangeRule) -> dict:
+    return {"version": rule.version, "status": rule.status, "methodology_code": rule.methodology_code,
+            "points": rule.points, "reduction_mg": rule.reduction_mg, "daily_cap_points": rule.daily_cap_points,
+            "validity_years": rule.validity_years, "effective_from": rule.effective_from}
+
+
+async def publish_exchange_rule(*, session: AsyncSession, clock: Clock, rule_id: uuid.UUID,
+                                regulator_id: uuid.UUID | None = None) -> ExchangeRule:
     """A rule takes effect only forward: publishing one effective in the past would change
     points already issued for that time, so it is refused."""
     rule = (await session.execute(
@@ -242,8 +265,12 @@ async def publish_exchange_rule(*, session: AsyncSession, clock: Clock, rule_id:
     if rule.effective_from < clock.now() - CLOCK_SKEW:
         raise DomainError(ReductionCode.EFFECTIVE_IN_PAST, "A rule cannot take effect before it is published.",
                           "effectiveFrom")
+    before = {"version": rule.version, "status": rule.status}
     rule.status, rule.published_at = PublicationStatus.PUBLISHED.value, clock.now()
     await session.flush()
+    accounts.record_audit_event(session, clock, actor=regulator_id, action="exchange_rule.published",
+                                subject_type="exchange_rule", subject_id=rule.id, before=before,
+                                after=_rule_facts(rule))
     return rule
 
 

@@ -254,7 +254,8 @@ class ReductionsMutation:
         ctx = info.context
 
         async def retire(session) -> t.RetireMethodologyPayload:
-            row = await service.retire_methodology(session=session, clock=ctx.clock, methodology_id=parse_id(input.id))
+            row = await service.retire_methodology(session=session, clock=ctx.clock, methodology_id=parse_id(input.id),
+                                                   regulator_id=ctx.principal.account_id)
             filings = await _filings(session, [row.application_id] if row.application_id else [])
             return t.RetireMethodologyPayload(methodology=t.Methodology.from_row(row, filings.get(row.application_id)))
 
@@ -269,7 +270,7 @@ class ReductionsMutation:
                 session=session, clock=ctx.clock, points=input.points, reduction_mg=input.reduction_mg,
                 daily_cap_points=input.daily_cap_points, acceptance_window_days=input.acceptance_window_days,
                 effective_from=input.effective_from, validity_years=input.validity_years,
-                methodology_code=input.methodology_code, note=input.note)
+                methodology_code=input.methodology_code, note=input.note, regulator_id=ctx.principal.account_id)
             return t.ExchangeRulePayload(rule=t.ExchangeRule.from_row(row))
 
         return await run_mutation(ctx, t.ExchangeRulePayload, create)
@@ -279,7 +280,8 @@ class ReductionsMutation:
         ctx = info.context
 
         async def publish(session) -> t.ExchangeRulePayload:
-            row = await service.publish_exchange_rule(session=session, clock=ctx.clock, rule_id=parse_id(input.id))
+            row = await service.publish_exchange_rule(session=session, clock=ctx.clock, rule_id=parse_id(input.id),
+                                                      regulator_id=ctx.principal.account_id)
             return t.ExchangeRulePayload(rule=t.ExchangeRule.from_row(row))
 
         return await run_mutation(ctx, t.ExchangeRulePayload, publish)

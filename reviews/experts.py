@@ -58,6 +58,9 @@ async def add_expert(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
     await accounts.grant_role(session=session, clock=clock, regulator_id=regulator_id, account_id=account_id,
                               role=Role.EXPERT.value, note="expert library")
     await session.flush()
+    accounts.record_audit_event(session, clock, actor=regulator_id, action="expert.added", subject_type="expert",
+                                subject_id=expert.id, account_id=str(account_id), before=None,
+                                after={"status": expert.status, "fields": checked})
     return expert
 
 
@@ -80,9 +83,13 @@ async def set_status(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
                      active: bool, reason: str) -> Expert:
     """Suspend or reinstate an expert; a suspended expert is never drawn (seats already held stay)."""
     expert = await get_expert(session=session, expert_id=expert_id, lock=True)
+    before = {"status": expert.status}
     expert.status = (ExpertStatus.ACTIVE if active else ExpertStatus.SUSPENDED).value
     expert.status_reason = _text(reason, "reason", "reason", 2000)
     await session.flush()
+    accounts.record_audit_event(session, clock, actor=regulator_id,
+                                action="expert.reinstated" if active else "expert.suspended", subject_type="expert",
+                                subject_id=expert.id, before=before, after={"status": expert.status})
     return expert
 
 
@@ -102,6 +109,9 @@ async def declare_conflict(*, session: AsyncSession, clock: Clock, declared_by: 
                               declared_by=declared_by, declared_at=clock.now())
     session.add(conflict)
     await session.flush()
+    accounts.record_audit_event(session, clock, actor=declared_by, action="expert.conflict_declared",
+                                subject_type="expert", subject_id=expert_id, before=None,
+                                after={"conflict_organisation_id": str(organisation_id)})
     return conflict
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, AccountRole, Role, RoleStatus
+from accounts.service import record_audit_event
 from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -49,8 +50,14 @@ MAX_SEATS = 15
 TEXT_LIMIT = 20_000
 
 
-def _journal(session: AsyncSession, clock: Clock, review: Review, action: str, actor: uuid.UUID, **details) -> None:
+def _journal(session: AsyncSession, clock: Clock, review: Review, action: str, actor: uuid.UUID, *,
+             before: dict | None = None, after: dict | None = None, **details) -> None:
+    """The step in the review's own journal and in the supervision audit log (`review.<action>`,
+    art. 30-31; the audit entry is written at commit, audit_log.service)."""
     session.add(ReviewEvent(review_id=review.id, action=action, actor_id=actor, at=clock.now(), details=details))
+    record_audit_event(session, clock, actor=actor, action=f"review.{action}", subject_type="review",
+                       subject_id=review.id, before=before, after=after, subject_kind=review.subject_kind,
+                       **details)
 
 
 def _reason(value: str | None, field: str, code: ReviewCode | CoreCode, what: str) -> str:
@@ -71,7 +78,7 @@ async def open_review(*, session: AsyncSession, clock: Clock, opened_by: uuid.UU
     session.add(review)
     await session.flush()
     _journal(session, clock, review, "opened", opened_by, field=review.field, seats=experts_wanted,
-             commitment=review.next_commitment)
+             commitment=review.next_commitment, after={"status": review.status})
     await session.flush()
     return review
 
@@ -164,9 +171,11 @@ async def _draw(session: AsyncSession, clock: Clock, review: Review, actor: uuid
             raise DomainError(ReviewCode.TOO_FEW_EXPERTS,
                               f"{len(pool)} expert(s) of {review.field} are eligible for {empty} seat(s): add experts "
                               f"to the library or wait for a suspension to end.", "reviewId")
-        _journal(session, clock, review, "short", actor, eligible=len(pool), empty=empty)
+        _journal(session, clock, review, "short", actor, eligible=len(pool), empty=empty,
+                 replacement=review.draws_done > 0)
         return None
     round_ = review.draws_done + 1
+    before = {"status": review.status, "draws_done": review.draws_done}
     chosen = draws.pick(review.next_seed, review.id, round_, pool, empty)
     now = clock.now()
     draw = ReviewDraw(id=uuid.uuid4(), review_id=review.id, round=round_, seed=review.next_seed,
@@ -180,7 +189,8 @@ async def _draw(session: AsyncSession, clock: Clock, review: Review, actor: uuid
     review.next_seed, review.next_commitment, review.draws_done = seed, draws.commitment(seed), round_
     review.status = ReviewStatus.DRAWN.value
     _journal(session, clock, review, "drawn", actor, round=round_, pool=len(pool),
-             chosen=[str(c) for c in chosen], next_commitment=review.next_commitment)
+             chosen=[str(c) for c in chosen], next_commitment=review.next_commitment, replacement=round_ > 1,
+             before=before, after={"status": review.status, "draws_done": round_, "seats_drawn": empty})
     await session.flush()
     return draw
 
@@ -218,7 +228,8 @@ async def submit_opinion(*, session: AsyncSession, clock: Clock, account_id: uui
     seat.opinion = Opinion(opinion).value
     seat.text = _reason(text, "text", CoreCode.INVALID, "reasoning of your opinion")
     seat.status, seat.answered_at = SeatStatus.ANSWERED.value, clock.now()
-    _journal(session, clock, review, "answered", account_id, expert_id=str(seat.expert_id), opinion=seat.opinion)
+    _journal(session, clock, review, "answered", account_id, expert_id=str(seat.expert_id), opinion=seat.opinion,
+             before={"seat": SeatStatus.SEATED.value}, after={"seat": seat.status, "opinion": seat.opinion})
     await session.flush()
     return seat
 
@@ -229,7 +240,8 @@ async def decline_seat(*, session: AsyncSession, clock: Clock, account_id: uuid.
     review, seat = await _seat_of(session, account_id, review_id)
     seat.text = _reason(reason, "reason", ReviewCode.REASON_REQUIRED, "conflict that keeps you from this review")
     seat.status, seat.answered_at = SeatStatus.DECLINED.value, clock.now()
-    _journal(session, clock, review, "declined", account_id, expert_id=str(seat.expert_id))
+    _journal(session, clock, review, "declined", account_id, expert_id=str(seat.expert_id),
+             before={"seat": SeatStatus.SEATED.value}, after={"seat": seat.status})
     await session.flush()
     await _draw(session, clock, review, account_id, required=False)
     return seat
@@ -265,10 +277,12 @@ async def decide_review(*, session: AsyncSession, clock: Clock, regulator_id: uu
         raise DomainError(ReviewCode.OPINIONS_OUTSTANDING,
                           f"{counted.answered} of {counted.wanted} experts' opinions are in; decide once all are.",
                           "reviewId")
+    before = {"status": review.status}
     review.status = ReviewStatus.DECIDED.value
     review.decision = (Decision.APPROVED if approve else Decision.REFUSED).value
     review.decision_reason, review.decided_by, review.decided_at = reason, regulator_id, clock.now()
-    _journal(session, clock, review, "decided", regulator_id, decision=review.decision, opinions=counted.opinions)
+    _journal(session, clock, review, "decided", regulator_id, decision=review.decision, opinions=counted.opinions,
+             before=before, after={"status": review.status, "decision": review.decision})
     await session.flush()
     return review
 

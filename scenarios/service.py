@@ -300,9 +300,9 @@ def effective_status(mark: ScenarioMark, now: datetime) -> MarkStatus:
 
 # (from which effective statuses, the status it goes to, the event and audit action)
 _CHANGES = {
-    "suspend": ((MarkStatus.ACTIVE,), MarkStatus.SUSPENDED, "suspended"),
-    "reinstate": ((MarkStatus.SUSPENDED,), MarkStatus.ACTIVE, "reinstated"),
-    "withdraw": ((MarkStatus.ACTIVE, MarkStatus.SUSPENDED), MarkStatus.WITHDRAWN, "withdrawn"),
+    "suspend": ((MarkStatus.ACTIVE,), MarkStatus.SUSPENDED, "scenario_mark.suspended"),
+    "reinstate": ((MarkStatus.SUSPENDED,), MarkStatus.ACTIVE, "scenario_mark.reinstated"),
+    "withdraw": ((MarkStatus.ACTIVE, MarkStatus.SUSPENDED), MarkStatus.WITHDRAWN, "scenario_mark.withdrawn"),
 }
 
 
@@ -310,7 +310,7 @@ async def change_mark(*, session: AsyncSession, clock: Clock, regulator_id: uuid
                       reason: str) -> ScenarioMark:
     """Suspend (active -> suspended), reinstate (suspended -> active) or withdraw (active or
     suspended -> withdrawn, final) a mark, with the regulator's reason. An expired mark changes no more."""
-    allowed, target, event = _CHANGES[change]
+    allowed, target, action = _CHANGES[change]
     reason = clean_text(reason, field="reason", what="reason", limit=REASON_LIMIT, code=ScenarioCode.REASON_REQUIRED,
                         multiline=True)
     mark = (await session.execute(
@@ -331,9 +331,9 @@ async def change_mark(*, session: AsyncSession, clock: Clock, regulator_id: uuid
         raise DomainError(ScenarioCode.MARK_NOT_ACTIVE, f"This mark is {before.value}.", "markNumber")
     mark.status, mark.status_reason, mark.status_changed_at = target.value, reason, now
     session.add(ScenarioMarkEvent(mark_id=mark.id, status=target.value, at=now, actor_id=regulator_id, reason=reason))
-    _journal(session, mark.scenario_id, event, regulator_id, now, reason)
+    _journal(session, mark.scenario_id, action.removeprefix("scenario_mark."), regulator_id, now, reason)
     await session.flush()
-    record_audit_event(session, clock, actor=regulator_id, action=f"scenario_mark.{event}", subject_type="scenario_mark",
+    record_audit_event(session, clock, actor=regulator_id, action=action, subject_type="scenario_mark",
                        subject_id=mark.id, before={"status": before.value, "mark": mark.number},
                        after={"status": target.value, "mark": mark.number})
     await session.flush()

@@ -238,6 +238,33 @@ def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise argparse.ArgumentTypeError("an anchor is SEQ:HASH, e.g. 1200:<64 hex digits>")
+    return int(seq), digest.lower()
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Verify the audit log's hash chain (art. 30-31); exit 1 at the first broken link."""
+    from audit_log.service import verify_chain
+
+    async def work(session, clock):
+        return await verify_chain(session=session, anchors=dict(args.anchor or []))
+
+    with servers(settings, redis=False) as (database_url, _):
+        _migrate(database_url)
+        status = asyncio.run(_with_session(database_url, work))
+    if status.first_break is not None:
+        found = status.first_break
+        print(f"audit chain BROKEN at seq {found.seq}: {found.problem} (expected {found.expected}, found "
+              f"{found.found}); {status.entries} entries before it are sound", file=sys.stderr)
+        return 1
+    print(f"audit chain intact: {status.entries} entries; head seq {status.head_seq} hash {status.head_hash}")
+    print("record the head outside the database; check it later with --anchor SEQ:HASH")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from frontend_contracts.snapshot import write_snapshot
     from server.graphql_schema import live_schema_sdl
@@ -276,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     expire = commands.add_parser("expire", help="run one expiry sweep now, or as of --as-of TIME")
     expire.add_argument("--as-of", help="ISO 8601 time with zone, e.g. 2036-03-02T00:00:00+08:00 (default: now)")
     expire.set_defaults(run=cmd_expire)
+
+    audit = commands.add_parser("audit-verify", help="verify the audit log's hash chain (exit 1 if broken)")
+    audit.add_argument("--anchor", type=_anchor, action="append", metavar="SEQ:HASH",
+                       help="a head recorded earlier outside the database: the entry must still have this hash "
+                            "(repeatable)")
+    audit.set_defaults(run=cmd_audit_verify)
 
     schema = commands.add_parser("schema", help="rewrite frontend_contracts/schema.graphql from the code")
     schema.set_defaults(run=cmd_schema, needs_settings=False)

@@ -7,6 +7,7 @@ from graphql import GraphQLSchema
 from strawberry.tools import merge_types
 
 from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.audit import AuditQuery
 from resolvers.certificates import CertificatesMutation, CertificatesQuery
 from resolvers.disclosure import DisclosureQuery
 from resolvers.mall import MallMutation, MallQuery
@@ -37,6 +38,7 @@ Query = merge_types("Query", (
     OffsetsQuery,
     ScenariosQuery,
     SupervisionQuery,
+    AuditQuery,
 ))
 Mutation = merge_types("Mutation", (
     AccountsMutation,
@@ -51,9 +53,6 @@ Mutation = merge_types("Mutation", (
     ScenariosMutation,
     SupervisionMutation,
 ))
-from resolvers.supervision import SupervisionMutation, SupervisionQuery
-from resolvers.system import SystemQuery
-from resolvers.wallets import WalletsQuery
 
 
 

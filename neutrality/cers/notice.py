@@ -28,6 +28,7 @@ from chinese_calendar import constants as package_data
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.service import record_audit_event
 from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError
 from core.locks import lock_name
@@ -197,6 +198,11 @@ async def enter_schedule(*, session: AsyncSession, clock: Clock, regulator_id: u
                              entered_by=regulator_id, entered_at=clock.now())
     session.add(row)
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="working_day_schedule.entered",
+                       subject_type="working_day_schedule", subject_id=row.id,
+                       before={"year": year, "version": latest} if latest else None,
+                       after={"year": year, "version": row.version, "holidays": len(row.holidays),
+                              "makeup_workdays": len(row.makeup_workdays)})
     return row
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.service import record_audit_event
 from core.clock import Clock, business_date
 from core.errors import CoreCode, DomainError, NotFound
 from neutrality.cers import blocks
@@ -211,6 +212,9 @@ async def file_project(*, session: AsyncSession, clock: Clock, regulator_id: uui
     project.decision_note = reason
     project.updated_at = now
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="cer_project.filed", subject_type="cer_project",
+                       subject_id=project.id, before={"status": ProjectStatus.VERIFIED.value},
+                       after={"status": project.status, "code": project.code})
     return project
 
 
@@ -224,11 +228,14 @@ async def reject_project(*, session: AsyncSession, clock: Clock, regulator_id: u
     if not (reason or "").strip():
         raise DomainError(RegistryCode.REASON_REQUIRED, "Say why the project is rejected.", "reason")
     reason = _text(reason, "reason", "reason", limit=2_000)
+    before = {"status": project.status}
     if project.status == ProjectStatus.VERIFIED.value:
         await _decide_verification(session, clock, regulator_id, project, False, reason)
     project.status, project.decision_note = ProjectStatus.REJECTED.value, reason
     project.filed_by, project.updated_at = regulator_id, clock.now()
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="cer_project.rejected", subject_type="cer_project",
+                       subject_id=project.id, before=before, after={"status": project.status, "code": project.code})
     return project
 
 
@@ -264,11 +271,17 @@ async def issue_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
                         first_serial=first, last_serial=first + tonnes - 1, holder_id=project.owner_id,
                         issued_by=regulator_id, issued_at=now)
     session.add(issuance)
+    before = {"issued_tonnes": report.issued_tonnes, "verified_tonnes": report.verified_tonnes}
     report.issued_tonnes += tonnes
     await session.flush()
     await blocks.issue_block(session=session, clock=clock, project_id=project.id, vintage=report.vintage,
                              first_serial=issuance.first_serial, last_serial=issuance.last_serial,
                              holder_id=project.owner_id, issuance_id=issuance.id)
+    record_audit_event(session, clock, actor=regulator_id, action="cer.issued", subject_type="cer_issuance",
+                       subject_id=issuance.id, project_id=project.id, verifier_report_id=report.id, before=before,
+                       after={"issued_tonnes": report.issued_tonnes, "verified_tonnes": report.verified_tonnes,
+                              "tonnes": tonnes, "vintage": report.vintage, "first_serial": issuance.first_serial,
+                              "last_serial": issuance.last_serial})
     return issuance
 
 
@@ -327,6 +340,11 @@ async def cancel_cers(*, session: AsyncSession, clock: Clock, regulator_id: uuid
         await offers.trim_to_holdings(session, clock, holder_id, project_id, vintage)
     cancellation.details = {"holders": len(per_holder), "tonnes": last_serial - first_serial + 1}
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="cer.cancelled", subject_type="cer_cancellation",
+                       subject_id=cancellation.id, project_id=project_id,
+                       before={"state": BlockState.HELD.value, "holders": len(per_holder)},
+                       after={"state": BlockState.CANCELLED.value, "vintage": vintage, "first_serial": first_serial,
+                              "last_serial": last_serial, "tonnes": last_serial - first_serial + 1})
     return cancellation
 
 

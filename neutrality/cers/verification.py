@@ -29,6 +29,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, AccountRole, Role, RoleStatus
+from accounts.service import record_audit_event
 from core.clock import Clock, business_date
 from core.documents import Document, canonical_bytes, check_documents
 from core.errors import CoreCode, DomainError, NotFound
@@ -120,6 +121,10 @@ async def commission_verifier(*, session: AsyncSession, clock: Clock, regulator_
     session.add(commission)
     project.updated_at = clock.now()
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="verifier.commissioned",
+                       subject_type="verifier_commission", subject_id=commission.id, project_id=project_id,
+                       verifier_id=verifier_id, before=None,
+                       after={"status": commission.status, "experts_wanted": experts_wanted})
     return commission
 
 
@@ -135,6 +140,10 @@ async def withdraw_commission(*, session: AsyncSession, clock: Clock, regulator_
     commission.withdrawn_reason = _reason(reason, "reason", "reason the commission is withdrawn")
     commission.status = CommissionStatus.WITHDRAWN.value
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="verifier.commission_withdrawn",
+                       subject_type="verifier_commission", subject_id=commission.id,
+                       project_id=commission.project_id, before={"status": CommissionStatus.COMMISSIONED.value},
+                       after={"status": commission.status})
     return commission
 
 
@@ -192,6 +201,14 @@ async def submit_report(*, session: AsyncSession, clock: Clock, verifier_id: uui
     commission.reported_by, commission.reported_at, commission.review_id = verifier_id, now, review.id
     project.status, project.updated_at = ProjectStatus.VERIFIED.value, now
     await session.flush()
+    record_audit_event(session, clock, actor=verifier_id, action="verification_report.submitted",
+                       subject_type="verifier_commission", subject_id=commission.id, project_id=project.id,
+                       review_id=review.id,
+                       before={"status": CommissionStatus.COMMISSIONED.value, "project_status": ProjectStatus.DECLARED.value},
+                       after={"status": commission.status, "project_status": project.status,
+                              "report_sha256": digest,
+                              "vintages": [{"vintage": v.vintage, "tonnes": v.tonnes}
+                                           for v in sorted(vintages, key=lambda v: v.vintage)]})
     return commission
 
 
@@ -243,6 +260,10 @@ async def record_false_report(*, session: AsyncSession, clock: Clock, regulator_
                 project.updated_at = now
                 frozen.append(project.code)
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="verifier.sanctioned",
+                       subject_type="verifier_sanction", subject_id=sanction.id, verifier_id=verifier_id,
+                       commission_id=commission_id, before=None,
+                       after={"barred": True, "froze_unsold": freeze_unsold, "frozen_projects": sorted(frozen)})
     return sanction, sorted(frozen)
 
 
@@ -257,6 +278,9 @@ async def unfreeze_project(*, session: AsyncSession, clock: Clock, regulator_id:
     project.decision_note = ((project.decision_note or "") + f"\nUnfrozen: {reason}").strip()
     project.updated_at = clock.now()
     await session.flush()
+    record_audit_event(session, clock, actor=regulator_id, action="cer_project.unfrozen", subject_type="cer_project",
+                       subject_id=project.id, before={"frozen": True, "code": project.code},
+                       after={"frozen": False, "code": project.code})
     return project
 
 

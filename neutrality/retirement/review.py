@@ -85,7 +85,9 @@ async def set_policy(*, session: AsyncSession, clock: Clock, regulator_id: uuid.
     session.add(policy)
     await session.flush()
     record_audit_event(session, clock, actor=regulator_id, action="neutrality_policy.set", subject_type="neutrality_policy",
-           subject_id=policy.id, version=policy.version, max_tonnes=max_tonnes)
+                       subject_id=policy.id, version=policy.version, max_tonnes=max_tonnes,
+                       before={"version": latest.version, "max_tonnes": latest.max_tonnes} if latest else None,
+                       after={"version": policy.version, "max_tonnes": max_tonnes})
     return policy
 
 
@@ -145,6 +147,7 @@ async def certify(*, session: AsyncSession, clock: Clock, signer: Signer, public
     certificate. The caller holds the retirement row (new or locked, pending): a reviewer's approval,
     or a policy's (`reviewer_id` None) in the transaction that applies."""
     now = clock.now()
+    before = {"status": retirement.status, "tonnes": retirement.tonnes}
     retirement.status = RetirementStatus.APPROVED.value
     retirement.retired_at = retirement.decided_at = now
     retirement.decided_by = reviewer_id
@@ -153,8 +156,10 @@ async def certify(*, session: AsyncSession, clock: Clock, signer: Signer, public
     certificate = await issue_certificate(session=session, clock=clock, signer=signer, public_base_url=public_base_url,
                                           retirement=retirement, ranges=ranges)
     record_audit_event(session, clock, actor=reviewer_id, action="neutrality.approved", subject_type="retirement",
-           subject_id=retirement.id, certificate=certificate.number,
-           **({"policy_version": policy.version} if policy else {}))
+                       subject_id=retirement.id, certificate=certificate.number,
+                       **({"policy_version": policy.version} if policy else {}), before=before,
+                       after={"status": retirement.status, "tonnes": retirement.tonnes,
+                              "certificate": certificate.number})
     return Approved(retirement=retirement, certificate=certificate, ranges=ranges)
 
 
@@ -185,11 +190,13 @@ async def reject(*, session: AsyncSession, clock: Clock, reviewer_id: uuid.UUID,
     await blocks.move(session=session, clock=clock, kind=MoveKind.RELEASE, holder_id=retirement.holder_id,
                       from_state=BlockState.IN_REVIEW, to_state=BlockState.HELD, quantity=retirement.tonnes,
                       retirement_id=retirement.id, reference_kind="retirement", reference_id=retirement.id)
+    before = {"status": retirement.status, "tonnes": retirement.tonnes}
     retirement.status = RetirementStatus.REJECTED.value
     retirement.decided_by, retirement.decided_at, retirement.decision_reason = reviewer_id, clock.now(), why
     await session.flush()
     record_audit_event(session, clock, actor=reviewer_id, action="neutrality.rejected", subject_type="retirement",
-           subject_id=retirement.id)
+                       subject_id=retirement.id, before=before,
+                       after={"status": retirement.status, "tonnes": retirement.tonnes})
     return retirement
 
 
@@ -219,7 +226,8 @@ async def revoke_certificate(*, session: AsyncSession, clock: Clock, regulator_i
     session.add(revocation)
     await session.flush()
     record_audit_event(session, clock, actor=regulator_id, action="certificate.revoked", subject_type="certificate",
-           subject_id=certificate.id, number=certificate.number)
+                       subject_id=certificate.id, number=certificate.number, before={"revoked": False},
+                       after={"revoked": True, "number": certificate.number})
     return certificate, revocation
 
 

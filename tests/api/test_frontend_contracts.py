@@ -339,6 +339,10 @@ async def test_every_contract_runs_as_a_persisted_query(api):
                                                      "reason": "营业执照已注销 (licence cancelled)"}},
                             token=regulator_token)
     assert withdrawn["revokeRole"]["application"]["status"] == "REVOKED"
+    # the audit log shows the revocation with its before and after, and the chain holds (art. 30-31)
+    revocations = (await c.run("AuditLog", {"action": "role.revoked", "first": 5}, token=regulator_token))["auditLog"]
+    assert [e["node"]["after"] for e in revocations["edges"]] == ['{"status":"revoked"}']
+    assert (await c.run("AuditChainStatus", token=regulator_token))["auditChainStatus"]["intact"] is True
     await c.run("RegulatorChangePassword", {"input": {"currentPassword": PASSWORD, "newPassword": "regulator passphrase 2026"}},
                 token=regulator_token)
     await c.run("RegulatorLogout", token=regulator_token)

@@ -100,11 +100,11 @@ async def test_a_scope_is_drafted_published_and_corrected_by_a_new_version(servi
         assert (use.year, use.scope.id, use.surrendered_tonnes, use.remaining_tonnes, use.surrenders) == (
             2026, correction.id, 30, 0, 1)
         events = (await session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "ets_offset_scope")
-                                        .order_by(AuditEvent.at, AuditEvent.action))).all()
+                                        .order_by(AuditEvent.seq))).all()  # the log's commit order
     published_events = [e for e in events if e.action == "ets_offset_scope.published"]
     assert len(published_events) == 2 and all(e.actor_account_id == w.regulator_id for e in published_events)
-    assert published_events[-1].details["before"]["supersededVersion"] == 1
-    assert published_events[-1].details["after"] == {"status": "published", "year": 2026, "version": 3,
+    assert published_events[-1].before["supersededVersion"] == 1
+    assert published_events[-1].after == {"status": "published", "year": 2026, "version": 3,
                                                      "capTonnes": 30, "surrenderedTonnes": 30}
     # the superseded version is untouched apart from its status
     async with services.session_factory() as session:

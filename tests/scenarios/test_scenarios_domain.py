@@ -123,7 +123,7 @@ async def test_an_application_is_reviewed_then_granted_once_with_a_mark(services
         journal = await service.journal_of(session=session, scenario_id=scenario.id)
         assert [e.event for e in journal] == ["submitted", "granted"]
         audit = (await session.execute(select(AuditEvent).where(AuditEvent.action == "scenario.granted"))).scalars().all()
-        assert [(a.actor_account_id, a.subject_id, a.details["after"]["mark"]) for a in audit] == [
+        assert [(a.actor_account_id, a.subject_id, a.after["mark"]) for a in audit] == [
             (regulator_id, scenario.id, "SZCS-2026-0001")]
     await refused_with("NOT_FOUND", in_transaction(services, service.grant, regulator_id=regulator_id,
                                                    scenario_id=uuid.uuid4(), reason="x"))

@@ -178,7 +178,7 @@ def assert_clean(result: subprocess.CompletedProcess) -> None:
 def test_help_lists_the_commands(tmp_path):
     result = run_cli(tmp_path / "data", "--help")
     assert result.returncode == 0, result.stderr
-    for command in ("serve", "migrate", "create-regulator", "demo", "schema", "worker", "expire"):
+    for command in ("serve", "migrate", "create-regulator", "demo", "schema", "worker", "expire", "audit-verify"):
         assert command in result.stdout
     assert not (tmp_path / "data").exists(), "--help must not create a data dir"
 

@@ -18,7 +18,7 @@ COMPOSITION = ("server",)
 API = ("resolvers", "schema")
 DOMAIN = ("accounts", "wallets", "reductions", "mall", "neutrality", "reviews", "measures", "disclosure", "scenarios",
           "supervision", "expiry_jobs")
-LOWEST = ("core",)
+LOWEST = ("core", "audit_log")  # audit_log: the audit log, below every domain that records to it
 BELOW_SERVER = (*API, *DOMAIN, *LOWEST, "frontend_contracts", "migrations")
 
 
