@@ -15,6 +15,7 @@ event: 13 t held for review, approved by the platform's neutrality reviewer (a p
 granted the role, art. 19), retired, with its signed carbon-neutral certificate. The regulator has
 published this year's ETS offset scope (art. 18) and the owner surrendered 100 t under it. The
 operator's metro station is a scenario (art. 25-27) granted its mark after three drawn experts' opinions.
+The regulator has inspected the platform (art. 30), with a follow-up open.
 
 Running it again changes nothing: it finds the demo accounts by email and prints their logins.
 The API key is stored only as a keyed hash, so it can be shown only the first time."""
@@ -119,6 +120,7 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
                 application = await _methodology_application(session, clock)
                 project = await _cer_project(session, clock, hashing, settings, regulator_id, reviewer_id)
                 mark = await _scenario(session, clock, regulator_id)
+                inspection = await _inspection(session, clock, regulator_id)
     finally:
         await engine.dispose()
     return _banner() + ["Loaded the demo data set. Logins:"] + _login_lines() + [
@@ -133,13 +135,31 @@ async def load_demo(database_url: str, settings, *, hashing: PasswordHashing | N
         f"(PDF: {project.pdf_url})",
         f"Scenario mark {mark.number} (art. 27), granted to {OPERATOR.display_name}'s metro station: "
         f"{page_url(settings.public_base_url, mark.number)}; report items may name it as scenarioMark.",
+        f"The regulator inspected the platform (art. 30), inspection {inspection.id}, with one follow-up open; "
+        "every act above is in the hash-chained audit log (auditLog, `tanpuhui audit-verify`).",
+        f"Public lists (art. 29): {settings.public_base_url.rstrip('/')}/disclosure",
     ]
+
+
+async def _inspection(session, clock, regulator_id):
+    """The regulator's inspection of the platform (art. 30), with a follow-up due in a month."""
+    from supervision import inspections
+
+    today = business_date(clock.now())
+    inspection = await inspections.record_inspection(
+        session=session, clock=clock, regulator_id=regulator_id, organisation_id=None, inspected_on=today,
+        scope="碳普惠统一管理平台年度检查：数据安全与核证减排量登记 (demo)",
+        findings="登记簿与签发记录一致；隐私政策版本记录需补充 (demo)", documents=[])
+    await inspections.add_follow_up(session=session, clock=clock, regulator_id=regulator_id,
+                                    inspection_id=inspection.id, action="补充隐私政策版本记录 (demo)",
+                                    due_on=today + timedelta(days=30))
+    return inspection
 
 
 async def _scenario(session, clock, regulator_id):
     """The operator's scenario (art. 25-27), a metro station where rides are recorded: applied for with the
     art. 28 pledge, evaluated by three drawn scenario experts, granted its mark for three years."""
-    from reductions.filing import Attachment
+    from core.documents import Attachment
     from reviews import service as reviews
     from reviews.models import Expert, Opinion
     from scenarios import service as scenarios

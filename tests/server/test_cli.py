@@ -238,6 +238,9 @@ def test_demo_twice(shared_dir):
     assert "API key" in first.stdout and "tph_" in first.stdout
     assert "CER project P" in first.stdout and "Carbon-neutral certificate SZCN-" in first.stdout
     assert "Scenario mark SZCS-" in first.stdout and "/scenarios/SZCS-" in first.stdout
+    assert "inspected the platform" in first.stdout and "/disclosure" in first.stdout
+    verified = run_cli(shared_dir, "audit-verify")  # the demo's acts, chained
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
     second = run_cli(shared_dir, "demo")
     assert second.returncode == 0, second.stderr
