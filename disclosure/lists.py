@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import and_, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Account, AccountKind, AccountRole, Role, RoleStatus
@@ -27,8 +27,8 @@ from reductions.filing import applications_by_id
 from reductions.models import Methodology, PublicationStatus
 from reviews import experts as expert_library
 from scenarios import service as scenario_service
-from supervision import violations
-from supervision.models import SupervisedRole, Violation
+from supervision import standing, violations
+from supervision.models import OrganisationStanding, SupervisedRole, Violation
 
 # what a role or a status is called on a public page
 ROLE_LABELS = {Role.APP_OPERATOR.value: "碳普惠应用程序运营机构 App operator",
@@ -175,15 +175,21 @@ CER_PROJECTS = register(DisclosureList(
 
 
 async def _approved(*, session: AsyncSession, clock: Clock, first: int | None, after: str | None) -> Page:
-    stmt = (select(AccountRole.id, AccountRole.role, AccountRole.decided_at, Account.display_name)
+    stmt = (select(AccountRole.id, AccountRole.role, AccountRole.decided_at, Account.display_name,
+                   OrganisationStanding.suspended_until)
             .join(Account, Account.id == AccountRole.account_id)
+            .outerjoin(OrganisationStanding, and_(OrganisationStanding.account_id == AccountRole.account_id,
+                                                  OrganisationStanding.role == AccountRole.role))
             .where(AccountRole.role.in_(APPROVED_ROLES), AccountRole.status == RoleStatus.ACTIVE.value,
                    Account.kind == AccountKind.ORGANISATION.value, Account.suspended_at.is_(None)))
     page = await keyset_page(session, stmt, keys=[AccountRole.role, Account.display_name, AccountRole.id],
                              first=first, after=after)
+    now = clock.now()
     return map_nodes(page, lambda r: {
         "organisation": r.display_name, "role": ROLE_LABELS[r.role],
-        "approved_on": business_date(r.decided_at) if r.decided_at else None})
+        "approved_on": business_date(r.decided_at) if r.decided_at else None,
+        "standing": (f"暂停至 suspended until {business_date(r.suspended_until)}"
+                     if standing.in_force(r.suspended_until, now) else "正常 in good standing")})
 
 
 APPROVED_ORGANISATIONS = register(DisclosureList(
@@ -191,7 +197,7 @@ APPROVED_ORGANISATIONS = register(DisclosureList(
     title_en="Approved app operators, merchants and verifiers", article="art. 6, 17, 24, 29",
     description_en="Organisations holding a role the regulator approved, with the date of approval.",
     columns=(Column("organisation", "机构名称", "Organisation"), Column("role", "类别", "Role"),
-             Column("approved_on", "登记日期", "Approved on")),
+             Column("approved_on", "登记日期", "Approved on"), Column("standing", "状态", "Standing")),
     fetch=_approved))
 
 

@@ -27,13 +27,18 @@ from supervision.models import SupervisedRole
 _SUSPENDED_UNTIL = "SELECT suspended_until FROM organisation_standings WHERE account_id = $1 AND role = $2"
 
 
+def in_force(until: datetime | None, now: datetime) -> bool:
+    """A suspension ending at `until` is in force at `now` (it ends by itself)."""
+    return until is not None and now < until
+
+
 async def suspended_until(*, session: AsyncSession, clock: Clock, account_id: uuid.UUID,
                           role: SupervisedRole | str) -> datetime | None:
     """The end of the suspension in force of this organisation in this role, or None if none is
     in force now (by the clock)."""
     value = role.value if isinstance(role, SupervisedRole) else role
     until = await (await driver(session)).fetchval(_SUSPENDED_UNTIL, account_id, value)
-    return until if until is not None and clock.now() < until else None
+    return until if in_force(until, clock.now()) else None
 
 
 async def lock(*, session: AsyncSession, clock: Clock, account_id: uuid.UUID, role: str) -> None:
