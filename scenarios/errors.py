@@ -19,6 +19,7 @@ class ScenarioCode(Code):
     # the regulator's decision and the mark's life
     ALREADY_DECIDED = "ALREADY_DECIDED"
     INVALID_VALIDITY = "INVALID_VALIDITY"
+    MARK_NUMBERS_EXHAUSTED = "MARK_NUMBERS_EXHAUSTED"  # the year's 9,999 mark numbers are all taken
     MARK_NOT_ACTIVE = "MARK_NOT_ACTIVE"
     MARK_NOT_SUSPENDED = "MARK_NOT_SUSPENDED"
     MARK_WITHDRAWN = "MARK_WITHDRAWN"

@@ -51,6 +51,7 @@ from wallets.validity import anniversary
 EXPERTS_WANTED = 3
 MAX_DOCUMENTS = 5
 MAX_BEHAVIOURS = 20
+MAX_MARKS_A_YEAR = 9999  # SZCS-<year>-<4 digits>
 MIN_VALIDITY_YEARS, MAX_VALIDITY_YEARS, DEFAULT_VALIDITY_YEARS = 1, 5, 3
 REASON_LIMIT = 20_000
 
@@ -259,6 +260,9 @@ async def grant(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID,
     now = clock.now()
     year = grant_year(now)
     sequence = await _next_sequence(session, year)
+    if sequence > MAX_MARKS_A_YEAR:  # the number has four digits; the transaction rolls the counter back
+        raise DomainError(ScenarioCode.MARK_NUMBERS_EXHAUSTED,
+                          f"All {MAX_MARKS_A_YEAR:,} mark numbers of {year} are taken.", "scenarioId")
     mark = ScenarioMark(scenario_id=scenario.id, number=mark_number(year, sequence), year=year, sequence=sequence,
                         granted_at=now, valid_until=mark_valid_until(now, validity_years),
                         status=MarkStatus.ACTIVE.value, status_changed_at=now)

@@ -244,6 +244,7 @@ class ApplyForScenarioPayload:
 
 GrantScenarioMarkErrorCode = error_codes(
     "GrantScenarioMarkErrorCode", ScenarioCode.ALREADY_DECIDED, ScenarioCode.INVALID_VALIDITY,
+    ScenarioCode.MARK_NUMBERS_EXHAUSTED,
     CoreCode.IDEMPOTENCY_KEY_REUSED, *REVIEW_DECISION_CODES)
 
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from accounts.models import AuditEvent
 from core.errors import DomainError, DomainErrors
@@ -230,3 +230,19 @@ async def test_public_rows_carry_public_facts_only(services):
                               "valid_until", "status", "status_reason"}
     assert (row.mark_number, row.district, row.methodology_codes, row.status) == (
         mark.number, "nanshan", ("SZ-METRO", "SZ-EBUS"), "active")
+
+
+async def test_a_year_with_every_number_taken_refuses_the_grant_and_changes_nothing(services):
+    [regulator_id] = await accounts(services, 1, role="regulator", kind="authority")
+    [org] = await accounts(services, 1, role="app_operator")
+    scenario = await apply(services, org)
+    await opinions_given(services, regulator_id, scenario)
+    async with services.session_factory() as session, session.begin():
+        await session.execute(text("INSERT INTO scenario_mark_counters (year, last_sequence) VALUES (2026, 9999)"))
+    refused = await refused_with(ScenarioCode.MARK_NUMBERS_EXHAUSTED, in_transaction(
+        services, service.grant, regulator_id=regulator_id, scenario_id=scenario.id, reason="专家一致通过"))
+    assert "9,999" in refused.message and "2026" in refused.message
+    async with services.session_factory() as session:
+        assert (await session.execute(text("SELECT last_sequence FROM scenario_mark_counters"))).scalar_one() == 9999
+        assert (await session.execute(select(ScenarioMark))).all() == []
+        assert (await session.get(Scenario, scenario.id)).status == ScenarioStatus.UNDER_REVIEW.value
