@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Account, AccountRole, Role, RoleStatus
 from accounts.service import record_audit_event
 from core.clock import Clock
+from core.db import get_row
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.text import clean_text
@@ -91,13 +92,7 @@ async def review_of(*, session: AsyncSession, subject_kind: SubjectKind, subject
 
 
 async def get_review(*, session: AsyncSession, review_id: uuid.UUID, lock: bool = False) -> Review:
-    stmt = select(Review).where(Review.id == review_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    review = await session.scalar(stmt)
-    if review is None:
-        raise NotFound(message="No review has this id.", field="reviewId")
-    return review
+    return await get_row(session, Review, review_id, lock=lock, message="No review has this id.", field="reviewId")
 
 
 async def seats_of(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ReviewSeat]]:

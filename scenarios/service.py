@@ -33,6 +33,7 @@ from sqlalchemy.orm import defer
 
 from accounts.service import record_audit_event
 from core.clock import BUSINESS_TZ, Clock, business_date
+from core.db import get_row
 from core.documents import Attachment, check_attachment
 from core.errors import DomainError, DomainErrors, NotFound
 from core.keyset import Page, keyset_page
@@ -213,11 +214,8 @@ async def apply(*, session: AsyncSession, clock: Clock, applicant_id: uuid.UUID,
 
 
 async def _locked(session: AsyncSession, scenario_id: uuid.UUID) -> Scenario:
-    scenario = (await session.execute(
-        select(Scenario).where(Scenario.id == scenario_id).with_for_update()
-        .execution_options(populate_existing=True))).scalar_one_or_none()
-    if scenario is None:
-        raise NotFound(message="No such scenario application.", field="applicationId")
+    scenario = await get_row(session, Scenario, scenario_id, lock=True, message="No such scenario application.",
+                             field="applicationId")
     if scenario.status != ScenarioStatus.UNDER_REVIEW.value:
         raise DomainError(ScenarioCode.ALREADY_DECIDED, f"This application is already {scenario.status}.",
                           "applicationId")
@@ -348,10 +346,7 @@ async def change_mark(*, session: AsyncSession, clock: Clock, regulator_id: uuid
 
 
 async def get_scenario(*, session: AsyncSession, scenario_id: uuid.UUID) -> Scenario:
-    scenario = await session.get(Scenario, scenario_id)
-    if scenario is None:
-        raise NotFound(message="No such scenario application.", field="id")
-    return scenario
+    return await get_row(session, Scenario, scenario_id, message="No such scenario application.", field="id")
 
 
 async def may_read(*, session: AsyncSession, account_id: uuid.UUID, scenario: Scenario) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import service as accounts
 from accounts.models import Account, AccountKind
 from core.clock import Clock, business_date
+from core.db import get_row
 from core.documents import Document, check_documents
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -65,10 +66,8 @@ async def record_inspection(*, session: AsyncSession, clock: Clock, regulator_id
 
 
 async def _locked_inspection(session: AsyncSession, inspection_id: uuid.UUID) -> Inspection:
-    row = await session.scalar(select(Inspection).where(Inspection.id == inspection_id).with_for_update())
-    if row is None:
-        raise NotFound(message="No inspection has this id.", field="inspectionId")
-    return row
+    return await get_row(session, Inspection, inspection_id, lock=True, message="No inspection has this id.",
+                         field="inspectionId")
 
 
 async def add_follow_up(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID, inspection_id: uuid.UUID,
@@ -96,12 +95,11 @@ async def add_follow_up(*, session: AsyncSession, clock: Clock, regulator_id: uu
 async def complete_follow_up(*, session: AsyncSession, clock: Clock, regulator_id: uuid.UUID,
                              follow_up_id: uuid.UUID, note: str) -> InspectionFollowUp:
     """open -> done, with a note of what was done; a done follow-up stays done."""
-    found = await session.get(InspectionFollowUp, follow_up_id)
-    if found is None:
-        raise NotFound(message="No follow-up has this id.", field="followUpId")
-    await _locked_inspection(session, found.inspection_id)
-    follow_up = await session.scalar(select(InspectionFollowUp).where(InspectionFollowUp.id == follow_up_id)
-                                     .with_for_update().execution_options(populate_existing=True))
+    found = await get_row(session, InspectionFollowUp, follow_up_id, message="No follow-up has this id.",
+                          field="followUpId")
+    await _locked_inspection(session, found.inspection_id)  # lock order: the inspection, then its follow-up
+    follow_up = await get_row(session, InspectionFollowUp, follow_up_id, lock=True,
+                              message="No follow-up has this id.", field="followUpId")
     if follow_up.status != FollowUpStatus.OPEN.value:
         raise DomainError(SupervisionCode.ALREADY_DONE, "This follow-up is done already.", "followUpId")
     note = clean_text(note, field="note", what="note of what was done", limit=2_000,

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.service import record_audit_event
 from core.clock import Clock
+from core.db import get_row
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.locks import lock_name
@@ -160,8 +161,7 @@ async def _published_for_update(session: AsyncSession, year: int) -> EtsOffsetSc
             EtsOffsetScope.year == year, EtsOffsetScope.status == OffsetScopeStatus.PUBLISHED.value))
         if scope_id is None:
             return None
-        scope = await session.scalar(select(EtsOffsetScope).where(EtsOffsetScope.id == scope_id).with_for_update()
-                                     .execution_options(populate_existing=True))
+        scope = await session.get(EtsOffsetScope, scope_id, with_for_update=True, populate_existing=True)
         if scope.status == OffsetScopeStatus.PUBLISHED.value:
             return scope
     raise DomainError(OffsetCode.SCOPE_NOT_PUBLISHED, "The year's scope is being corrected; try again.", field="year")
@@ -171,12 +171,10 @@ async def publish_scope(*, session: AsyncSession, clock: Clock, regulator_id: uu
                         scope_id: uuid.UUID) -> EtsOffsetScope:
     """Publish a draft: it is in force for its year, superseding the version in force (a correction),
     whose cap may not be lowered below the tonnes already surrendered that year."""
-    found = await session.get(EtsOffsetScope, scope_id)
-    if found is None:
-        raise NotFound(message="No offset scope has this id.", field="scopeId")
+    found = await get_row(session, EtsOffsetScope, scope_id, message="No offset scope has this id.", field="scopeId")
     await lock_name(session, f"ets-offset-year:{found.year}")
-    scope = await session.scalar(select(EtsOffsetScope).where(EtsOffsetScope.id == scope_id).with_for_update()
-                                 .execution_options(populate_existing=True))
+    scope = await get_row(session, EtsOffsetScope, scope_id, lock=True, message="No offset scope has this id.",
+                          field="scopeId")
     if scope.status != OffsetScopeStatus.DRAFT.value:
         raise DomainError(OffsetCode.SCOPE_NOT_DRAFT, "Only a draft is published; a published scope is corrected by "
                                                       "a new draft of the same year.", field="scopeId")

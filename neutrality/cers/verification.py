@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Account, AccountRole, Role, RoleStatus
 from accounts.service import record_audit_event
 from core.clock import Clock, business_date
+from core.db import get_row
 from core.documents import Document, canonical_bytes, check_documents
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
@@ -64,10 +65,8 @@ def _reason(value: str | None, field: str, what: str) -> str:
 
 
 async def _locked_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
-    project = await session.scalar(select(Project).where(Project.id == project_id).with_for_update()
-                                   .execution_options(populate_existing=True))
-    if project is None:
-        raise NotFound(message="No project has this id.", field="projectId")
+    project = await get_row(session, Project, project_id, lock=True, message="No project has this id.",
+                            field="projectId")
     return project
 
 
@@ -148,13 +147,8 @@ async def withdraw_commission(*, session: AsyncSession, clock: Clock, regulator_
 
 
 async def get_commission(*, session: AsyncSession, commission_id: uuid.UUID, lock: bool = False) -> VerifierCommission:
-    stmt = select(VerifierCommission).where(VerifierCommission.id == commission_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    commission = await session.scalar(stmt)
-    if commission is None:
-        raise NotFound(message="No commission has this id.", field="commissionId")
-    return commission
+    return await get_row(session, VerifierCommission, commission_id, lock=lock,
+                         message="No commission has this id.", field="commissionId")
 
 
 async def submit_report(*, session: AsyncSession, clock: Clock, verifier_id: uuid.UUID, commission_id: uuid.UUID,

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import Account, AccountKind
 from accounts.service import record_audit_event
 from core.clock import Clock
+from core.db import get_row
 from core.errors import DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.locks import lock_name
@@ -120,11 +121,8 @@ class Approved:
 
 
 async def _pending(session: AsyncSession, retirement_id: uuid.UUID, reviewer_id: uuid.UUID) -> Retirement:
-    retirement = (await session.scalars(
-        select(Retirement).where(Retirement.id == retirement_id).with_for_update()
-        .execution_options(populate_existing=True))).one_or_none()
-    if retirement is None:
-        raise NotFound(message="No neutrality application has this id.", field="retirementId")
+    retirement = await get_row(session, Retirement, retirement_id, lock=True,
+                               message="No neutrality application has this id.", field="retirementId")
     if retirement.status != RetirementStatus.PENDING_REVIEW.value:
         raise DomainError(NeutralityCode.NOT_PENDING_REVIEW, f"This application is already {retirement.status}.",
                           field="retirementId")
