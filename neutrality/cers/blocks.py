@@ -21,6 +21,7 @@ from neutrality.cers.models import Block, BlockState, Move, MoveKind, Project
 from neutrality.errors import RegistryCode
 
 SERIAL_PREFIX = "SZCER"
+MAX_TONNES = 10_000_000  # the most whole tonnes one request names (a report, an offer, a retirement, a surrender)
 
 
 class InsufficientTonnes(DomainError):
@@ -30,6 +31,21 @@ class InsufficientTonnes(DomainError):
 def serial_label(project_code: str, vintage: int, first: int, last: int) -> str:
     """`SZCER-<project>-<vintage>-<first>-<last>`, serials zero-padded to 9 digits so they sort."""
     return f"{SERIAL_PREFIX}-{project_code}-{vintage}-{first:09d}-{last:09d}"
+
+
+def serial_range_tonnes(serials: tuple[int, int], *, project_id: uuid.UUID | None, vintage: int | None,
+                        tonnes: int | None) -> int:
+    """The tonnes a request naming an exact serial range moves: the range's size. The range names
+    its project and vintage, runs first <= last, and agrees with `tonnes` if that is given too."""
+    first, last = serials
+    if project_id is None or vintage is None:
+        raise DomainError(CoreCode.INVALID, "Name the project and vintage of the serial range.", field="serials")
+    if not 1 <= first <= last or last - first + 1 > MAX_TONNES:
+        raise DomainError(CoreCode.INVALID, "A serial range runs from a first to a last serial (1 or more).",
+                          field="serials")
+    if tonnes is not None and tonnes != last - first + 1:
+        raise DomainError(CoreCode.INVALID, "With a serial range, the tonnes are the range's size.", field="tonnes")
+    return last - first + 1
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,6 @@ from neutrality.retirement import retirements
 from reductions import service as reductions
 from reductions.models import Methodology
 
-MAX_TONNES = 10_000_000
 MAX_CAP = 1_000_000_000
 MAX_LIST = 50
 ENTITY_NAME_MAX = 200
@@ -243,18 +242,11 @@ class SurrenderRequest:
 
 def _quantity(request: SurrenderRequest) -> int:
     if request.serials is not None:
-        first, last = request.serials
-        if request.project_id is None or request.vintage is None:
-            raise DomainError(CoreCode.INVALID, "Name the project and vintage of the serial range.", field="serials")
-        if not 1 <= first <= last or last - first + 1 > MAX_TONNES:
-            raise DomainError(CoreCode.INVALID, "A serial range runs from a first to a last serial (1 or more).",
-                              field="serials")
-        if request.tonnes is not None and request.tonnes != last - first + 1:
-            raise DomainError(CoreCode.INVALID, "With a serial range, the tonnes are the range's size.", field="tonnes")
-        return last - first + 1
+        return blocks.serial_range_tonnes(request.serials, project_id=request.project_id, vintage=request.vintage,
+                                          tonnes=request.tonnes)
     tonnes = request.tonnes
-    if isinstance(tonnes, bool) or not isinstance(tonnes, int) or not 1 <= tonnes <= MAX_TONNES:
-        raise DomainError(CoreCode.INVALID, f"Surrender 1 to {MAX_TONNES:,} whole tonnes.", field="tonnes")
+    if isinstance(tonnes, bool) or not isinstance(tonnes, int) or not 1 <= tonnes <= blocks.MAX_TONNES:
+        raise DomainError(CoreCode.INVALID, f"Surrender 1 to {blocks.MAX_TONNES:,} whole tonnes.", field="tonnes")
     return tonnes
 
 

@@ -36,6 +36,7 @@ from core.documents import Document, canonical_bytes, check_documents
 from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.text import clean_text
+from neutrality.cers.blocks import MAX_TONNES
 from neutrality.cers.models import (
     CommissionStatus,
     Project,
@@ -50,7 +51,6 @@ from reviews.models import ExpertField, SubjectKind
 from supervision import standing
 from supervision.models import SupervisedRole
 
-MAX_TONNES = 10_000_000
 DEFAULT_EXPERTS = 3
 
 

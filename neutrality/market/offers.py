@@ -17,12 +17,12 @@ from core.clock import Clock
 from core.errors import CoreCode, DomainError, NotFound
 from core.locks import lock_name
 from neutrality.cers import verification
+from neutrality.cers.blocks import MAX_TONNES
 from neutrality.cers.models import Block, BlockState, Project, ProjectStatus
 from neutrality.errors import MarketCode
 from neutrality.market.models import Offer, OfferStatus
 
 MAX_PRICE_PER_TONNE_FEN = 100_000_000  # 1,000,000 yuan a tonne
-MAX_TONNES = 10_000_000
 
 
 class OfferNotActive(DomainError):

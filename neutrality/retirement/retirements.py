@@ -33,6 +33,7 @@ from core.errors import CoreCode, DomainError, NotFound
 from core.keyset import Page, keyset_page
 from core.text import clean_text
 from neutrality.cers import blocks, verification
+from neutrality.cers.blocks import MAX_TONNES
 from neutrality.cers.models import Block, BlockState, MoveKind, Project
 from neutrality.errors import NeutralityCode
 from neutrality.market.models import Offer, OfferStatus
@@ -41,7 +42,6 @@ from neutrality.retirement import review
 from neutrality.retirement.certificates import SerialRange, Signer
 from neutrality.retirement.models import Certificate, Retirement, RetirementStatus, SubjectKind
 
-MAX_TONNES = 10_000_000
 MAX_FOOTPRINT_KG = MAX_TONNES * 1000
 MAX_PERIOD_DAYS = 366  # one certificate covers at most a year; longer claims are made year by year
 EARLIEST_PERIOD = date(2000, 1, 1)
@@ -158,15 +158,7 @@ async def apply_for_neutrality(
     _check_period(period_start, period_end, business_date(clock.now()))
     minimum = required_tonnes(footprint)
     if serials is not None:
-        first, last = serials
-        if project_id is None or vintage is None:
-            raise DomainError(CoreCode.INVALID, "Name the project and vintage of the serial range.", field="serials")
-        if not 1 <= first <= last or last - first + 1 > MAX_TONNES:
-            raise DomainError(CoreCode.INVALID, "A serial range runs from a first to a last serial (1 or more).",
-                              field="serials")
-        if tonnes is not None and tonnes != last - first + 1:
-            raise DomainError(CoreCode.INVALID, "With a serial range, the tonnes are the range's size.", field="tonnes")
-        tonnes = last - first + 1
+        tonnes = blocks.serial_range_tonnes(serials, project_id=project_id, vintage=vintage, tonnes=tonnes)
     quantity = minimum if tonnes is None else _whole(tonnes, "tonnes", CoreCode.INVALID, "Tonnes", 1, MAX_TONNES)
     if quantity < minimum:
         raise DomainError(NeutralityCode.TONNES_BELOW_FOOTPRINT,
