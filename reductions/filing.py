@@ -224,14 +224,6 @@ async def refuse_application(
     return application
 
 
-async def may_read(*, session: AsyncSession, account_id: uuid.UUID, application: MethodologyApplication) -> bool:
-    """Besides the applicant and the regulator, an application is read by the experts drawn into
-    its review (experts see only their reviews, art. 13)."""
-    if application.applicant_id == account_id:
-        return True
-    return await reviews.is_seated(session=session, review_id=application.review_id, account_id=account_id)
-
-
 async def get_application(*, session: AsyncSession, application_id: uuid.UUID) -> MethodologyApplication:
     application = await session.get(MethodologyApplication, application_id)
     if application is None:

@@ -345,4 +345,5 @@ async def _may_read(ctx, session, application: MethodologyApplication) -> bool:
         return False
     if ctx.principal.has(R.REGULATOR.value):
         return True
-    return await filing.may_read(session=session, account_id=ctx.principal.account_id, application=application)
+    return await reviews.may_read_subject(session=session, review_id=application.review_id,
+                                          applicant_id=application.applicant_id, account_id=ctx.principal.account_id)

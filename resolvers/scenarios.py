@@ -11,6 +11,7 @@ from accounts.models import Role as R
 from core.errors import NotFound
 from resolvers.common import attachment_from_base64, parse_id
 from resolvers.runner import Idempotency, run_mutation
+from reviews import service as reviews
 from scenarios import service
 from scenarios.errors import ScenarioCode
 from scenarios.models import District, Scenario, ScenarioKind, ScenarioStatus
@@ -240,4 +241,5 @@ async def _applications(ctx, session, page) -> Connection[t.ScenarioApplication]
 async def _may_read(ctx, session, row: Scenario) -> bool:
     if ctx.principal.has(R.REGULATOR.value):
         return True
-    return await service.may_read(session=session, account_id=ctx.principal.account_id, scenario=row)
+    return await reviews.may_read_subject(session=session, review_id=row.review_id, applicant_id=row.applicant_id,
+                                          account_id=ctx.principal.account_id)

@@ -114,6 +114,13 @@ async def is_seated(*, session: AsyncSession, review_id: uuid.UUID | None, accou
     return seated is not None
 
 
+async def may_read_subject(*, session: AsyncSession, review_id: uuid.UUID | None, applicant_id: uuid.UUID,
+                           account_id: uuid.UUID) -> bool:
+    """Whether this account reads an application under review (besides the regulator): its
+    applicant, and the experts drawn into its review (experts see only their reviews, art. 13)."""
+    return applicant_id == account_id or await is_seated(session=session, review_id=review_id, account_id=account_id)
+
+
 async def reviews_by_id(*, session: AsyncSession, review_ids: list[uuid.UUID]) -> dict[uuid.UUID, Review]:
     """The reviews of a page, in one query."""
     if not review_ids:

@@ -349,14 +349,6 @@ async def get_scenario(*, session: AsyncSession, scenario_id: uuid.UUID) -> Scen
     return await get_row(session, Scenario, scenario_id, message="No such scenario application.", field="id")
 
 
-async def may_read(*, session: AsyncSession, account_id: uuid.UUID, scenario: Scenario) -> bool:
-    """Besides the applicant and the regulator, an application is read by the experts drawn into
-    its review."""
-    if scenario.applicant_id == account_id:
-        return True
-    return await reviews.is_seated(session=session, review_id=scenario.review_id, account_id=account_id)
-
-
 async def list_applications(*, session: AsyncSession, first: int | None, after: str | None,
                             applicant_id: uuid.UUID | None = None, status: ScenarioStatus | None = None) -> Page:
     """Newest first: one applicant's (its own view) or everyone's (the regulator's queue), by status."""
